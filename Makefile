@@ -1,0 +1,76 @@
+# wyoming-rs developer entry points.
+#
+#   make setup   provision native libraries, test models and Python peers (scripts/setup.sh)
+#   make test    fmt check + clippy (-D warnings) + cargo test, with the test environment loaded
+#   make run     build and run wyoming-whisper-gpu (10300) and wyoming-luxtts (10200) together
+#   make fuzz    fuzz the Wyoming frame decoder for FUZZ_SECONDS (cargo-fuzz, nightly)
+#
+# Everything provisioned lives outside the clone, in $(WYOMING_RS_CACHE)
+# (default ~/.cache/wyoming-rs); every recipe sources $(WYOMING_RS_CACHE)/env.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := test
+
+WYOMING_RS_CACHE ?= $(HOME)/.cache/wyoming-rs
+export WYOMING_RS_CACHE
+ENV_FILE := $(WYOMING_RS_CACHE)/env
+LOAD_ENV := source "$(ENV_FILE)"
+
+# Extra cargo arguments, e.g. `make test CARGO_ARGS="--features ct2-system"`.
+CARGO_ARGS ?=
+
+WHISPER_URI ?= tcp://0.0.0.0:10300
+LUXTTS_URI ?= tcp://0.0.0.0:10200
+WHISPER_ARGS ?=
+LUXTTS_ARGS ?=
+
+FUZZ_TARGET ?= decode
+FUZZ_SECONDS ?= 60
+
+.PHONY: setup test run fuzz
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	@$(LOAD_ENV)
+	set -x
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets $(CARGO_ARGS) -- -D warnings
+	cargo test --workspace $(CARGO_ARGS)
+
+# Builds both servers first, then runs them in the foreground together. Ctrl-C
+# (or either server exiting) stops both; the exit status is the first one to exit.
+run: setup
+	@$(LOAD_ENV)
+	cargo build --release $(CARGO_ARGS) -p wyoming-whisper-gpu -p wyoming-luxtts
+	bin="$${CARGO_TARGET_DIR:-target}/release"
+	pids=()
+	stop() { trap - INT TERM EXIT; kill "$${pids[@]}" 2>/dev/null || true; wait "$${pids[@]}" 2>/dev/null || true; }
+	trap 'stop; exit 130' INT TERM
+	trap stop EXIT
+	"$$bin/wyoming-whisper-gpu" --uri "$(WHISPER_URI)" $(WHISPER_ARGS) & pids+=($$!)
+	"$$bin/wyoming-luxtts" --uri "$(LUXTTS_URI)" $(LUXTTS_ARGS) & pids+=($$!)
+	echo "[run] wyoming-whisper-gpu on $(WHISPER_URI) (pid $${pids[0]}), wyoming-luxtts on $(LUXTTS_URI) (pid $${pids[1]}); Ctrl-C stops both"
+	rc=0
+	wait -n "$${pids[@]}" || rc=$$?
+	echo "[run] a server exited with status $$rc; stopping the other"
+	exit "$$rc"
+
+# Runs `cargo +nightly fuzz run $(FUZZ_TARGET)` in wyoming-proto (its fuzz/ crate).
+# Installs cargo-fuzz if missing. Without a nightly toolchain, falls back to the
+# pinned stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags).
+fuzz: setup
+	@$(LOAD_ENV)
+	if ! cargo fuzz --version >/dev/null 2>&1; then
+	  cargo install cargo-fuzz --locked
+	fi
+	cd wyoming-proto
+	if rustup run nightly rustc --version >/dev/null 2>&1; then
+	  cargo +nightly fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS)
+	else
+	  echo "[fuzz] no nightly toolchain; using RUSTC_BOOTSTRAP=1 with the pinned toolchain"
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS)
+	fi

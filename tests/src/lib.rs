@@ -1,0 +1,258 @@
+//! Shared helpers for the cross-crate tests: finding the provisioned Python, running peers as child
+//! processes that are killed on drop, and the event catalogue used by the interop tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wyoming_proto::audio::AudioFormat;
+use wyoming_proto::event::*;
+use wyoming_proto::frame::Frame;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The Python interpreter of the provisioned virtualenv (`make setup`), if there is one with the
+/// `wyoming` package. Tests that need it print why they skip when it is missing; CI always has it.
+pub fn python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("WYOMING_RS_PYTHON").map(PathBuf::from),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wyoming-rs/venv/bin/python")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", "import wyoming"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    });
+    if found.is_none() {
+        if std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_some() {
+            panic!("the Python test peers are required (WYOMING_RS_REQUIRE_PEERS) but missing: run `make setup`");
+        }
+        eprintln!("skipped: no Python with the `wyoming` package; run `make setup` (or `make test`)");
+    }
+    found
+}
+
+/// A script under `tests/python/`.
+pub fn python_script(name: &str) -> PathBuf {
+    repo_root().join("tests/python").join(name)
+}
+
+/// A child process killed when dropped, so a failing test never leaves peers running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Waits until something accepts connections on `port`.
+pub async fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("nothing listening on port {port} after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn s(text: &str) -> String {
+    text.to_string()
+}
+
+fn artifact(name: &str, description: Option<&str>, version: Option<&str>) -> Artifact {
+    Artifact {
+        name: s(name),
+        attribution: Attribution::new("rhasspy", "https://github.com/rhasspy/piper"),
+        installed: true,
+        description: description.map(s),
+        version: version.map(s),
+    }
+}
+
+/// One event of every type in the 1.10.2 catalogue, with every field set somewhere, in the shape the
+/// Python typed classes write (so that Python re-encodes them to the same bytes), plus an unknown type.
+pub fn catalogue() -> Vec<Event> {
+    let fmt = AudioFormat { rate: 22050, width: 2, channels: 1 };
+    let voice =
+        SynthesizeVoice { name: Some(s("fr_FR-upmc-medium")), speaker: Some(s("pierre")), ..Default::default() };
+    let context = serde_json::json!({"conversation_id": "abc", "nested": {"n": [1, 2.5, null, true]}});
+    let model = |name: &str| LanguageModel {
+        artifact: artifact(name, Some(name), None),
+        languages: vec![s("en"), s("de")],
+        extra: Extra::new(),
+    };
+    let info = Info {
+        asr: vec![AsrProgram {
+            supports_transcript_streaming: true,
+            requires_external_vad: false,
+            prefers_auto_gain_enabled: false,
+            prefers_noise_reduction_enabled: true,
+            ..AsrProgram::new(
+                artifact("faster-whisper", Some("Faster Whisper"), Some("3.8.1")),
+                vec![AsrModel {
+                    artifact: artifact("tiny-int8", None, Some("1.2.1")),
+                    languages: vec![s("en")],
+                    extra: Extra::new(),
+                }],
+            )
+        }],
+        tts: vec![TtsProgram {
+            artifact: artifact("piper", Some("A fast, local, neural text to speech engine"), Some("2.5.2")),
+            voices: vec![
+                TtsVoice {
+                    artifact: artifact("en_US-lessac-medium", Some("lessac (medium)"), None),
+                    languages: vec![s("en_US")],
+                    speakers: None,
+                    extra: Extra::new(),
+                },
+                TtsVoice {
+                    artifact: artifact("fr_FR-upmc-medium", Some("upmc (medium)"), None),
+                    languages: vec![s("fr_FR")],
+                    speakers: Some(vec![
+                        TtsVoiceSpeaker { name: s("jessica"), extra: Extra::new() },
+                        TtsVoiceSpeaker { name: s("pierre"), extra: Extra::new() },
+                    ]),
+                    extra: Extra::new(),
+                },
+            ],
+            supports_synthesize_streaming: true,
+            extra: Extra::new(),
+        }],
+        handle: vec![HandleProgram {
+            artifact: artifact("handler", None, None),
+            models: vec![model("h")],
+            supports_handled_streaming: true,
+            supports_home_control: true,
+            extra: Extra::new(),
+        }],
+        intent: vec![IntentProgram {
+            artifact: artifact("intents", None, None),
+            models: vec![model("i")],
+            extra: Extra::new(),
+        }],
+        wake: vec![WakeProgram {
+            artifact: artifact("openwakeword", None, None),
+            models: vec![WakeModel {
+                artifact: artifact("ok_nabu", None, None),
+                languages: vec![s("en")],
+                phrase: Some(s("okay nabu")),
+                extra: Extra::new(),
+            }],
+            extra: Extra::new(),
+        }],
+        mic: vec![MicProgram {
+            artifact: artifact("mic", None, None),
+            mic_format: AudioFormat { rate: 16000, width: 2, channels: 1 },
+            extra: Extra::new(),
+        }],
+        snd: vec![SndProgram {
+            artifact: artifact("snd", None, None),
+            snd_format: AudioFormat { rate: 22050, width: 2, channels: 2 },
+            extra: Extra::new(),
+        }],
+        satellite: Some(Satellite {
+            artifact: artifact("satellite", None, None),
+            area: Some(s("Kitchen")),
+            has_vad: Some(true),
+            active_wake_words: Some(vec![s("ok_nabu")]),
+            max_active_wake_words: Some(2),
+            supports_trigger: Some(false),
+            extra: Extra::new(),
+        }),
+        extra: Extra::new(),
+    };
+    let payload: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
+    vec![
+        Event::Describe(Describe::default()),
+        Event::Info(info),
+        Event::Info(Info::default()),
+        Event::SelectProgram(SelectProgram { name: s("faster-whisper"), extra: Extra::new() }),
+        Event::AudioStart(AudioStart { timestamp: Some(0), ..AudioStart::new(fmt) }),
+        Event::AudioChunk(AudioChunk { timestamp: Some(1230), ..AudioChunk::new(fmt, payload) }),
+        Event::AudioChunk(AudioChunk::new(
+            AudioFormat { rate: 48000, width: 4, channels: 2 },
+            vec![0u8, 1, 2, 3, 4, 5, 6, 7],
+        )),
+        Event::AudioChunk(AudioChunk::new(fmt, Vec::new())),
+        Event::AudioStop(AudioStop { timestamp: Some(2890), extra: Extra::new() }),
+        Event::AudioStop(AudioStop::default()),
+        Event::Transcribe(Transcribe::default()),
+        Event::Transcribe(Transcribe {
+            name: Some(s("tiny-int8")),
+            language: Some(s("en")),
+            context: Some(context.clone()),
+            vad_sensitivity: Some(s("relaxed")),
+            transcript_names: Some(vec![s("Kitchen Lamp")]),
+            transcript_terms: Some(vec![s("thermostat")]),
+            extra: Extra::new(),
+        }),
+        Event::Transcript(Transcript::new(" Turn on the living room lamp.")),
+        Event::Transcript(Transcript {
+            language: Some(s("de")),
+            context: Some(context.clone()),
+            ..Transcript::new("Grüße, 東京 \"quoted\"\n")
+        }),
+        Event::TranscriptStart(TranscriptStart::default()),
+        Event::TranscriptStart(TranscriptStart {
+            language: Some(s("en")),
+            context: Some(context.clone()),
+            extra: Extra::new(),
+        }),
+        Event::TranscriptChunk(TranscriptChunk { text: s("Turn on"), extra: Extra::new() }),
+        Event::TranscriptStop(TranscriptStop::default()),
+        Event::Synthesize(Synthesize::new("Hello world. How are you today?")),
+        Event::Synthesize(Synthesize {
+            voice: Some(voice.clone()),
+            text_format: Some(s("ssml")),
+            context: Some(context.clone()),
+            ..Synthesize::new("<speak>Bonjour</speak>")
+        }),
+        Event::Synthesize(Synthesize {
+            voice: Some(SynthesizeVoice { language: Some(s("fr_FR")), ..Default::default() }),
+            ..Synthesize::new("Bonjour")
+        }),
+        Event::SynthesizeStart(SynthesizeStart::default()),
+        Event::SynthesizeStart(SynthesizeStart {
+            voice: Some(voice),
+            text_format: Some(s("text")),
+            context: Some(context),
+            extra: Extra::new(),
+        }),
+        Event::SynthesizeChunk(SynthesizeChunk { text: s("Hello world. "), extra: Extra::new() }),
+        Event::SynthesizeStop(SynthesizeStop::default()),
+        Event::SynthesizeStopped(SynthesizeStopped::default()),
+        Event::Error(ErrorEvent { text: s(""), code: Some(s("AssertionError")), extra: Extra::new() }),
+        Event::Error(ErrorEvent { text: s("no code"), code: None, extra: Extra::new() }),
+        Event::Ping(Ping { text: Some(s("abc")), extra: Extra::new() }),
+        Event::Ping(Ping::default()),
+        Event::Pong(Pong { text: Some(s("abc")), extra: Extra::new() }),
+        Event::Pong(Pong::default()),
+        Event::VoiceStarted(VoiceStarted { timestamp: Some(1230), extra: Extra::new() }),
+        Event::VoiceStopped(VoiceStopped { timestamp: Some(2890), extra: Extra::new() }),
+        Event::VoiceStopped(VoiceStopped::default()),
+        Event::Unknown(
+            Frame::new("detection")
+                .with_data(
+                    serde_json::json!({"name": "ok_nabu", "timestamp": 5}).as_object().cloned().unwrap_or_default(),
+                )
+                .with_payload(vec![9u8, 8, 7]),
+        ),
+    ]
+}

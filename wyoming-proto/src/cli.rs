@@ -1,0 +1,65 @@
+//! What every server binary shares on its command line: `--uri`, `--zeroconf [NAME]`, `--debug`,
+//! `--log-format`, and the logging they configure. Behind the `cli` feature so the protocol library
+//! itself needs neither clap nor a subscriber.
+
+use crate::uri::WyomingUri;
+use clap::{Args, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Flags common to the Wyoming servers, with the Python servers' names and meanings.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Where to listen: tcp://HOST:PORT, unix:///path or stdio:// (each server has its default port)
+    #[arg(long)]
+    pub uri: Option<WyomingUri>,
+    /// Advertise the server over mDNS as NAME._wyoming._tcp.local. (needs a tcp:// URI)
+    #[arg(long, num_args = 0..=1, value_name = "NAME")]
+    pub zeroconf: Option<Option<String>>,
+    /// Log debug messages
+    #[arg(long)]
+    pub debug: bool,
+    /// Log format
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Installs the global subscriber: `info` (or `debug` with `--debug`), overridable with `RUST_LOG`.
+/// Logs go to stderr so that `stdio://` keeps stdout for the protocol.
+pub fn init_logging(debug: bool, format: LogFormat) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+impl ServerArgs {
+    /// `--uri`, or the server's default.
+    pub fn uri_or(&self, default: WyomingUri) -> WyomingUri {
+        self.uri.clone().unwrap_or(default)
+    }
+
+    /// The mDNS advertisement `--zeroconf` asks for, named `default_name` when given bare. `None` when
+    /// not asked for, or (with a warning) when the URI is not `tcp://`.
+    pub fn zeroconf_config(&self, default_name: &str, bound: &WyomingUri) -> Option<crate::zeroconf::ZeroconfConfig> {
+        let name = self.zeroconf.as_ref()?.clone().unwrap_or_else(|| default_name.to_string());
+        match bound {
+            WyomingUri::Tcp { host, port } => Some(crate::zeroconf::ZeroconfConfig::new(name, host.clone(), *port)),
+            other => {
+                tracing::warn!(uri = %other, "--zeroconf needs a tcp:// URI; not advertising");
+                None
+            }
+        }
+    }
+}
