@@ -36,6 +36,8 @@ setup:
 
 test: setup
 	@$(LOAD_ENV)
+	# Tests that need a provisioned peer or model fail instead of skipping.
+	export WYOMING_RS_REQUIRE_PEERS=1
 	set -x
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets $(CARGO_ARGS) -- -D warnings

@@ -317,6 +317,8 @@ env_content="$(
 export WYOMING_RS_CACHE=$(shell_quote "$CACHE")
 export WYOMING_RS_PYTHON=$(shell_quote "$PYTHON")
 export ORT_DYLIB_PATH=$(shell_quote "$ORT_LIB")
+# Baked into the STT binaries' rpath by wyoming-whisper-gpu/build.rs.
+export WYOMING_CT2_RPATH=$(shell_quote "$CT2_LIBS_DIR")
 export WYOMING_TEST_WHISPER_TINY_EN=$(shell_quote "$WHISPER_TINY_EN")
 export WYOMING_TEST_PIPER_VOICE=$(shell_quote "$PIPER_VOICE")
 export WYOMING_TEST_SILERO_VAD=$(shell_quote "$SILERO_VAD")

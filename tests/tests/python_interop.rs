@@ -3,12 +3,12 @@
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use wyoming_proto::Error;
 use wyoming_proto::client::{Client, ClientOptions};
 use wyoming_proto::connection::Connection;
 use wyoming_proto::server::{Server, ServerConfig};
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
-use wyoming_proto::Error;
 use wyoming_tests::{ChildGuard, catalogue, free_port, python, python_script, wait_for_port};
 
 /// Parses each event into its typed form and writes it back.

@@ -5,6 +5,8 @@
 //! Assistant offers no entity), and any request gets an `error` event that says so, then the connection
 //! closes.
 
+mod native;
+
 use anyhow::Context;
 use clap::Parser;
 use wyoming_proto::cli::{ServerArgs, init_logging};
@@ -48,6 +50,8 @@ async fn handle(mut conn: Connection, shutdown: Shutdown) -> Result<(), wyoming_
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.server.debug, cli.server.log_format);
+    // Fail at start, not at the first request, when ONNX Runtime is missing.
+    let _onnx = native::init_from_env()?;
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: DEFAULT_PORT });
     let server =
         Server::bind(&uri, ServerConfig::default()).await.with_context(|| format!("cannot listen on {uri}"))?;

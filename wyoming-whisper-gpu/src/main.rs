@@ -5,6 +5,13 @@
 //! Assistant offers no entity), and any request gets an `error` event that says so, then the connection
 //! closes.
 
+#[cfg(all(feature = "ct2-system", feature = "ct2-bundled"))]
+compile_error!("enable exactly one of the features `ct2-system` and `ct2-bundled`, not both");
+#[cfg(not(any(feature = "ct2-system", feature = "ct2-bundled")))]
+compile_error!("enable one of the features `ct2-system` (default, prebuilt library) or `ct2-bundled`");
+
+mod native;
+
 use anyhow::Context;
 use clap::Parser;
 use wyoming_proto::cli::{ServerArgs, init_logging};
@@ -48,6 +55,10 @@ async fn handle(mut conn: Connection, shutdown: Shutdown) -> Result<(), wyoming_
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.server.debug, cli.server.log_format);
+    match native::cuda_devices() {
+        0 => tracing::info!("CTranslate2 sees no CUDA device; the engine will run on the CPU"),
+        n => tracing::info!(devices = n, "CTranslate2 sees CUDA devices"),
+    }
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: DEFAULT_PORT });
     let server =
         Server::bind(&uri, ServerConfig::default()).await.with_context(|| format!("cannot listen on {uri}"))?;

@@ -1,0 +1,71 @@
+//! ONNX Runtime, loaded at run time (`ort`'s `load-dynamic`) from an explicit path, so that a missing or
+//! too old library is a clear error instead of `ort::init()`'s panic. The API level is `api-24`: ONNX
+//! Runtime 1.24 (nixpkgs) and newer.
+
+use ort::environment::Environment;
+use ort::session::Session;
+use std::path::Path;
+
+/// Loads ONNX Runtime from `ORT_DYLIB_PATH`.
+pub fn init_from_env() -> anyhow::Result<Environment> {
+    let path = std::env::var_os("ORT_DYLIB_PATH")
+        .ok_or_else(|| anyhow::anyhow!("ORT_DYLIB_PATH is not set: point it at libonnxruntime.so (1.24 or newer)"))?;
+    init(Path::new(&path))
+}
+
+/// Loads ONNX Runtime from `library`.
+pub fn init(library: &Path) -> anyhow::Result<Environment> {
+    let builder = ort::init_from(library)
+        .map_err(|e| anyhow::anyhow!("cannot load ONNX Runtime from {}: {e}", library.display()))?;
+    builder.with_name("wyoming-luxtts").build().map_err(|e| anyhow::anyhow!("cannot start ONNX Runtime: {e}"))
+}
+
+/// Opens a model on the CPU.
+#[cfg_attr(not(test), expect(dead_code, reason = "the TTS engines (issue #4) open their models through this"))]
+pub fn open_cpu(env: &Environment, model: &Path, threads: usize) -> anyhow::Result<Session> {
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot open ONNX model {}: {e}", model.display());
+    Session::builder(env)
+        .map_err(|e| fail(&e))?
+        .with_intra_threads(threads)
+        .map_err(|e| fail(&e))?
+        .commit_from_file(model)
+        .map_err(|e| fail(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provisioned(var: &str) -> Option<std::path::PathBuf> {
+        let found = std::env::var_os(var).map(std::path::PathBuf::from);
+        if found.is_none() {
+            assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "{var} is not set");
+            eprintln!("skipped: {var} is not set; run `make setup`");
+        }
+        found
+    }
+
+    #[test]
+    fn opens_the_provisioned_silero_and_piper_models() {
+        let (Some(_), Some(silero), Some(piper)) = (
+            provisioned("ORT_DYLIB_PATH"),
+            provisioned("WYOMING_TEST_SILERO_VAD"),
+            provisioned("WYOMING_TEST_PIPER_VOICE"),
+        ) else {
+            return;
+        };
+        let env = init_from_env().unwrap();
+        let vad = open_cpu(&env, &silero, 1).unwrap();
+        let names: Vec<&str> = vad.inputs().iter().map(|i| i.name()).collect();
+        assert_eq!(names, ["input", "state", "sr"]);
+        let voice = open_cpu(&env, &piper, 1).unwrap();
+        let names: Vec<&str> = voice.inputs().iter().map(|i| i.name()).collect();
+        assert_eq!(names, ["input", "input_lengths", "scales"]);
+    }
+
+    #[test]
+    fn a_missing_library_is_a_clear_error() {
+        let err = init(Path::new("/nonexistent/libonnxruntime.so")).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
+    }
+}
