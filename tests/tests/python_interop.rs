@@ -3,30 +3,23 @@
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use wyoming_proto::Error;
 use wyoming_proto::client::{Client, ClientOptions};
-use wyoming_proto::connection::Connection;
-use wyoming_proto::server::{Server, ServerConfig};
-use wyoming_proto::shutdown::Shutdown;
-use wyoming_proto::uri::WyomingUri;
 use wyoming_tests::{ChildGuard, catalogue, free_port, python, python_script, wait_for_port};
 
-/// Parses each event into its typed form and writes it back.
-async fn typed_echo(mut conn: Connection, _shutdown: Shutdown) -> Result<(), Error> {
-    while let Some(event) = conn.read_event().await? {
-        conn.write_event(&event).await?;
-    }
-    Ok(())
-}
-
+/// Our server (`wyoming-echo` parses each event into its typed form and writes it back) against the
+/// Python library's client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_against_rust_server() {
     let Some(python) = python() else { return };
-    let uri = WyomingUri::Tcp { host: "127.0.0.1".into(), port: 0 };
-    let server = Server::bind(&uri, ServerConfig::default()).await.unwrap();
-    let WyomingUri::Tcp { port, .. } = server.local_uri() else { unreachable!() };
-    let shutdown = Shutdown::new();
-    let serving = tokio::spawn(server.serve(typed_echo, shutdown.clone()));
+    let port = free_port();
+    let _server = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_wyoming-echo"))
+            .args(["--uri", &format!("tcp://127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, Duration::from_secs(20)).await.unwrap();
 
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -42,9 +35,6 @@ async fn python_client_against_rust_server() {
     println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the Python client saw differences (output above)");
     assert!(stdout.contains("events byte-identical"));
-
-    shutdown.trigger();
-    serving.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

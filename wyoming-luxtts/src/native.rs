@@ -13,7 +13,8 @@ pub fn init_from_env() -> anyhow::Result<Environment> {
     init(Path::new(&path))
 }
 
-/// Loads ONNX Runtime from `library`.
+/// Loads ONNX Runtime from `library`. The library is loaded once per process: later calls reuse it,
+/// whatever path they name.
 pub fn init(library: &Path) -> anyhow::Result<Environment> {
     let builder = ort::init_from(library)
         .map_err(|e| anyhow::anyhow!("cannot load ONNX Runtime from {}: {e}", library.display()))?;
@@ -61,11 +62,5 @@ mod tests {
         let voice = open_cpu(&env, &piper, 1).unwrap();
         let names: Vec<&str> = voice.inputs().iter().map(|i| i.name()).collect();
         assert_eq!(names, ["input", "input_lengths", "scales"]);
-    }
-
-    #[test]
-    fn a_missing_library_is_a_clear_error() {
-        let err = init(Path::new("/nonexistent/libonnxruntime.so")).unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
     }
 }
