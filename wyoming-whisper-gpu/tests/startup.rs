@@ -16,7 +16,25 @@ fn stderr_of_failure(args: &[&str]) -> String {
 fn bad_flags_are_clear_errors() {
     assert!(stderr_of_failure(&["--uri", "tcp://0.0.0.0"]).contains("a port must be specified"));
     assert!(stderr_of_failure(&["--uri", "http://x:1"]).contains("only 'stdio://', 'unix://' or 'tcp://'"));
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    let err = stderr_of_failure(&["--model", "medium-int8", "--data-dir", data, "--local-files-only"]);
+    assert!(err.contains("rhasspy/faster-whisper-medium-int8") && err.contains(data), "{err}");
+}
+
+#[test]
+fn bad_device_compute_type_and_busy_port_are_clear_errors() {
+    let Some(model) = std::env::var_os("WYOMING_TEST_WHISPER_TINY_EN") else {
+        assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "WYOMING_TEST_WHISPER_TINY_EN is not set");
+        eprintln!("skipped: WYOMING_TEST_WHISPER_TINY_EN is not set; run `make setup`");
+        return;
+    };
+    let model = model.to_str().unwrap();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let uri = format!("tcp://127.0.0.1:{}", busy.local_addr().unwrap().port());
-    assert!(stderr_of_failure(&["--uri", &uri]).contains(&format!("cannot listen on {uri}")));
+    // On a GPU machine `--device cuda` loads, then fails on the busy port instead.
+    let err = stderr_of_failure(&["--model", model, "--device", "cuda", "--uri", &uri]);
+    assert!(err.contains("no CUDA device") || err.contains("cannot listen"), "{err}");
+    assert!(stderr_of_failure(&["--model", model, "--compute-type", "int4"]).contains("--compute-type int4"));
+    assert!(stderr_of_failure(&["--model", model, "--uri", &uri]).contains(&format!("cannot listen on {uri}")));
 }

@@ -1,0 +1,222 @@
+//! The Whisper engine: audio in, text out, several utterances per call.
+//!
+//! Pure computation over the model (no channels, no sockets): the [`worker`](crate::worker) owns it and
+//! feeds it batches. Every 30 s window of every utterance in a batch goes to CTranslate2 in one
+//! `generate` call, which is what makes concurrent users cheap.
+
+use crate::mel::{MelExtractor, WINDOW_FRAMES};
+use crate::tokens::{Task, Vocabulary};
+use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
+use std::path::Path;
+
+/// faster-whisper's silence rule: a window is silence when `<|nospeech|>` is likely **and** the decode
+/// is unsure.
+const NO_SPEECH_THRESHOLD: f32 = 0.6;
+const LOG_PROB_THRESHOLD: f32 = -1.0;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub device: Device,
+    pub device_index: i32,
+    pub compute_type: ComputeType,
+    pub cpu_threads: usize,
+    pub beam_size: usize,
+    pub task: Task,
+}
+
+/// One utterance to transcribe: 16 kHz mono samples in [-1, 1] and its language.
+#[derive(Debug, Clone, Default)]
+pub struct Utterance {
+    pub samples: Vec<f32>,
+    /// A language code; ignored by English-only models.
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown language \"{0}\" for this model")]
+    UnknownLanguage(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+pub struct Engine {
+    model: Whisper,
+    mel: MelExtractor,
+    vocab: Vocabulary,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// Loads the model directory. Fails with the directory in the message for a missing or corrupt model.
+    pub fn load(dir: &Path, config: EngineConfig) -> anyhow::Result<Engine> {
+        let vocab = Vocabulary::load(dir)?;
+        let ct2 = Config {
+            device: config.device,
+            device_indices: vec![config.device_index],
+            compute_type: config.compute_type,
+            num_threads_per_replica: config.cpu_threads,
+            ..Config::default()
+        };
+        let model =
+            Whisper::new(dir, ct2).map_err(|e| anyhow::anyhow!("cannot load Whisper model {}: {e}", dir.display()))?;
+        let mel = MelExtractor::new(model.n_mels());
+        Ok(Engine { model, mel, vocab, config })
+    }
+
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocab
+    }
+
+    /// Transcribes a batch; one result per utterance, in order.
+    pub fn transcribe(&self, batch: &[Utterance]) -> Vec<Result<String, EngineError>> {
+        // Resolve languages first so one bad request does not fail the others.
+        let languages: Vec<Result<Option<String>, EngineError>> = batch.iter().map(|u| self.language_of(u)).collect();
+        let mut windows = Vec::new(); // (utterance index, features of one 30 s window)
+        for (i, utterance) in batch.iter().enumerate() {
+            if languages[i].is_err() || utterance.samples.is_empty() {
+                continue;
+            }
+            let mel = self.mel.compute(&utterance.samples);
+            for w in 0..mel.windows() {
+                windows.push((i, mel.window(w * WINDOW_FRAMES)));
+            }
+        }
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); batch.len()];
+        if !windows.is_empty() {
+            match self.decode_windows(&mut windows, &languages) {
+                Ok(decoded) => {
+                    for ((i, _), text) in windows.iter().zip(decoded) {
+                        texts[*i].extend(text);
+                    }
+                }
+                Err(e) => return batch.iter().map(|_| Err(e.clone())).collect(),
+            }
+        }
+        languages.into_iter().zip(texts).map(|(lang, parts)| lang.map(|_| parts.join(" "))).collect()
+    }
+
+    fn language_of(&self, utterance: &Utterance) -> Result<Option<String>, EngineError> {
+        if !self.vocab.is_multilingual() {
+            return Ok(None);
+        }
+        match &utterance.language {
+            Some(code) if self.vocab.knows_language(code) => Ok(Some(code.clone())),
+            Some(code) => Err(EngineError::UnknownLanguage(code.clone())),
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes every window in one `generate` call; `None` for windows judged silent.
+    fn decode_windows(
+        &self,
+        windows: &mut [(usize, Vec<f32>)],
+        languages: &[Result<Option<String>, EngineError>],
+    ) -> Result<Vec<Option<String>>, EngineError> {
+        let n_mels = self.mel.n_mels();
+        let mut features: Vec<f32> = windows.iter().flat_map(|(_, f)| f.iter().copied()).collect();
+        let fail = |e: anyhow::Error| EngineError::Inference(e.to_string());
+        let view =
+            StorageView::new(&[windows.len(), n_mels, WINDOW_FRAMES], &mut features, Device::CPU).map_err(fail)?;
+        let needs_detection =
+            self.vocab.is_multilingual() && windows.iter().any(|(i, _)| matches!(languages[*i], Ok(None)));
+        let encoded;
+        let input = if needs_detection {
+            encoded = self.model.encode(&view, false).map_err(fail)?;
+            &encoded
+        } else {
+            &view
+        };
+        let detected = if needs_detection { Some(self.model.detect_language(input).map_err(fail)?) } else { None };
+        let prompts: Vec<Vec<String>> = windows
+            .iter()
+            .enumerate()
+            .map(|(w, (i, _))| {
+                let language = match &languages[*i] {
+                    Ok(Some(code)) => code.clone(),
+                    _ => detected
+                        .as_ref()
+                        .and_then(|d| d.get(w))
+                        .and_then(|d| d.first())
+                        .map(|best| best.language.trim_start_matches("<|").trim_end_matches("|>").to_string())
+                        .unwrap_or_else(|| "en".to_string()),
+                };
+                self.vocab.prompt(&language, self.config.task)
+            })
+            .collect();
+        let options = WhisperOptions {
+            beam_size: self.config.beam_size.max(1),
+            return_scores: true,
+            return_no_speech_prob: true,
+            ..WhisperOptions::default()
+        };
+        let results = self.model.generate(input, &prompts, &options).map_err(fail)?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let ids = r.sequences_ids.into_iter().next().unwrap_or_default();
+                let score = r.scores.first().copied().unwrap_or(0.0);
+                // CTranslate2's score is the log-probability normalised by length; faster-whisper
+                // averages over length + 1 (the end token).
+                let avg_logprob = score * ids.len() as f32 / (ids.len() as f32 + 1.0);
+                let silent = r.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOG_PROB_THRESHOLD;
+                (!silent).then(|| self.vocab.decode(&ids))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The provisioned tiny.en model (`make setup`); CI always has it.
+    pub(crate) fn tiny_en() -> Option<std::path::PathBuf> {
+        let found = std::env::var_os("WYOMING_TEST_WHISPER_TINY_EN").map(std::path::PathBuf::from);
+        if found.is_none() {
+            assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "WYOMING_TEST_WHISPER_TINY_EN is not set");
+            eprintln!("skipped: WYOMING_TEST_WHISPER_TINY_EN is not set; run `make setup`");
+        }
+        found
+    }
+
+    fn cpu() -> EngineConfig {
+        EngineConfig {
+            device: Device::CPU,
+            device_index: 0,
+            compute_type: ComputeType::INT8,
+            cpu_threads: 1,
+            beam_size: 1,
+            task: Task::Transcribe,
+        }
+    }
+
+    #[test]
+    fn tiny_en_loads_and_silence_gives_no_text() {
+        let Some(dir) = tiny_en() else { return };
+        let engine = Engine::load(&dir, cpu()).unwrap();
+        assert!(!engine.vocabulary().is_multilingual());
+        let batch = [
+            Utterance { samples: vec![0.0; 16_000], language: None },
+            Utterance { samples: Vec::new(), language: Some("de".into()) },
+        ];
+        let results = engine.transcribe(&batch);
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].as_deref().unwrap().trim(), "");
+        assert_eq!(results[1].as_deref().unwrap(), "", "no audio, no text; English-only models ignore the language");
+    }
+
+    #[test]
+    fn a_missing_or_corrupt_model_is_a_clear_error() {
+        let err = Engine::load(Path::new("/nonexistent/model"), cpu()).err().unwrap().to_string();
+        assert!(err.contains("/nonexistent/model"), "{err}");
+        let Some(dir) = tiny_en() else { return };
+        let corrupt = tempfile::tempdir().unwrap();
+        for file in ["config.json", "vocabulary.txt"] {
+            std::fs::copy(dir.join(file), corrupt.path().join(file)).unwrap();
+        }
+        std::fs::write(corrupt.path().join("model.bin"), b"not a model").unwrap();
+        let err = Engine::load(corrupt.path(), cpu()).err().unwrap().to_string();
+        assert!(err.contains("cannot load Whisper model"), "{err}");
+    }
+}

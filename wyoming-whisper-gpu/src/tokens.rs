@@ -1,0 +1,203 @@
+//! Whisper's vocabulary: special tokens, the decoder prompt, and turning generated tokens into text.
+//!
+//! Text is recovered from the token strings with GPT-2's byte-level mapping rather than through the
+//! `tokenizers` crate: decoding needs only the 256-entry byte table, and leaving ct2rs's `whisper`
+//! feature off keeps sentencepiece and its build out of the tree.
+
+use std::path::Path;
+
+/// Why a model directory's vocabulary is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum VocabularyError {
+    #[error("{dir}: no vocabulary.json or vocabulary.txt")]
+    Missing { dir: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("vocabulary has no {0} token")]
+    MissingToken(&'static str),
+}
+
+/// The special tokens the prompt and the decoder need.
+#[derive(Debug, Clone)]
+pub struct Vocabulary {
+    tokens: Vec<String>,
+    end_of_text: usize,
+    multilingual: bool,
+    languages: Vec<String>,
+}
+
+impl Vocabulary {
+    /// Reads `vocabulary.json` (a JSON list) or `vocabulary.txt` (one token per line) from a model dir.
+    pub fn load(dir: &Path) -> Result<Vocabulary, VocabularyError> {
+        let json = dir.join("vocabulary.json");
+        let txt = dir.join("vocabulary.txt");
+        let tokens: Vec<String> = if json.exists() {
+            let text = std::fs::read_to_string(&json).map_err(|e| invalid(&json, e))?;
+            serde_json::from_str(&text).map_err(|e| invalid(&json, e))?
+        } else if txt.exists() {
+            let text = std::fs::read_to_string(&txt).map_err(|e| invalid(&txt, e))?;
+            text.lines().map(String::from).collect()
+        } else {
+            return Err(VocabularyError::Missing { dir: dir.display().to_string() });
+        };
+        Vocabulary::from_tokens(tokens)
+    }
+
+    pub fn from_tokens(tokens: Vec<String>) -> Result<Vocabulary, VocabularyError> {
+        let find = |t: &str| tokens.iter().position(|x| x == t);
+        let end_of_text = find("<|endoftext|>").ok_or(VocabularyError::MissingToken("<|endoftext|>"))?;
+        let sot = find("<|startoftranscript|>").ok_or(VocabularyError::MissingToken("<|startoftranscript|>"))?;
+        find("<|notimestamps|>").ok_or(VocabularyError::MissingToken("<|notimestamps|>"))?;
+        // CTranslate2's rule: a model is multilingual exactly when "" is in its vocabulary.
+        let multilingual = tokens.iter().any(|t| t.is_empty());
+        let mut languages: Vec<String> = if multilingual {
+            let translate = find("<|translate|>").ok_or(VocabularyError::MissingToken("<|translate|>"))?;
+            tokens[sot + 1..translate]
+                .iter()
+                .filter_map(|t| t.strip_prefix("<|").and_then(|t| t.strip_suffix("|>")).map(String::from))
+                .collect()
+        } else {
+            vec!["en".to_string()]
+        };
+        languages.sort();
+        Ok(Vocabulary { tokens, end_of_text, multilingual, languages })
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Language codes the model knows, sorted (`["en"]` for English-only models).
+    pub fn languages(&self) -> &[String] {
+        &self.languages
+    }
+
+    pub fn knows_language(&self, code: &str) -> bool {
+        self.languages.iter().any(|l| l == code)
+    }
+
+    /// The decoder prompt as faster-whisper builds it without timestamps: `<|startoftranscript|>`,
+    /// then for multilingual models the language and task, then `<|notimestamps|>`.
+    pub fn prompt(&self, language: &str, task: Task) -> Vec<String> {
+        let mut prompt = vec!["<|startoftranscript|>".to_string()];
+        if self.multilingual {
+            prompt.push(format!("<|{language}|>"));
+            prompt.push(task.token().to_string());
+        }
+        prompt.push("<|notimestamps|>".to_string());
+        prompt
+    }
+
+    /// The text of generated token ids: special and timestamp tokens dropped, byte-level decoded. The
+    /// leading space Whisper puts before the first word is kept, as faster-whisper keeps it.
+    pub fn decode(&self, ids: &[usize]) -> String {
+        let mut bytes = Vec::new();
+        for &id in ids.iter().filter(|&&id| id < self.end_of_text) {
+            if let Some(token) = self.tokens.get(id) {
+                bytes.extend(token.chars().filter_map(byte_of_char));
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> VocabularyError {
+    VocabularyError::Invalid { path: path.display().to_string(), reason: e.to_string() }
+}
+
+/// `--whisper-task`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Task {
+    #[default]
+    Transcribe,
+    Translate,
+}
+
+impl Task {
+    fn token(self) -> &'static str {
+        match self {
+            Task::Transcribe => "<|transcribe|>",
+            Task::Translate => "<|translate|>",
+        }
+    }
+}
+
+/// GPT-2's byte-level alphabet, reversed: printable bytes stand for themselves, the other 68 bytes
+/// (0–32, 127–160, 173) map in order to U+0100…U+0143.
+fn byte_of_char(c: char) -> Option<u8> {
+    let code = c as u32;
+    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    if code < 256 && printable(code) {
+        return Some(code as u8);
+    }
+    let index = code.checked_sub(0x100)?;
+    (0u32..256).filter(|b| !printable(*b)).nth(index as usize).map(|b| b as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn english_only() -> Vocabulary {
+        let mut tokens: Vec<String> =
+            ["Ġturn", "Ġon", ",", "Ġthe", "ĠGr", "Ã¼", "ÃŁ", "e"].iter().map(|s| s.to_string()).collect();
+        tokens.extend(
+            ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|notimestamps|>", "<|0.00|>"].map(String::from),
+        );
+        Vocabulary::from_tokens(tokens).unwrap()
+    }
+
+    #[test]
+    fn byte_level_decoding_keeps_the_leading_space_and_utf8() {
+        let v = english_only();
+        assert_eq!(v.decode(&[0, 1, 2, 3]), " turn on, the");
+        // "Grüße": ü and ß are two bytes each, spread over tokens.
+        assert_eq!(v.decode(&[4, 5, 6, 7]), " Grüße");
+        // Special and timestamp tokens are dropped.
+        assert_eq!(v.decode(&[8, 0, 11, 12]), " turn");
+    }
+
+    #[test]
+    fn english_only_prompt_and_languages() {
+        let v = english_only();
+        assert!(!v.is_multilingual());
+        assert_eq!(v.languages(), ["en"]);
+        assert_eq!(v.prompt("de", Task::Transcribe), ["<|startoftranscript|>", "<|notimestamps|>"]);
+    }
+
+    #[test]
+    fn multilingual_prompt_and_languages() {
+        let tokens = [
+            "a",
+            "",
+            "<|endoftext|>",
+            "<|startoftranscript|>",
+            "<|en|>",
+            "<|de|>",
+            "<|translate|>",
+            "<|transcribe|>",
+            "<|notimestamps|>",
+        ];
+        let v = Vocabulary::from_tokens(tokens.map(String::from).to_vec()).unwrap();
+        assert!(v.is_multilingual());
+        assert_eq!(v.languages(), ["de", "en"]);
+        assert!(v.knows_language("de") && !v.knows_language("xx"));
+        assert_eq!(
+            v.prompt("de", Task::Translate),
+            ["<|startoftranscript|>", "<|de|>", "<|translate|>", "<|notimestamps|>"]
+        );
+    }
+
+    #[test]
+    fn the_byte_table_is_a_bijection() {
+        let mut seen = [false; 256];
+        for code in 0u32..0x200 {
+            if let Some(b) = char::from_u32(code).and_then(byte_of_char) {
+                assert!(!seen[b as usize], "byte {b} twice");
+                seen[b as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
+        assert_eq!(byte_of_char('Ġ'), Some(b' '));
+    }
+}
