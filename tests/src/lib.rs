@@ -256,3 +256,48 @@ pub fn catalogue() -> Vec<Event> {
         ),
     ]
 }
+
+/// A provisioned model or library path from the environment (`make setup`), or `None` with a printed
+/// reason; under `WYOMING_RS_REQUIRE_PEERS` (as `make test` runs) a missing one fails the test.
+pub fn provisioned(var: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(var).map(PathBuf::from);
+    if found.is_none() {
+        assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "{var} is not set: run `make setup`");
+        eprintln!("skipped: {var} is not set; run `make setup`");
+    }
+    found
+}
+
+/// Speech for `sentences`, synthesised by the Python `piper-tts` engine with the provisioned voice:
+/// one 22,050 Hz 16-bit mono WAV per sentence, in `dir`.
+pub fn synthesize_speech(python: &Path, sentences: &[&str], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use std::io::Write;
+    let mut child = Command::new(python).arg(python_script("synthesize.py")).arg(dir).stdin(Stdio::piped()).spawn()?;
+    child.stdin.take().expect("piped stdin").write_all(serde_json::to_string(sentences)?.as_bytes())?;
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "synthesize.py failed: {status}");
+    Ok((0..sentences.len()).map(|i| dir.join(format!("{i:03}.wav"))).collect())
+}
+
+/// Words for comparing transcripts: lower case, punctuation dropped.
+pub fn normalize_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace(['-', '—'], " ")
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| c.is_alphanumeric() || *c == '\'').collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word errors (substitutions + insertions + deletions) between a reference and a hypothesis.
+pub fn word_errors(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut row = vec![i + 1; hypothesis.len() + 1];
+        for (j, h) in hypothesis.iter().enumerate() {
+            row[j + 1] = (prev[j] + usize::from(r != h)).min(prev[j + 1] + 1).min(row[j] + 1);
+        }
+        prev = row;
+    }
+    prev[hypothesis.len()]
+}

@@ -48,11 +48,11 @@ pub enum ModelError {
          put the CTranslate2 model directory (model.bin, config.json, vocabulary.*) into a data dir, or pass its path \
          with --model"
     )]
-    NotFound { repo: String, searched: String },
+    Missing { repo: String, searched: String },
     #[error("model {repo} is not in any data dir ({searched}) and --local-files-only forbids downloading it")]
-    NotLocal { repo: String, searched: String },
+    OnlyRemote { repo: String, searched: String },
     #[error("{0}: not a CTranslate2 model directory (no model.bin)")]
-    NotAModel(String),
+    NoModelFile(String),
 }
 
 /// Interprets a `--model` value. `auto` picks what wyoming-faster-whisper picks on a CPU machine.
@@ -83,7 +83,7 @@ pub fn locate(spec: &ModelSpec, data_dirs: &[PathBuf], local_files_only: bool) -
             return if dir.join("model.bin").is_file() {
                 Ok(dir.clone())
             } else {
-                Err(ModelError::NotAModel(dir.display().to_string()))
+                Err(ModelError::NoModelFile(dir.display().to_string()))
             };
         }
         ModelSource::Repository(repo) => repo,
@@ -103,9 +103,9 @@ pub fn locate(spec: &ModelSpec, data_dirs: &[PathBuf], local_files_only: bool) -
     let searched = data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     let searched = if searched.is_empty() { "no --data-dir given".to_string() } else { searched };
     if local_files_only {
-        Err(ModelError::NotLocal { repo: repo.clone(), searched })
+        Err(ModelError::OnlyRemote { repo: repo.clone(), searched })
     } else {
-        Err(ModelError::NotFound { repo: repo.clone(), searched })
+        Err(ModelError::Missing { repo: repo.clone(), searched })
     }
 }
 

@@ -1,0 +1,300 @@
+//! The STT server as Home Assistant, wyoming-bench and our bridge use it, with the real tiny.en model
+//! and speech synthesised by Python `piper-tts` at test time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use wyoming_proto::audio::{AudioConverter, AudioFormat};
+use wyoming_proto::client::{Client, ClientOptions};
+use wyoming_proto::event::*;
+use wyoming_proto::uri::WyomingUri;
+use wyoming_tests::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wyoming-whisper-gpu");
+
+/// Sentences for these tests only (none was used while developing the engine).
+const SENTENCES: &[&str] = &[
+    "Turn on the lights in the kitchen.",
+    "What is the weather like tomorrow morning?",
+    "Please set a timer for ten minutes.",
+    "Close the garage door.",
+    "Play some quiet music in the bedroom.",
+    "How long does it take to drive to the airport?",
+    "Remind me to call my mother this evening.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Turn off the television in the living room.",
+    "Is the front door locked?",
+    "Add milk and bread to the shopping list.",
+    "What time is it in Tokyo right now?",
+    "Dim the lights in the dining room.",
+    "Open the blinds in the office.",
+    "Tell me a short story about a brave knight.",
+    "How many days are left until the weekend?",
+    "Start the vacuum cleaner in the hallway.",
+    "What is the capital of France?",
+    "Lower the temperature in the bedroom.",
+    "Read me the latest news headlines.",
+    "Water the plants in the garden.",
+    "Who wrote the novel about the white whale?",
+    "Lock all the doors and turn off the lights.",
+    "My favourite colour is green.",
+    "Schedule a meeting with the team on Monday.",
+    "Find a good recipe for chocolate cake.",
+    "Is it going to rain this afternoon?",
+    "Switch the heating to the night mode.",
+    "Send a message to my brother saying I am late.",
+    "Where did I park the car?",
+    "Turn up the volume in the kitchen.",
+    "The children are playing in the park.",
+];
+
+struct Corpus {
+    _dir: tempfile::TempDir,
+    /// (sentence, 22,050 Hz mono 16-bit PCM)
+    clips: Vec<(&'static str, Vec<u8>)>,
+}
+
+const PIPER_FORMAT: AudioFormat = AudioFormat { rate: 22_050, width: 2, channels: 1 };
+
+/// The corpus, synthesised once per test binary; `None` (skip) without the provisioned peers.
+fn corpus() -> Option<&'static Corpus> {
+    static CORPUS: OnceLock<Option<Corpus>> = OnceLock::new();
+    CORPUS
+        .get_or_init(|| {
+            let python = python()?;
+            provisioned("WYOMING_TEST_PIPER_VOICE")?;
+            let dir = tempfile::tempdir().unwrap();
+            let wavs = synthesize_speech(&python, SENTENCES, dir.path()).unwrap();
+            let clips = SENTENCES.iter().zip(wavs).map(|(s, wav)| (*s, read_wav(&wav))).collect();
+            Some(Corpus { _dir: dir, clips })
+        })
+        .as_ref()
+}
+
+fn read_wav(path: &Path) -> Vec<u8> {
+    let reader = hound::WavReader::open(path).unwrap();
+    assert_eq!(reader.spec().sample_rate, 22_050);
+    reader.into_samples::<i16>().flat_map(|s| s.unwrap().to_le_bytes()).collect()
+}
+
+fn convert(pcm: &[u8], to: AudioFormat) -> Vec<u8> {
+    AudioConverter::convert_clip(PIPER_FORMAT, pcm, to).unwrap()
+}
+
+/// A running server process; killed on drop.
+struct Server {
+    _child: ChildGuard,
+    uri: WyomingUri,
+}
+
+fn model() -> Option<PathBuf> {
+    provisioned("WYOMING_TEST_WHISPER_TINY_EN")
+}
+
+async fn start_server(program: &str, args: &[&str]) -> Server {
+    let port = free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let mut cmd = Command::new(program);
+    cmd.args(args).args(["--uri", &uri]).stdout(Stdio::null()).stderr(Stdio::null());
+    let child = ChildGuard(cmd.spawn().unwrap());
+    wait_for_port(port, Duration::from_secs(120)).await.unwrap();
+    Server { _child: child, uri: uri.parse().unwrap() }
+}
+
+async fn start_ours(model: &Path) -> Server {
+    let model = model.to_str().unwrap();
+    start_server(BIN, &["--model", model, "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", "2"]).await
+}
+
+async fn connect(server: &Server) -> Client {
+    Client::connect(&server.uri, ClientOptions { read_timeout: Some(Duration::from_secs(120)), ..Default::default() })
+        .await
+        .unwrap()
+}
+
+/// One utterance the way Home Assistant sends it, on `client`; returns the transcript.
+async fn send_utterance(client: &mut Client, format: AudioFormat, pcm: &[u8], chunk_bytes: usize) -> String {
+    client.send(&Event::Transcribe(Transcribe { language: Some("en".into()), ..Default::default() })).await.unwrap();
+    client.send(&Event::AudioStart(AudioStart::new(format))).await.unwrap();
+    for chunk in pcm.chunks(chunk_bytes) {
+        client.send(&Event::AudioChunk(AudioChunk::new(format, chunk.to_vec()))).await.unwrap();
+    }
+    client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await.unwrap()
+}
+
+async fn transcribe(server: &Server, format: AudioFormat, pcm: &[u8], chunk_bytes: usize) -> String {
+    send_utterance(&mut connect(server).await, format, pcm, chunk_bytes).await
+}
+
+fn assert_close(sentence: &str, transcript: &str) {
+    let (r, h) = (normalize_words(sentence), normalize_words(transcript));
+    let errors = word_errors(&r, &h);
+    assert!(errors * 4 <= r.len(), "{sentence:?} heard as {transcript:?} ({errors} word errors)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_assistant_exchange_48k_stereo_and_empty_utterances() {
+    let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
+    let server = start_ours(&model).await;
+    let (sentence, pcm) = &corpus.clips[0];
+
+    // Home Assistant: 16 kHz 16-bit mono in 10 ms chunks of 320 bytes.
+    let ha = transcribe(&server, AudioFormat::WHISPER, &convert(pcm, AudioFormat::WHISPER), 320).await;
+    assert_close(sentence, &ha);
+    assert!(ha.starts_with(' '), "transcripts start with a space, like faster-whisper's: {ha:?}");
+
+    // 48 kHz stereo, converted by the server.
+    let stereo = AudioFormat { rate: 48_000, width: 2, channels: 2 };
+    let heard = transcribe(&server, stereo, &convert(pcm, stereo), 4096).await;
+    assert_close(sentence, &heard);
+
+    // The voice's own 22,050 Hz, in wyoming-bench's 1,024-sample chunks.
+    assert_close(sentence, &transcribe(&server, PIPER_FORMAT, pcm, 2048).await);
+
+    // No audio: an empty transcript.
+    assert_eq!(transcribe(&server, AudioFormat::WHISPER, &[], 320).await, "");
+
+    // Chunks without transcribe/audio-start, and several utterances on one connection.
+    let mut client = connect(&server).await;
+    let (second, pcm2) = &corpus.clips[1];
+    for chunk in convert(pcm2, AudioFormat::WHISPER).chunks(3200) {
+        client.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+    }
+    client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let text =
+        client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await;
+    assert_close(second, &text.unwrap());
+    assert_close(sentence, &send_utterance(&mut client, PIPER_FORMAT, pcm, 2048).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_while_transcribing_and_eight_concurrent_clients() {
+    let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
+    let server = std::sync::Arc::new(start_ours(&model).await);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (sentence, pcm) in corpus.clips.iter().take(8) {
+        let server = server.clone();
+        let pcm = convert(pcm, AudioFormat::WHISPER);
+        tasks.push(tokio::spawn(async move {
+            let text = transcribe(&server, AudioFormat::WHISPER, &pcm, 320).await;
+            (sentence, text, started.elapsed())
+        }));
+    }
+    // While they run: describe on a new connection answers with our info.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let info = connect(&server).await.describe().await.unwrap();
+    let describe_latency = asked.elapsed();
+    assert_eq!(info.asr[0].artifact.name, "faster-whisper");
+    assert_eq!(info.asr[0].models[0].languages, ["en"]);
+    let mut last_transcript = Duration::ZERO;
+    for task in tasks {
+        let (sentence, text, at) = task.await.unwrap();
+        assert_close(sentence, &text);
+        last_transcript = last_transcript.max(at);
+    }
+    println!(
+        "describe answered in {describe_latency:?} while 8 transcriptions ran (all done after {last_transcript:?})"
+    );
+    assert!(asked.duration_since(started) + describe_latency < last_transcript, "describe waited for inference");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
+    let server = start_ours(&model).await;
+
+    // An unsupported sample width.
+    let mut client = connect(&server).await;
+    let bad = AudioFormat { rate: 16_000, width: 5, channels: 1 };
+    client.send(&Event::AudioChunk(AudioChunk::new(bad, vec![0u8; 10]))).await.unwrap();
+    match client.recv().await.unwrap() {
+        Some(Event::Error(e)) => assert!(e.text.contains("width") && e.code.as_deref() == Some("AudioError"), "{e:?}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // A client that disconnects mid-utterance.
+    let mut leaver = connect(&server).await;
+    leaver.send(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    leaver.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, vec![0u8; 32_000]))).await.unwrap();
+    drop(leaver);
+
+    // Far too much audio: an error, not a truncated transcript.
+    let mut long = connect(&server).await;
+    let minute = vec![0u8; 16_000 * 2 * 60];
+    let mut refused = None;
+    for _ in 0..6 {
+        if long.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, minute.clone()))).await.is_err() {
+            break;
+        }
+    }
+    while let Ok(Some(event)) = long.recv().await {
+        if let Event::Error(e) = event {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("an error event for a 6-minute utterance");
+    assert_eq!(refused.code.as_deref(), Some("UtteranceTooLong"), "{refused:?}");
+
+    // Everyone else is still served.
+    let (sentence, pcm) = &corpus.clips[2];
+    assert_close(sentence, &transcribe(&server, PIPER_FORMAT, pcm, 2048).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accuracy_and_parity_with_wyoming_faster_whisper() {
+    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
+    let ours = start_ours(&model).await;
+    let data = tempfile::tempdir().unwrap();
+    let model_arg = model.to_str().unwrap();
+    let python_arg = python.to_str().unwrap();
+    let theirs = start_server(
+        python_arg,
+        &[
+            "-m",
+            "wyoming_faster_whisper",
+            "--model",
+            model_arg,
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--compute-type",
+            "int8",
+            "--beam-size",
+            "1",
+            "--cpu-threads",
+            "2",
+            "--language",
+            "en",
+        ],
+    )
+    .await;
+
+    let (mut errors, mut words, mut equal) = (0, 0, 0);
+    for (sentence, pcm) in &corpus.clips {
+        let pcm16 = convert(pcm, AudioFormat::WHISPER);
+        let mine = transcribe(&ours, AudioFormat::WHISPER, &pcm16, 320).await;
+        let reference = transcribe(&theirs, AudioFormat::WHISPER, &pcm16, 320).await;
+        let expected = normalize_words(sentence);
+        errors += word_errors(&expected, &normalize_words(&mine));
+        words += expected.len();
+        if mine == reference {
+            equal += 1;
+        } else {
+            println!("differs: ours {mine:?} / faster-whisper {reference:?}");
+        }
+    }
+    let wer = errors as f64 / words as f64;
+    let n = corpus.clips.len();
+    println!(
+        "WER {:.1}% over {n} sentences; {equal}/{n} transcripts identical to wyoming-faster-whisper's",
+        wer * 100.0
+    );
+    assert!(wer <= 0.10, "WER {wer}");
+    assert!(equal * 10 >= n * 9, "only {equal}/{n} identical to wyoming-faster-whisper");
+}
