@@ -23,7 +23,8 @@ CARGO_ARGS ?=
 
 WHISPER_URI ?= tcp://0.0.0.0:10300
 LUXTTS_URI ?= tcp://0.0.0.0:10200
-WHISPER_ARGS ?=
+# The default models are the provisioned test models (see scripts/setup.sh).
+WHISPER_ARGS ?= --model "$$WYOMING_TEST_WHISPER_TINY_EN"
 LUXTTS_ARGS ?=
 
 FUZZ_TARGET ?= decode
@@ -76,3 +77,10 @@ fuzz: setup
 	  echo "[fuzz] no nightly toolchain; using RUSTC_BOOTSTRAP=1 with the pinned toolchain"
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS)
 	fi
+
+# STT benchmark against wyoming-faster-whisper (same model, int8, beam 1); see bench/stt.py.
+.PHONY: bench-stt
+bench-stt: setup
+	@$(LOAD_ENV)
+	cargo build --release -p wyoming-whisper-gpu
+	"$$WYOMING_RS_PYTHON" bench/stt.py --ours "$${CARGO_TARGET_DIR:-target}/release/wyoming-whisper-gpu" --model "$$WYOMING_TEST_WHISPER_TINY_EN"

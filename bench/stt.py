@@ -1,0 +1,180 @@
+"""STT benchmark: wyoming-whisper-gpu against wyoming-faster-whisper 3.8.1, same machine, same run, same
+model (tiny.en), int8, beam 1, same thread count.
+
+Measures the time from sending `audio-stop` to receiving `transcript` for 2-5 s utterances, with 600 ms of
+trailing silence and without, the RSS of each server after loading, and the throughput with 4 concurrent
+clients. Prints the figures and the ratios ours/theirs. Run with `make bench-stt` (it builds the release
+binary and sources the environment), or:
+
+    python bench/stt.py --ours target/release/wyoming-whisper-gpu --model "$WYOMING_TEST_WHISPER_TINY_EN"
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "python"))
+
+from piper import PiperVoice  # noqa: E402
+from wyoming.asr import Transcribe, Transcript  # noqa: E402
+from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop  # noqa: E402
+from wyoming.client import AsyncClient  # noqa: E402
+
+SENTENCES = [
+    "Set the thermostat to twenty degrees.",
+    "What is on my calendar for today?",
+    "Turn off all the lights downstairs please.",
+    "How far away is the nearest train station?",
+    "Play the next song in the playlist.",
+    "Remind me to take the bins out tonight.",
+    "Is the back door closed and locked?",
+    "What will the weather be like this weekend?",
+    "Start a ten minute timer for the pasta.",
+    "Open the curtains in the living room.",
+]
+RATE, WIDTH, CHANNELS = 16000, 2, 1
+CHUNK = 1024 * WIDTH
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def synthesize(sentences):
+    voice = PiperVoice.load(os.environ["WYOMING_TEST_PIPER_VOICE"])
+    converter = AudioChunkConverter(rate=RATE, width=WIDTH, channels=CHANNELS)
+    clips = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, text in enumerate(sentences):
+            path = Path(tmp) / f"{i}.wav"
+            with wave.open(str(path), "wb") as w:
+                voice.synthesize_wav(text, w)
+            with wave.open(str(path), "rb") as w:
+                chunk = AudioChunk(w.getframerate(), w.getsampwidth(), w.getnchannels(), w.readframes(w.getnframes()))
+            clips.append(converter.convert(chunk).audio)
+    return clips
+
+
+async def wait_ready(port, proc, timeout=180):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not open its port")
+
+
+async def utterance(port, pcm):
+    """Seconds from audio-stop to transcript."""
+    async with AsyncClient.from_uri(f"tcp://127.0.0.1:{port}") as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(RATE, WIDTH, CHANNELS).event())
+        for i in range(0, len(pcm), CHUNK):
+            await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, pcm[i : i + CHUNK]).event())
+        stop = time.monotonic()
+        await client.write_event(AudioStop().event())
+        while True:
+            event = await client.read_event()
+            if event is None:
+                raise RuntimeError("connection closed before the transcript")
+            if Transcript.is_type(event.type):
+                return time.monotonic() - stop
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+async def main(args):
+    clips = synthesize(SENTENCES)
+    silence = bytes(int(RATE * 0.6) * WIDTH)
+    threads = str(args.threads)
+    ours_port, theirs_port = free_port(), free_port()
+    data = tempfile.mkdtemp()
+    servers = {
+        "ours": subprocess.Popen(
+            [args.ours, "--uri", f"tcp://127.0.0.1:{ours_port}", "--model", args.model, "--device", "cpu",
+             "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", threads],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        "theirs": subprocess.Popen(
+            [sys.executable, "-m", "wyoming_faster_whisper", "--uri", f"tcp://127.0.0.1:{theirs_port}", "--model",
+             args.model, "--data-dir", data, "--device", "cpu", "--compute-type", "int8", "--beam-size", "1",
+             "--cpu-threads", threads, "--language", "en"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    }
+    ports = {"ours": ours_port, "theirs": theirs_port}
+    try:
+        for name, proc in servers.items():
+            await wait_ready(ports[name], proc)
+        # Warm-up, then RSS after load and one request.
+        for name in servers:
+            await utterance(ports[name], clips[0])
+        rss = {name: rss_mib(proc.pid) for name, proc in servers.items()}
+
+        latency = {(name, tail): [] for name in servers for tail in ("silence", "none")}
+        for _ in range(args.rounds):
+            for pcm in clips:
+                for tail, audio in (("silence", pcm + silence), ("none", pcm)):
+                    for name in servers:  # interleaved, so both see the same machine load
+                        latency[(name, tail)].append(await utterance(ports[name], audio))
+
+        throughput = {}
+        for name in servers:
+            jobs = [clips[i % len(clips)] for i in range(4 * args.rounds)]
+            start = time.monotonic()
+            queue = list(jobs)
+
+            async def client_loop():
+                while queue:
+                    await utterance(ports[name], queue.pop())
+
+            await asyncio.gather(*(client_loop() for _ in range(4)))
+            throughput[name] = len(jobs) / (time.monotonic() - start)
+    finally:
+        for proc in servers.values():
+            proc.terminate()
+            proc.wait()
+
+    print(f"# STT benchmark ({len(clips)} utterances of 2-5 s x {args.rounds} rounds, tiny.en int8 beam 1, "
+          f"{threads} threads)\n")
+    print("| metric | ours | wyoming-faster-whisper | ratio |")
+    print("|---|---|---|---|")
+    for tail, label in (("silence", "with 600 ms trailing silence"), ("none", "without trailing silence")):
+        for q, qname in ((0.5, "median"), (0.9, "p90")):
+            o, t = pct(latency[("ours", tail)], q) * 1000, pct(latency[("theirs", tail)], q) * 1000
+            print(f"| audio-stop to transcript, {qname}, {label} (ms) | {o:.0f} | {t:.0f} | {o / t:.2f} |")
+    print(f"| RSS after load (MiB) | {rss['ours']:.0f} | {rss['theirs']:.0f} | {rss['ours'] / rss['theirs']:.2f} |")
+    o, t = throughput["ours"], throughput["theirs"]
+    print(f"| throughput, 4 concurrent clients (utterances/s) | {o:.2f} | {t:.2f} | {o / t:.2f} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ours", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    asyncio.run(main(parser.parse_args()))
