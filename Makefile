@@ -24,7 +24,7 @@ CARGO_ARGS ?=
 WHISPER_URI ?= tcp://0.0.0.0:10300
 LUXTTS_URI ?= tcp://0.0.0.0:10200
 # The default models are the provisioned test models (see scripts/setup.sh).
-WHISPER_ARGS ?= --model "$$WYOMING_TEST_WHISPER_TINY_EN"
+WHISPER_ARGS ?= --model "$$WYOMING_TEST_WHISPER_TINY_EN" --silero-model "$$WYOMING_TEST_SILERO_VAD"
 LUXTTS_ARGS ?=
 
 FUZZ_TARGET ?= decode
@@ -83,4 +83,4 @@ fuzz: setup
 bench-stt: setup
 	@$(LOAD_ENV)
 	cargo build --release -p wyoming-whisper-gpu
-	"$$WYOMING_RS_PYTHON" bench/stt.py --ours "$${CARGO_TARGET_DIR:-target}/release/wyoming-whisper-gpu" --model "$$WYOMING_TEST_WHISPER_TINY_EN"
+	"$$WYOMING_RS_PYTHON" bench/stt.py --ours "$${CARGO_TARGET_DIR:-target}/release/wyoming-whisper-gpu" --model "$$WYOMING_TEST_WHISPER_TINY_EN" --silero-model "$$WYOMING_TEST_SILERO_VAD"

@@ -2,7 +2,8 @@
 model (tiny.en), int8, beam 1, same thread count.
 
 Measures the time from sending `audio-stop` to receiving `transcript` for 2-5 s utterances, with 600 ms of
-trailing silence and without, the RSS of each server after loading, and the throughput with 4 concurrent
+trailing silence and without. Audio is streamed at real-time pace in 10 ms chunks, as Home Assistant streams a
+microphone (that is what gives a server the trailing silence to work in); also the RSS of each server after loading, and the throughput with 4 concurrent
 clients. Prints the figures and the ratios ours/theirs. Run with `make bench-stt` (it builds the release
 binary and sources the environment), or:
 
@@ -41,7 +42,7 @@ SENTENCES = [
     "Open the curtains in the living room.",
 ]
 RATE, WIDTH, CHANNELS = 16000, 2, 1
-CHUNK = 1024 * WIDTH
+CHUNK = 160 * WIDTH  # 10 ms, like Home Assistant
 
 
 def free_port():
@@ -86,13 +87,16 @@ async def wait_ready(port, proc, timeout=180):
     raise RuntimeError("server did not open its port")
 
 
-async def utterance(port, pcm):
+async def utterance(port, pcm, paced=True):
     """Seconds from audio-stop to transcript."""
     async with AsyncClient.from_uri(f"tcp://127.0.0.1:{port}") as client:
         await client.write_event(Transcribe(language="en").event())
         await client.write_event(AudioStart(RATE, WIDTH, CHANNELS).event())
-        for i in range(0, len(pcm), CHUNK):
+        start = time.monotonic()
+        for n, i in enumerate(range(0, len(pcm), CHUNK)):
             await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, pcm[i : i + CHUNK]).event())
+            if paced:
+                await asyncio.sleep(max(0.0, start + (n + 1) * 0.01 - time.monotonic()))
         stop = time.monotonic()
         await client.write_event(AudioStop().event())
         while True:
@@ -117,7 +121,8 @@ async def main(args):
     servers = {
         "ours": subprocess.Popen(
             [args.ours, "--uri", f"tcp://127.0.0.1:{ours_port}", "--model", args.model, "--device", "cpu",
-             "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", threads],
+             "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", threads]
+            + (["--silero-model", args.silero_model] if args.silero_model else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "theirs": subprocess.Popen(
             [sys.executable, "-m", "wyoming_faster_whisper", "--uri", f"tcp://127.0.0.1:{theirs_port}", "--model",
@@ -149,7 +154,7 @@ async def main(args):
 
             async def client_loop():
                 while queue:
-                    await utterance(ports[name], queue.pop())
+                    await utterance(ports[name], queue.pop(), paced=False)
 
             await asyncio.gather(*(client_loop() for _ in range(4)))
             throughput[name] = len(jobs) / (time.monotonic() - start)
@@ -158,8 +163,8 @@ async def main(args):
             proc.terminate()
             proc.wait()
 
-    print(f"# STT benchmark ({len(clips)} utterances of 2-5 s x {args.rounds} rounds, tiny.en int8 beam 1, "
-          f"{threads} threads)\n")
+    print(f"# STT benchmark ({len(clips)} utterances of 2-5 s x {args.rounds} rounds, real-time pace, tiny.en int8 "
+          f"beam 1, {threads} threads, early final {'on' if args.silero_model else 'off'})\n")
     print("| metric | ours | wyoming-faster-whisper | ratio |")
     print("|---|---|---|---|")
     for tail, label in (("silence", "with 600 ms trailing silence"), ("none", "without trailing silence")):
@@ -168,13 +173,14 @@ async def main(args):
             print(f"| audio-stop to transcript, {qname}, {label} (ms) | {o:.0f} | {t:.0f} | {o / t:.2f} |")
     print(f"| RSS after load (MiB) | {rss['ours']:.0f} | {rss['theirs']:.0f} | {rss['ours'] / rss['theirs']:.2f} |")
     o, t = throughput["ours"], throughput["theirs"]
-    print(f"| throughput, 4 concurrent clients (utterances/s) | {o:.2f} | {t:.2f} | {o / t:.2f} |")
+    print(f"| throughput, 4 concurrent clients, unpaced (utterances/s) | {o:.2f} | {t:.2f} | {o / t:.2f} |")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ours", required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--silero-model", help="enables our early final")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     asyncio.run(main(parser.parse_args()))

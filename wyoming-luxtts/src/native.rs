@@ -1,24 +1,15 @@
-//! ONNX Runtime, loaded at run time (`ort`'s `load-dynamic`) from an explicit path, so that a missing or
-//! too old library is a clear error instead of `ort::init()`'s panic. The API level is `api-24`: ONNX
-//! Runtime 1.24 (nixpkgs) and newer.
+//! ONNX Runtime for the TTS engines: the process's one environment, from `ORT_DYLIB_PATH`.
 
 use ort::environment::Environment;
 use ort::session::Session;
 use std::path::Path;
+use std::sync::Arc;
 
-/// Loads ONNX Runtime from `ORT_DYLIB_PATH`.
-pub fn init_from_env() -> anyhow::Result<Environment> {
+/// Loads ONNX Runtime from `ORT_DYLIB_PATH` (1.24 or newer).
+pub fn init_from_env() -> anyhow::Result<Arc<Environment>> {
     let path = std::env::var_os("ORT_DYLIB_PATH")
         .ok_or_else(|| anyhow::anyhow!("ORT_DYLIB_PATH is not set: point it at libonnxruntime.so (1.24 or newer)"))?;
-    init(Path::new(&path))
-}
-
-/// Loads ONNX Runtime from `library`. The library is loaded once per process: later calls reuse it,
-/// whatever path they name.
-pub fn init(library: &Path) -> anyhow::Result<Environment> {
-    let builder = ort::init_from(library)
-        .map_err(|e| anyhow::anyhow!("cannot load ONNX Runtime from {}: {e}", library.display()))?;
-    builder.with_name("wyoming-luxtts").build().map_err(|e| anyhow::anyhow!("cannot start ONNX Runtime: {e}"))
+    Ok(wyoming_proto::onnx::runtime(Path::new(&path))?)
 }
 
 /// Opens a model on the CPU.

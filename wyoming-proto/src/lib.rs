@@ -9,10 +9,13 @@
 //! - [`uri`]: `tcp://`, `unix://` and `stdio://` endpoints.
 //! - [`transport`]: listening on and connecting to a [`uri::WyomingUri`].
 //! - [`connection`]: typed events over one byte stream, with split read and write halves.
+//! - `onnx` (feature `onnx`): the process's one ONNX Runtime environment, loaded from an explicit path.
 //! - [`server`]: accept loop with a connection cap and graceful shutdown on SIGINT/SIGTERM.
 //! - [`shutdown`]: the shutdown signal every task listens to.
 //! - [`client`]: connecting with timeouts and simple request/response helpers.
 //! - `cli` (feature `cli`): the flags and logging setup every server binary shares.
+//! - [`vad`]: turn ends from speech probabilities ([`vad::Endpointer`]), and Silero VAD through ONNX
+//!   Runtime (feature `silero`).
 //! - [`zeroconf`]: best-effort mDNS advertisement of `NAME._wyoming._tcp.local.`.
 //!
 //! Data flows one way: transport → codec → frame → event, and back out by the same road.
@@ -27,10 +30,13 @@ mod error;
 pub mod event;
 pub mod frame;
 pub mod json;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod server;
 pub mod shutdown;
 pub mod transport;
 pub mod uri;
+pub mod vad;
 pub mod zeroconf;
 
 pub use error::Error;

@@ -57,6 +57,15 @@ pub struct Cli {
     /// Longest utterance accepted, in seconds; longer ones get an error instead of a partial transcript
     #[arg(long, default_value_t = 300)]
     pub max_utterance_seconds: u32,
+    /// Early final: after this much silence following speech, start decoding before audio-stop (0: off)
+    #[arg(long, default_value_t = 300)]
+    pub early_final_ms: u32,
+    /// Silero VAD model for the early final (default: silero_vad.onnx in a data dir)
+    #[arg(long)]
+    pub silero_model: Option<PathBuf>,
+    /// ONNX Runtime library for Silero VAD (1.24 or newer)
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub onnxruntime: Option<PathBuf>,
 
     // Accepted for compatibility, not implemented (a warning is logged when used).
     #[arg(long, hide = true)]

@@ -27,6 +27,36 @@ use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
 
+/// Silero VAD for the early final, or `None` (with the reason logged) when it is off or unavailable: the
+/// server works without it, only later.
+fn early_final(
+    cli: &cli::Cli,
+    data_dirs: &[std::path::PathBuf],
+) -> Option<(Arc<wyoming_proto::vad::silero::SileroModel>, wyoming_proto::vad::EndpointConfig)> {
+    if cli.early_final_ms == 0 {
+        return None;
+    }
+    let model =
+        cli.silero_model.clone().or_else(|| data_dirs.iter().map(|d| d.join("silero_vad.onnx")).find(|p| p.is_file()));
+    let (Some(model), Some(library)) = (model, cli.onnxruntime.as_ref()) else {
+        warn!(
+            "early final off: it needs --silero-model (or silero_vad.onnx in a data dir) and --onnxruntime (or ORT_DYLIB_PATH)"
+        );
+        return None;
+    };
+    match wyoming_proto::vad::silero::SileroModel::open(library, &model) {
+        Ok(vad) => {
+            info!(silence_ms = cli.early_final_ms, model = %model.display(), "early final on");
+            let config = wyoming_proto::vad::EndpointConfig { silence_ms: cli.early_final_ms, ..Default::default() };
+            Some((Arc::new(vad), config))
+        }
+        Err(e) => {
+            warn!(error = %e, "early final off");
+            None
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     // Parsed before any thread starts: the environment is read here and nowhere else.
     let cli = cli::Cli::parse_with_env()?;
@@ -68,6 +98,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         transcriber,
         default_language: cli.language.clone().filter(|l| l != "auto"),
         max_utterance_samples: cli.max_utterance_seconds as usize * 16_000,
+        early_final: early_final(&cli, &data_dirs),
     });
 
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: cli::DEFAULT_PORT });

@@ -243,7 +243,8 @@ mod parity {
                 seed ^= seed << 5;
                 let noise = (seed as f32 / u32::MAX as f32 - 0.5) * 0.2;
                 let f0 = 120.0 + 40.0 * (t * 2.0).sin();
-                let voiced: f32 = (1..8).map(|h| (2.0 * std::f32::consts::PI * f0 * h as f32 * t).sin() / h as f32).sum();
+                let voiced: f32 =
+                    (1..8).map(|h| (2.0 * std::f32::consts::PI * f0 * h as f32 * t).sin() / h as f32).sum();
                 let envelope = if (t * 3.0).fract() < 0.7 { 0.3 } else { 0.0 };
                 envelope * voiced + if (t * 5.0).fract() < 0.1 { noise } else { 0.0 }
             })
@@ -254,7 +255,12 @@ mod parity {
     fn matches_faster_whisper_within_1e_4() {
         let Some(python) = wyoming_tests::python() else { return };
         let clipped: Vec<f32> = speechlike(2.0).iter().map(|s| (s * 8.0).clamp(-1.0, 1.0)).collect();
-        let cases = [("speech", speechlike(4.3)), ("silence", vec![0.0; 16_000]), ("clipping", clipped), ("short", speechlike(0.01))];
+        let cases = [
+            ("speech", speechlike(4.3)),
+            ("silence", vec![0.0; 16_000]),
+            ("clipping", clipped),
+            ("short", speechlike(0.01)),
+        ];
         let mel = MelExtractor::new(80);
         for (name, samples) in cases {
             let ours = mel.compute(&samples).window(0);

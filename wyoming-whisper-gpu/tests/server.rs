@@ -93,18 +93,33 @@ fn model() -> Option<PathBuf> {
 }
 
 async fn start_server(program: &str, args: &[&str]) -> Server {
+    start_server_logging(program, args, Stdio::null()).await
+}
+
+async fn start_server_logging(program: &str, args: &[&str], log: impl Into<Stdio>) -> Server {
     let port = free_port();
     let uri = format!("tcp://127.0.0.1:{port}");
     let mut cmd = Command::new(program);
-    cmd.args(args).args(["--uri", &uri]).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(args).args(["--uri", &uri]).stdout(Stdio::null()).stderr(log);
     let child = ChildGuard(cmd.spawn().unwrap());
     wait_for_port(port, Duration::from_secs(120)).await.unwrap();
     Server { _child: child, uri: uri.parse().unwrap() }
 }
 
+fn our_args(model: &Path) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["--model", model.to_str().unwrap(), "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", "2"]
+            .map(String::from)
+            .to_vec();
+    if let Some(vad) = std::env::var_os("WYOMING_TEST_SILERO_VAD") {
+        args.extend(["--silero-model".to_string(), vad.to_string_lossy().into_owned()]);
+    }
+    args
+}
+
 async fn start_ours(model: &Path) -> Server {
-    let model = model.to_str().unwrap();
-    start_server(BIN, &["--model", model, "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", "2"]).await
+    let args = our_args(model);
+    start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
 async fn connect(server: &Server) -> Client {
@@ -297,4 +312,66 @@ async fn accuracy_and_parity_with_wyoming_faster_whisper() {
     );
     assert!(wer <= 0.10, "WER {wer}");
     assert!(equal * 10 >= n * 9, "only {equal}/{n} identical to wyoming-faster-whisper");
+}
+
+/// Sends PCM in 10 ms chunks at real-time pace, as Home Assistant streams a microphone.
+async fn send_paced(client: &mut Client, pcm16: &[u8]) {
+    let mut next = tokio::time::Instant::now();
+    for chunk in pcm16.chunks(320) {
+        client.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+        next += Duration::from_millis(10);
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_final_is_used_and_resumed_speech_is_never_dropped() {
+    let (Some(model), Some(corpus), Some(_)) = (model(), corpus(), provisioned("WYOMING_TEST_SILERO_VAD")) else {
+        return;
+    };
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut args = our_args(&model);
+    args.push("--debug".into());
+    let server =
+        start_server_logging(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>(), log.reopen().unwrap()).await;
+    let silence = vec![0u8; 16_000 * 2 * 6 / 10]; // 600 ms
+
+    // Speech, then 600 ms of trailing silence at real-time pace: decoding starts before audio-stop.
+    let (sentence, pcm) = &corpus.clips[3];
+    let mut client = connect(&server).await;
+    client.send(&Event::Transcribe(Transcribe { language: Some("en".into()), ..Default::default() })).await.unwrap();
+    client.send(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    for chunk in convert(pcm, AudioFormat::WHISPER).chunks(3200) {
+        client.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+    }
+    send_paced(&mut client, &silence).await;
+    let stop = Instant::now();
+    client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let text =
+        client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await;
+    let waited = stop.elapsed();
+    assert_close(sentence, &text.unwrap());
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(logged.contains("end of speech; decoding early") && logged.contains("early final"), "{logged}");
+    println!("audio-stop to transcript with the early final: {waited:?}");
+
+    // Speech, a pause long enough for a guess, more speech: the transcript has both parts.
+    let ((first, a), (second, b)) = (&corpus.clips[4], &corpus.clips[5]);
+    let mut client = connect(&server).await;
+    client.send(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    let mut paced = convert(a, AudioFormat::WHISPER);
+    paced.extend(&silence);
+    send_paced(&mut client, &paced).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for chunk in convert(b, AudioFormat::WHISPER).chunks(3200) {
+        client.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+    }
+    client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let text = client
+        .recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None })
+        .await
+        .unwrap();
+    assert_close(&format!("{first} {second}"), &text);
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(logged.contains("speech resumed; dropping the early guess"), "{logged}");
 }

@@ -1,0 +1,53 @@
+//! Silero VAD through ONNX Runtime on real (synthesised) speech, and the endpointer on its output.
+
+use std::path::Path;
+use wyoming_proto::audio::{AudioConverter, AudioFormat, pcm_to_f32};
+use wyoming_proto::vad::silero::{SileroModel, SileroStream};
+use wyoming_proto::vad::{EndpointConfig, Endpointer, VadEvent};
+use wyoming_tests::{provisioned, python, synthesize_speech};
+
+#[test]
+fn finds_speech_and_the_end_of_the_turn() {
+    let (Some(python), Some(library), Some(model), Some(_)) = (
+        python(),
+        provisioned("ORT_DYLIB_PATH"),
+        provisioned("WYOMING_TEST_SILERO_VAD"),
+        provisioned("WYOMING_TEST_PIPER_VOICE"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let wav = &synthesize_speech(&python, &["Turn on the lights in the hallway."], dir.path()).unwrap()[0];
+    let reader = hound::WavReader::open(wav).unwrap();
+    let pcm: Vec<u8> = reader.into_samples::<i16>().flat_map(|s| s.unwrap().to_le_bytes()).collect();
+    let pcm = AudioConverter::convert_clip(AudioFormat::new(22_050, 2, 1), &pcm, AudioFormat::WHISPER).unwrap();
+    let speech = pcm_to_f32(&pcm, 2).unwrap();
+    let mut signal = vec![0.0f32; 16_000];
+    signal.extend(&speech);
+    signal.extend(vec![0.0f32; 16_000]);
+
+    let model = SileroModel::open(&library, &model).unwrap();
+    let mut stream = SileroStream::new();
+    let mut endpointer = Endpointer::new(EndpointConfig::default());
+    let mut events = Vec::new();
+    // In uneven pieces, as audio chunks arrive.
+    for piece in signal.chunks(700) {
+        for p in stream.push(&model, piece).unwrap() {
+            events.extend(endpointer.push(p));
+        }
+    }
+    println!("{events:?}");
+    let Some(VadEvent::SpeechStarted { at }) = events.first().copied() else { panic!("no speech found: {events:?}") };
+    assert!((15_000..20_000).contains(&at), "speech starts near 1 s, found {at}");
+    let end = 16_000 + speech.len();
+    let Some(VadEvent::TurnEnded { speech_end, at }) = events.last().copied() else { panic!("no end: {events:?}") };
+    assert!(speech_end + 8_000 > end && speech_end <= end + 4_000, "speech ends near {end}, found {speech_end}");
+    assert!(at >= speech_end + 4_800);
+}
+
+#[test]
+fn missing_files_are_clear_errors() {
+    let Some(library) = provisioned("ORT_DYLIB_PATH") else { return };
+    let err = SileroModel::open(&library, Path::new("/nonexistent/silero.onnx")).err().unwrap().to_string();
+    assert!(err.contains("/nonexistent/silero.onnx"), "{err}");
+}
