@@ -148,7 +148,7 @@ async def main(args):
 
         throughput = {}
         for name in servers:
-            jobs = [clips[i % len(clips)] for i in range(4 * args.rounds)]
+            jobs = [clips[i % len(clips)] for i in range(12 * args.rounds)]
             start = time.monotonic()
             queue = list(jobs)
 

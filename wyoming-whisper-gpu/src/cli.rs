@@ -76,8 +76,10 @@ pub struct Cli {
     pub vad_min_speech_ms: Option<String>,
     #[arg(long, hide = true)]
     pub vad_min_silence_ms: Option<String>,
-    #[arg(long, hide = true)]
-    pub vad_endpointing: Option<String>,
+    /// Send the transcript once this many seconds of silence follow a command, before audio-stop (for
+    /// clients without VAD; advertises requires_external_vad: false)
+    #[arg(long, value_name = "SECONDS")]
+    pub vad_endpointing: Option<f32>,
     #[arg(long, hide = true, num_args = 0.., action = ArgAction::Append)]
     pub vad_clip: Option<Vec<String>>,
     #[arg(long, hide = true)]
@@ -107,6 +109,18 @@ impl Cli {
         Ok(Cli::parse_from(std::iter::once(program).chain(env_args).chain(user_args)))
     }
 
+    /// `--vad-endpointing` as an endpointer configuration.
+    pub fn endpointing_config(&self) -> anyhow::Result<Option<wyoming_proto::vad::EndpointConfig>> {
+        match self.vad_endpointing {
+            None => Ok(None),
+            Some(s) if s.is_finite() && s > 0.0 && s <= 60.0 => Ok(Some(wyoming_proto::vad::EndpointConfig {
+                silence_ms: (s * 1000.0).round() as u32,
+                ..Default::default()
+            })),
+            Some(s) => anyhow::bail!("--vad-endpointing {s}: expected seconds of silence between 0 and 60"),
+        }
+    }
+
     /// Flags given that this server accepts but ignores.
     pub fn unimplemented_flags(&self) -> Vec<&'static str> {
         let mut used = Vec::new();
@@ -119,7 +133,6 @@ impl Cli {
         check(self.vad_threshold.is_some(), "--vad-threshold");
         check(self.vad_min_speech_ms.is_some(), "--vad-min-speech-ms");
         check(self.vad_min_silence_ms.is_some(), "--vad-min-silence-ms");
-        check(self.vad_endpointing.is_some(), "--vad-endpointing");
         check(self.vad_clip.is_some(), "--vad-clip");
         check(self.vad_clip_threshold.is_some(), "--vad-clip-threshold");
         check(self.vad_clip_pad_ms.is_some(), "--vad-clip-pad-ms");

@@ -7,7 +7,8 @@ use wyoming_proto::event::{Artifact, AsrModel, AsrProgram, Attribution, Extra, I
 
 pub const PROGRAM_NAME: &str = "faster-whisper";
 
-pub fn build_info(advertised_model: &str, languages: &[String]) -> Info {
+/// `requires_external_vad` is false only with `--vad-endpointing` (the server finds the end itself).
+pub fn build_info(advertised_model: &str, languages: &[String], requires_external_vad: bool) -> Info {
     let version = Some(env!("CARGO_PKG_VERSION").to_string());
     let model = AsrModel {
         artifact: Artifact {
@@ -18,7 +19,7 @@ pub fn build_info(advertised_model: &str, languages: &[String]) -> Info {
         languages: languages.to_vec(),
         extra: Extra::new(),
     };
-    let program = AsrProgram::new(
+    let mut program = AsrProgram::new(
         Artifact {
             description: Some("Whisper transcription with CTranslate2 (wyoming-rs)".into()),
             version,
@@ -26,5 +27,6 @@ pub fn build_info(advertised_model: &str, languages: &[String]) -> Info {
         },
         vec![model],
     );
+    program.requires_external_vad = requires_external_vad;
     Info { asr: vec![program], ..Default::default() }
 }

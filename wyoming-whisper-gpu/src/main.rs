@@ -10,6 +10,7 @@ compile_error!("enable one of the features `ct2-system` (default, prebuilt libra
 
 mod cli;
 mod device;
+mod download;
 mod engine;
 mod info;
 mod mel;
@@ -25,34 +26,34 @@ use wyoming_proto::cli::init_logging;
 use wyoming_proto::server::{Server, ServerConfig};
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
+use wyoming_proto::vad::EndpointConfig;
+use wyoming_proto::vad::silero::SileroModel;
 use wyoming_proto::zeroconf::advertise_best_effort;
 
-/// Silero VAD for the early final, or `None` (with the reason logged) when it is off or unavailable: the
-/// server works without it, only later.
-fn early_final(
+/// Silero VAD, when the early final or `--vad-endpointing` needs it. Without it the early final is off
+/// (with the reason logged: the server works, only later); `--vad-endpointing` without it is an error.
+fn silero(
     cli: &cli::Cli,
     data_dirs: &[std::path::PathBuf],
-) -> Option<(Arc<wyoming_proto::vad::silero::SileroModel>, wyoming_proto::vad::EndpointConfig)> {
-    if cli.early_final_ms == 0 {
-        return None;
+    endpointing: bool,
+) -> anyhow::Result<Option<Arc<SileroModel>>> {
+    if cli.early_final_ms == 0 && !endpointing {
+        return Ok(None);
     }
     let model =
         cli.silero_model.clone().or_else(|| data_dirs.iter().map(|d| d.join("silero_vad.onnx")).find(|p| p.is_file()));
-    let (Some(model), Some(library)) = (model, cli.onnxruntime.as_ref()) else {
-        warn!(
-            "early final off: it needs --silero-model (or silero_vad.onnx in a data dir) and --onnxruntime (or ORT_DYLIB_PATH)"
-        );
-        return None;
+    let opened = match (model, cli.onnxruntime.as_ref()) {
+        (Some(model), Some(library)) => SileroModel::open(library, &model).map_err(anyhow::Error::from),
+        _ => Err(anyhow::anyhow!(
+            "Silero VAD needs --silero-model (or silero_vad.onnx in a data dir) and --onnxruntime (or ORT_DYLIB_PATH)"
+        )),
     };
-    match wyoming_proto::vad::silero::SileroModel::open(library, &model) {
-        Ok(vad) => {
-            info!(silence_ms = cli.early_final_ms, model = %model.display(), "early final on");
-            let config = wyoming_proto::vad::EndpointConfig { silence_ms: cli.early_final_ms, ..Default::default() };
-            Some((Arc::new(vad), config))
-        }
+    match opened {
+        Ok(vad) => Ok(Some(Arc::new(vad))),
+        Err(e) if endpointing => Err(e.context("--vad-endpointing")),
         Err(e) => {
-            warn!(error = %e, "early final off");
-            None
+            warn!("early final off: {e:#}");
+            Ok(None)
         }
     }
 }
@@ -72,7 +73,19 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     let spec = model::parse_model(&cli.model);
     let data_dirs =
         if cli.data_dirs.is_empty() { vec![std::path::PathBuf::from("data")] } else { cli.data_dirs.clone() };
-    let dir = model::locate(&spec, &data_dirs, cli.local_files_only)?;
+    let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
+    let mut searched = data_dirs.clone();
+    if !searched.contains(&download_dir) {
+        searched.push(download_dir.clone());
+    }
+    let dir = match model::locate(&spec, &searched, cli.local_files_only) {
+        Ok(dir) => dir,
+        Err(model::ModelError::Missing { repo, .. }) => {
+            let hub = download::Hub::from_env();
+            tokio::task::spawn_blocking(move || hub.download(&repo, &download_dir)).await??
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (device, device_index) = device::choose(&cli.device)?;
     let compute_type = device::compute_type(&cli.compute_type)?;
     let config = engine::EngineConfig {
@@ -91,14 +104,23 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         multilingual = loaded.vocabulary().is_multilingual(),
         "model loaded"
     );
-    let info = info::build_info(&spec.advertised, loaded.vocabulary().languages());
+    let endpointing = cli.endpointing_config()?;
+    let vad = silero(&cli, &data_dirs, endpointing.is_some())?;
+    let early_final = (cli.early_final_ms > 0 && vad.is_some())
+        .then(|| EndpointConfig { silence_ms: cli.early_final_ms, ..Default::default() });
+    if let Some(config) = &early_final {
+        info!(silence_ms = config.silence_ms, "early final on");
+    }
+    let info = info::build_info(&spec.advertised, loaded.vocabulary().languages(), endpointing.is_none());
     let transcriber = worker::Transcriber::spawn(loaded, cli.max_batch).context("cannot start the worker thread")?;
     let ctx = Arc::new(session::Context {
         info,
         transcriber,
         default_language: cli.language.clone().filter(|l| l != "auto"),
         max_utterance_samples: cli.max_utterance_seconds as usize * 16_000,
-        early_final: early_final(&cli, &data_dirs),
+        vad,
+        early_final,
+        endpointing,
     });
 
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: cli::DEFAULT_PORT });

@@ -43,11 +43,7 @@ pub enum ModelSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error(
-        "model {repo} is not in any data dir ({searched}); downloading from the model hub is not implemented yet: \
-         put the CTranslate2 model directory (model.bin, config.json, vocabulary.*) into a data dir, or pass its path \
-         with --model"
-    )]
+    #[error("model {repo} is not in any data dir ({searched})")]
     Missing { repo: String, searched: String },
     #[error("model {repo} is not in any data dir ({searched}) and --local-files-only forbids downloading it")]
     OnlyRemote { repo: String, searched: String },

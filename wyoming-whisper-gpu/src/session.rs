@@ -37,9 +37,17 @@ pub struct Context {
     /// `--language`, used when a request names none.
     pub default_language: Option<String>,
     pub max_utterance_samples: usize,
-    /// Silero VAD and the silence that triggers an early final; `None` turns the early final off.
-    pub early_final: Option<(Arc<SileroModel>, EndpointConfig)>,
+    /// Silero VAD; `None` when neither the early final nor endpointing is on.
+    pub vad: Option<Arc<SileroModel>>,
+    /// The silence that triggers an early final, if on.
+    pub early_final: Option<EndpointConfig>,
+    /// `--vad-endpointing`: the silence after which the transcript is sent without waiting for
+    /// `audio-stop`, if on.
+    pub endpointing: Option<EndpointConfig>,
 }
+
+/// Shortest command `--vad-endpointing` answers, as in wyoming-faster-whisper.
+const MIN_COMMAND_SAMPLES: usize = 16_000;
 
 /// A decode started before `audio-stop`; dropping it withdraws the request.
 struct Guess {
@@ -52,12 +60,14 @@ impl Drop for Guess {
     }
 }
 
-/// Watches an utterance for the end of speech.
-struct EarlyFinal {
+/// Watches an utterance with Silero VAD.
+struct VadWatch {
     model: Arc<SileroModel>,
     stream: SileroStream,
-    endpointer: Endpointer,
+    early: Option<Endpointer>,
     guess: Option<Guess>,
+    /// `--vad-endpointing`, and where the current speech started.
+    endpoint: Option<(Endpointer, Option<usize>)>,
 }
 
 /// The utterance being received.
@@ -65,18 +75,27 @@ struct Pending {
     language: Option<String>,
     converter: AudioConverter,
     samples: Vec<f32>,
-    early: Option<EarlyFinal>,
+    vad: Option<VadWatch>,
+    /// `--vad-endpointing` found the end of the command: send the transcript now.
+    endpoint_reached: bool,
 }
 
 impl Pending {
     fn new(language: Option<String>, ctx: &Context) -> Self {
-        let early = ctx.early_final.as_ref().map(|(model, config)| EarlyFinal {
+        let vad = ctx.vad.as_ref().map(|model| VadWatch {
             model: model.clone(),
             stream: SileroStream::new(),
-            endpointer: Endpointer::new(*config),
+            early: ctx.early_final.map(Endpointer::new),
             guess: None,
+            endpoint: ctx.endpointing.map(|config| (Endpointer::new(config), None)),
         });
-        Pending { language, converter: AudioConverter::new(AudioFormat::WHISPER), samples: Vec::new(), early }
+        Pending {
+            language,
+            converter: AudioConverter::new(AudioFormat::WHISPER),
+            samples: Vec::new(),
+            vad,
+            endpoint_reached: false,
+        }
     }
 
     fn append(&mut self, format: AudioFormat, bytes: &[u8], ctx: &Context) -> Result<(), Error> {
@@ -102,39 +121,83 @@ impl Pending {
         Ok(())
     }
 
-    /// Runs the VAD over new samples and starts or drops the guess.
+    /// Runs the VAD over new samples: starts or drops the early guess, notices the end of a command.
     fn watch(&mut self, samples: &[f32], ctx: &Context) {
-        let Some(early) = &mut self.early else { return };
-        let probabilities = match early.stream.push(&early.model, samples) {
+        let Some(vad) = &mut self.vad else { return };
+        let probabilities = match vad.stream.push(&vad.model, samples) {
             Ok(p) => p,
             Err(e) => {
-                warn!(error = %e, "VAD failed; no early final for this utterance");
-                self.early = None;
+                warn!(error = %e, "VAD failed; no early final or endpointing for this utterance");
+                self.vad = None;
                 return;
             }
         };
         for probability in probabilities {
-            match early.endpointer.push(probability) {
-                Some(VadEvent::SpeechStarted { .. }) if early.guess.is_some() => {
+            match vad.early.as_mut().and_then(|e| e.push(probability)) {
+                Some(VadEvent::SpeechStarted { .. }) if vad.guess.is_some() => {
                     debug!("speech resumed; dropping the early guess");
-                    early.guess = None;
+                    vad.guess = None;
                 }
-                Some(VadEvent::TurnEnded { .. }) if early.guess.is_none() => {
+                Some(VadEvent::TurnEnded { .. }) if vad.guess.is_none() => {
                     debug!(audio_s = self.samples.len() as f32 / 16_000.0, "end of speech; decoding early");
                     let utterance = Utterance { samples: self.samples.clone(), language: self.language.clone() };
                     let transcriber = ctx.transcriber.clone();
-                    early.guess =
+                    vad.guess =
                         Some(Guess { task: tokio::spawn(async move { transcriber.transcribe(utterance).await }) });
                 }
                 _ => {}
             }
+            if let Some((endpointer, started)) = &mut vad.endpoint {
+                match endpointer.push(probability) {
+                    Some(VadEvent::SpeechStarted { at }) => {
+                        started.get_or_insert(at);
+                    }
+                    Some(VadEvent::TurnEnded { at, .. }) if started.is_some_and(|s| at - s >= MIN_COMMAND_SAMPLES) => {
+                        self.endpoint_reached = true;
+                    }
+                    _ => {}
+                }
+            }
         }
+    }
+
+    /// The transcript of everything received: the early guess when one is still valid, otherwise a
+    /// fresh decode. Answers `describe` meanwhile.
+    async fn transcribe(
+        mut self,
+        conn: &mut Connection,
+        ctx: &Context,
+        backlog: &mut VecDeque<Event>,
+    ) -> Result<String, Error> {
+        let seconds = self.samples.len() as f32 / 16_000.0;
+        let started = std::time::Instant::now();
+        let guess = self.vad.as_mut().and_then(|vad| vad.guess.take());
+        let early = guess.is_some();
+        let text = match guess {
+            Some(mut guess) => {
+                let early = async { (&mut guess.task).await.unwrap_or(Err(WorkerGone)) };
+                wait_while_listening(conn, ctx, early, backlog).await?
+            }
+            None => {
+                let utterance = Utterance { samples: self.samples, language: self.language };
+                wait_while_listening(conn, ctx, ctx.transcriber.transcribe(utterance), backlog).await?
+            }
+        };
+        let wait_ms = started.elapsed().as_millis() as u64;
+        if early {
+            debug!(audio_s = seconds, wait_ms, "transcript from the early final");
+        } else {
+            debug!(audio_s = seconds, wait_ms, "transcript");
+        }
+        Ok(text)
     }
 }
 
 pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> Result<(), Error> {
     let mut language = ctx.default_language.clone();
     let mut pending = Pending::new(language.clone(), &ctx);
+    // After `--vad-endpointing` has answered: chunks are ignored until `audio-stop`, which closes.
+    let mut answered = false;
     let mut backlog: VecDeque<Event> = VecDeque::new();
     loop {
         let event = match backlog.pop_front() {
@@ -158,31 +221,27 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
                 language = request.language.or_else(|| ctx.default_language.clone());
                 pending.language = language.clone();
             }
-            Event::AudioStart(_) => pending = Pending::new(language.clone(), &ctx),
-            Event::AudioChunk(chunk) => pending.append(chunk.format, &chunk.audio, &ctx)?,
+            Event::AudioStart(_) => {
+                pending = Pending::new(language.clone(), &ctx);
+                answered = false;
+            }
+            Event::AudioChunk(_) if answered => {}
+            Event::AudioChunk(chunk) => {
+                pending.append(chunk.format, &chunk.audio, &ctx)?;
+                if pending.endpoint_reached {
+                    let done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
+                    let text = done.transcribe(&mut conn, &ctx, &mut backlog).await?;
+                    debug!("end of command found by --vad-endpointing; transcript sent before audio-stop");
+                    conn.write_event(&Event::Transcript(Transcript::new(text))).await?;
+                    answered = true;
+                }
+            }
+            Event::AudioStop(_) if answered => return Ok(()),
             Event::AudioStop(_) => {
                 let mut done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
                 let tail = done.converter.finish();
                 done.push(&tail, &ctx)?;
-                let seconds = done.samples.len() as f32 / 16_000.0;
-                let started = std::time::Instant::now();
-                let guess = done.early.as_mut().and_then(|early| early.guess.take());
-                let text = match guess {
-                    Some(mut guess) => {
-                        let early = async { (&mut guess.task).await.unwrap_or(Err(WorkerGone)) };
-                        let text = wait_while_listening(&mut conn, &ctx, early, &mut backlog).await?;
-                        debug!(audio_s = seconds, wait_ms = started.elapsed().as_millis() as u64, "early final");
-                        text
-                    }
-                    None => {
-                        let utterance = Utterance { samples: done.samples, language: done.language };
-                        let text =
-                            wait_while_listening(&mut conn, &ctx, ctx.transcriber.transcribe(utterance), &mut backlog)
-                                .await?;
-                        debug!(audio_s = seconds, elapsed_ms = started.elapsed().as_millis() as u64, "transcript");
-                        text
-                    }
-                };
+                let text = done.transcribe(&mut conn, &ctx, &mut backlog).await?;
                 conn.write_event(&Event::Transcript(Transcript::new(text))).await?;
             }
             // Anything else (select-program, other services' events, unknown types) is ignored.

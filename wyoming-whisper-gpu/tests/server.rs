@@ -375,3 +375,33 @@ async fn early_final_is_used_and_resumed_speech_is_never_dropped() {
     let logged = std::fs::read_to_string(log.path()).unwrap();
     assert!(logged.contains("speech resumed; dropping the early guess"), "{logged}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vad_endpointing_answers_before_audio_stop() {
+    let (Some(model), Some(corpus), Some(_)) = (model(), corpus(), provisioned("WYOMING_TEST_SILERO_VAD")) else {
+        return;
+    };
+    let mut args = our_args(&model);
+    args.extend(["--vad-endpointing".to_string(), "0.5".to_string()]);
+    let server = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let info = connect(&server).await.describe().await.unwrap();
+    assert!(!info.asr[0].requires_external_vad, "the server finds the end of speech itself");
+
+    let (sentence, pcm) = &corpus.clips[6];
+    let mut client = connect(&server).await;
+    client.send(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    let mut audio = convert(pcm, AudioFormat::WHISPER);
+    audio.extend(vec![0u8; 16_000 * 2 * 2]); // 2 s of silence, more than the 0.5 s endpoint
+    let sending = async {
+        send_paced(&mut client, &audio).await;
+        client
+    };
+    // The transcript arrives while silence is still being sent.
+    let mut client = sending.await;
+    let text =
+        client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await;
+    assert_close(sentence, &text.unwrap());
+    // audio-stop after an endpointed transcript closes the connection, as wyoming-faster-whisper does.
+    client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    assert_eq!(client.recv().await.unwrap(), None);
+}
