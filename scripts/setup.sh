@@ -29,9 +29,9 @@ DEB_PACKAGES=(pkg-config binutils)
 
 # Python test peers (installed into $WYOMING_RS_CACHE/venv, with their dependencies).
 # zeroconf (python-zeroconf) resolves our mDNS advertisement the way Home Assistant does.
-PY_PEERS=(wyoming==1.10.2 zeroconf==0.154.0 ifaddr==0.2.0 wyoming-faster-whisper==3.8.1 ctranslate2==4.8.4 piper-tts==1.8.0)
+PY_PEERS=(wyoming==1.10.2 zeroconf==0.154.0 ifaddr==0.2.0 wyoming-faster-whisper==3.8.1 ctranslate2==4.8.4 piper-tts==1.8.0 wyoming-bench==2026.10.0)
 # Later peers: uncomment when the tests that use them land.
-# PY_PEERS+=(wyoming-piper==2.5.2 wyoming-bench==2026.10.0 pymumble==1.6.1)
+# PY_PEERS+=(wyoming-piper==2.5.2 pymumble==1.6.1)
 
 # Wheels, one per line: "requirement  filename  sha256  kind".
 # kind "native": CPython 3.11 / manylinux_2_28 x86-64 wheel, downloaded for that tag explicitly

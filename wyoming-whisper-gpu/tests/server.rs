@@ -50,7 +50,8 @@ const SENTENCES: &[&str] = &[
 ];
 
 struct Corpus {
-    _dir: tempfile::TempDir,
+    /// `000.wav`, `001.wav`, … one per sentence.
+    dir: tempfile::TempDir,
     /// (sentence, 22,050 Hz mono 16-bit PCM)
     clips: Vec<(&'static str, Vec<u8>)>,
 }
@@ -67,7 +68,7 @@ fn corpus() -> Option<&'static Corpus> {
             let dir = tempfile::tempdir().unwrap();
             let wavs = synthesize_speech(&python, SENTENCES, dir.path()).unwrap();
             let clips = SENTENCES.iter().zip(wavs).map(|(s, wav)| (*s, read_wav(&wav))).collect();
-            Some(Corpus { _dir: dir, clips })
+            Some(Corpus { dir, clips })
         })
         .as_ref()
 }
@@ -404,4 +405,36 @@ async fn vad_endpointing_answers_before_audio_stop() {
     // audio-stop after an endpointed transcript closes the connection, as wyoming-faster-whisper does.
     client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
     assert_eq!(client.recv().await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wyoming_bench_reports_wer_and_timings() {
+    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
+    let bench = python.with_file_name("wyoming-bench");
+    assert!(bench.exists(), "wyoming-bench is a provisioned peer: run `make setup`");
+    // wyoming-bench reads NNN.wav with NNN.txt next to it; use the first eight sentences.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (sentence, _)) in corpus.clips.iter().enumerate().take(8) {
+        std::fs::copy(corpus.dir.path().join(format!("{i:03}.wav")), dir.path().join(format!("{i:03}.wav"))).unwrap();
+        std::fs::write(dir.path().join(format!("{i:03}.txt")), sentence).unwrap();
+    }
+    let server = start_ours(&model).await;
+    let WyomingUri::Tcp { port, .. } = &server.uri else { unreachable!() };
+    let out = Command::new(bench)
+        .args(["stt", &format!("127.0.0.1:{port}"), "--corpus"])
+        .arg(dir.path())
+        .args(["--mode", "non_streaming", "--rounds", "1", "--warmup", "0", "--config", r#"{"language": "en"}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok=8 fail=0"), "{stdout}");
+    let wer: f64 = stdout
+        .split("WER=")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("wyoming-bench prints WER=…%");
+    assert!(wer <= 10.0, "WER {wer}%");
 }
