@@ -60,6 +60,12 @@ pub struct Cli {
     /// Early final: after this much silence following speech, start decoding before audio-stop (0: off)
     #[arg(long, default_value_t = 300)]
     pub early_final_ms: u32,
+    /// Send partial transcripts (transcript-start/-chunk/-stop) while audio arrives
+    #[arg(long)]
+    pub partial_transcripts: bool,
+    /// New audio after which the utterance so far is decoded again for a partial transcript
+    #[arg(long, default_value_t = 1000)]
+    pub partial_interval_ms: u32,
     /// Silero VAD model for the early final (default: silero_vad.onnx in a data dir)
     #[arg(long)]
     pub silero_model: Option<PathBuf>,

@@ -7,8 +7,9 @@ use wyoming_proto::event::{Artifact, AsrModel, AsrProgram, Attribution, Extra, I
 
 pub const PROGRAM_NAME: &str = "faster-whisper";
 
-/// `requires_external_vad` is false only with `--vad-endpointing` (the server finds the end itself).
-pub fn build_info(advertised_model: &str, languages: &[String], requires_external_vad: bool) -> Info {
+/// `requires_external_vad` is false only with `--vad-endpointing` (the server finds the end itself);
+/// `supports_transcript_streaming` only with `--partial-transcripts`.
+pub fn build_info(advertised_model: &str, languages: &[String], requires_external_vad: bool, streaming: bool) -> Info {
     let version = Some(env!("CARGO_PKG_VERSION").to_string());
     let model = AsrModel {
         artifact: Artifact {
@@ -28,5 +29,6 @@ pub fn build_info(advertised_model: &str, languages: &[String], requires_externa
         vec![model],
     );
     program.requires_external_vad = requires_external_vad;
+    program.supports_transcript_streaming = streaming;
     Info { asr: vec![program], ..Default::default() }
 }

@@ -15,6 +15,7 @@ mod engine;
 mod info;
 mod mel;
 mod model;
+mod partial;
 mod session;
 mod tokens;
 mod worker;
@@ -111,7 +112,12 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     if let Some(config) = &early_final {
         info!(silence_ms = config.silence_ms, "early final on");
     }
-    let info = info::build_info(&spec.advertised, loaded.vocabulary().languages(), endpointing.is_none());
+    let info = info::build_info(
+        &spec.advertised,
+        loaded.vocabulary().languages(),
+        endpointing.is_none(),
+        cli.partial_transcripts,
+    );
     let transcriber = worker::Transcriber::spawn(loaded, cli.max_batch).context("cannot start the worker thread")?;
     let ctx = Arc::new(session::Context {
         info,
@@ -121,6 +127,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         vad,
         early_final,
         endpointing,
+        partial_interval: cli.partial_transcripts.then_some(cli.partial_interval_ms as usize * 16),
     });
 
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: cli::DEFAULT_PORT });

@@ -14,6 +14,7 @@
 //! dropped (and withdrawn from the worker's queue), so the transcript always covers all the speech sent.
 
 use crate::engine::{EngineError, Utterance};
+use crate::partial::PartialTranscript;
 use crate::worker::{Transcriber, WorkerGone};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,7 +24,7 @@ use tracing::{debug, warn};
 use wyoming_proto::Error;
 use wyoming_proto::audio::{AudioConverter, AudioFormat, pcm_to_f32};
 use wyoming_proto::connection::Connection;
-use wyoming_proto::event::{Event, Info, Pong, Transcript};
+use wyoming_proto::event::{Event, Info, Pong, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop};
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::vad::silero::{SileroModel, SileroStream};
 use wyoming_proto::vad::{EndpointConfig, Endpointer, VadEvent};
@@ -44,6 +45,44 @@ pub struct Context {
     /// `--vad-endpointing`: the silence after which the transcript is sent without waiting for
     /// `audio-stop`, if on.
     pub endpointing: Option<EndpointConfig>,
+    /// `--partial-transcripts`: new audio, in samples, after which the utterance so far is decoded again.
+    pub partial_interval: Option<usize>,
+}
+
+/// Partial transcripts of the utterance being received.
+struct Partials {
+    stabilizer: PartialTranscript,
+    /// The decode in flight; at most one per connection, so partials never crowd out finals.
+    task: Option<Guess>,
+    /// Samples covered by the last partial decode started.
+    decoded_until: usize,
+    /// Whether `transcript-start` has been sent.
+    started: bool,
+}
+
+impl Partials {
+    async fn next(&mut self) -> Outcome {
+        match &mut self.task {
+            Some(guess) => {
+                let outcome = (&mut guess.task).await.unwrap_or(Err(WorkerGone));
+                self.task = None;
+                outcome
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Sends `transcript-start` once, then `delta` (if any) as a `transcript-chunk`.
+    async fn send(&mut self, conn: &mut Connection, delta: Option<String>) -> Result<(), Error> {
+        if !self.started {
+            self.started = true;
+            conn.write_event(&Event::TranscriptStart(TranscriptStart::default())).await?;
+        }
+        if let Some(text) = delta {
+            conn.write_event(&Event::TranscriptChunk(TranscriptChunk { text, ..Default::default() })).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Shortest command `--vad-endpointing` answers, as in wyoming-faster-whisper.
@@ -78,6 +117,7 @@ struct Pending {
     vad: Option<VadWatch>,
     /// `--vad-endpointing` found the end of the command: send the transcript now.
     endpoint_reached: bool,
+    partials: Option<Partials>,
 }
 
 impl Pending {
@@ -95,6 +135,23 @@ impl Pending {
             samples: Vec::new(),
             vad,
             endpoint_reached: false,
+            partials: ctx.partial_interval.map(|_| Partials {
+                stabilizer: PartialTranscript::default(),
+                task: None,
+                decoded_until: 0,
+                started: false,
+            }),
+        }
+    }
+
+    /// Starts a partial decode when enough new audio has arrived and none is running.
+    fn maybe_decode_partial(&mut self, ctx: &Context) {
+        let (Some(partials), Some(interval)) = (&mut self.partials, ctx.partial_interval) else { return };
+        if partials.task.is_none() && self.samples.len() >= partials.decoded_until + interval {
+            partials.decoded_until = self.samples.len();
+            let utterance = Utterance { samples: self.samples.clone(), language: self.language.clone() };
+            let transcriber = ctx.transcriber.clone();
+            partials.task = Some(Guess { task: tokio::spawn(async move { transcriber.transcribe(utterance).await }) });
         }
     }
 
@@ -203,10 +260,23 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
         let event = match backlog.pop_front() {
             Some(event) => event,
             None => {
+                let partials_running = pending.partials.as_ref().is_some_and(|p| p.task.is_some());
                 let read = tokio::select! {
                     event = conn.read_event() => event?,
                     // Idle between utterances: a graceful shutdown may close us.
                     _ = shutdown.triggered(), if pending.samples.is_empty() => return Ok(()),
+                    outcome = next_partial(&mut pending.partials), if partials_running => {
+                        if let Some(partials) = pending.partials.as_mut() {
+                            match outcome {
+                                Ok(Ok(text)) => {
+                                    let delta = partials.stabilizer.update(&text);
+                                    partials.send(&mut conn, delta).await?;
+                                }
+                                other => debug!(?other, "partial decode failed; the final one decides"),
+                            }
+                        }
+                        continue;
+                    }
                 };
                 match read {
                     Some(event) => event,
@@ -229,11 +299,14 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
             Event::AudioChunk(chunk) => {
                 pending.append(chunk.format, &chunk.audio, &ctx)?;
                 if pending.endpoint_reached {
-                    let done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
+                    let mut done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
+                    let partials = done.partials.take();
                     let text = done.transcribe(&mut conn, &ctx, &mut backlog).await?;
                     debug!("end of command found by --vad-endpointing; transcript sent before audio-stop");
-                    conn.write_event(&Event::Transcript(Transcript::new(text))).await?;
+                    send_final(&mut conn, partials, text).await?;
                     answered = true;
+                } else {
+                    pending.maybe_decode_partial(&ctx);
                 }
             }
             Event::AudioStop(_) if answered => return Ok(()),
@@ -241,13 +314,36 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
                 let mut done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
                 let tail = done.converter.finish();
                 done.push(&tail, &ctx)?;
+                let mut partials = done.partials.take();
+                if let Some(partials) = &mut partials {
+                    partials.task = None; // withdraw a partial decode still queued: the final one matters now
+                }
                 let text = done.transcribe(&mut conn, &ctx, &mut backlog).await?;
-                conn.write_event(&Event::Transcript(Transcript::new(text))).await?;
+                send_final(&mut conn, partials, text).await?;
             }
             // Anything else (select-program, other services' events, unknown types) is ignored.
             _ => {}
         }
     }
+}
+
+async fn next_partial(partials: &mut Option<Partials>) -> Outcome {
+    match partials {
+        Some(partials) => partials.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends the final transcript: with partials on, the last `transcript-chunk` first, then `transcript`
+/// (for clients that ignore the stream), then `transcript-stop`.
+async fn send_final(conn: &mut Connection, partials: Option<Partials>, text: String) -> Result<(), Error> {
+    let Some(mut partials) = partials else {
+        return conn.write_event(&Event::Transcript(Transcript::new(text))).await;
+    };
+    let delta = partials.stabilizer.finish(&text);
+    partials.send(conn, delta).await?;
+    conn.write_event(&Event::Transcript(Transcript::new(text))).await?;
+    conn.write_event(&Event::TranscriptStop(TranscriptStop::default())).await
 }
 
 /// Waits for a transcript while answering `describe` and keeping other events for later.

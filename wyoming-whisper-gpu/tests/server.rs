@@ -437,4 +437,70 @@ async fn wyoming_bench_reports_wer_and_timings() {
         .and_then(|n| n.trim().parse().ok())
         .expect("wyoming-bench prints WER=…%");
     assert!(wer <= 10.0, "WER {wer}%");
+
+    // With partial transcripts on, wyoming-bench's streaming mode works too (it measures time to the first
+    // transcript-chunk).
+    let mut args = our_args(&model);
+    args.push("--partial-transcripts".into());
+    let streaming = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let WyomingUri::Tcp { port, .. } = &streaming.uri else { unreachable!() };
+    let out = Command::new(python.with_file_name("wyoming-bench"))
+        .args(["stt", &format!("127.0.0.1:{port}"), "--corpus"])
+        .arg(dir.path())
+        .args(["--mode", "streaming", "--rounds", "1", "--warmup", "0", "--config", r#"{"language": "en"}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success() && stdout.contains("ok=8 fail=0"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_transcripts_stream_deltas_then_the_full_transcript() {
+    let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
+    let mut args = our_args(&model);
+    args.extend(["--partial-transcripts", "--partial-interval-ms", "500"].map(String::from));
+    let server = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let info = connect(&server).await.describe().await.unwrap();
+    assert!(info.asr[0].supports_transcript_streaming);
+
+    let (sentence, pcm) = &corpus.clips[7];
+    let (mut reader, writer) = connect(&server).await.into_connection().into_split();
+    let started = Instant::now();
+    let collect = tokio::spawn(async move {
+        let mut events = Vec::new();
+        while let Ok(Some(event)) = reader.read_event().await {
+            let stop = matches!(event, Event::TranscriptStop(_));
+            events.push((started.elapsed(), event));
+            if stop {
+                break;
+            }
+        }
+        events
+    });
+    writer.write_event(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    let mut next = tokio::time::Instant::now();
+    for chunk in convert(pcm, AudioFormat::WHISPER).chunks(320) {
+        writer.write_event(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+        next += Duration::from_millis(10);
+        tokio::time::sleep_until(next).await;
+    }
+    let stop_sent = started.elapsed();
+    writer.write_event(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let events = tokio::time::timeout(Duration::from_secs(60), collect).await.unwrap().unwrap();
+
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.event_type()).collect();
+    assert_eq!(kinds.first(), Some(&"transcript-start"), "{kinds:?}");
+    assert_eq!(&kinds[kinds.len() - 2..], ["transcript", "transcript-stop"], "{kinds:?}");
+    assert!(kinds[1..kinds.len() - 2].iter().all(|k| *k == "transcript-chunk"), "{kinds:?}");
+    let deltas: String = events
+        .iter()
+        .filter_map(|(_, e)| if let Event::TranscriptChunk(c) = e { Some(c.text.as_str()) } else { None })
+        .collect();
+    let Some((_, Event::Transcript(full))) = events.iter().rev().nth(1) else { unreachable!() };
+    assert_close(sentence, &full.text);
+    assert!(full.text.starts_with(&deltas), "deltas {deltas:?} are not a prefix of {:?}", full.text);
+    let early_chunks =
+        events.iter().filter(|(at, e)| matches!(e, Event::TranscriptChunk(_)) && *at < stop_sent).count();
+    println!("{kinds:?}; {early_chunks} chunk(s) before audio-stop; deltas {deltas:?}; final {:?}", full.text);
 }
