@@ -146,7 +146,6 @@ impl Cli {
         check(self.sherpa_streaming, "--sherpa-streaming");
         check(self.hass_token.is_some(), "--hass-token");
         check(self.hass_api.is_some(), "--hass-api");
-        check(self.initial_prompt.is_some(), "--initial-prompt");
         used
     }
 }

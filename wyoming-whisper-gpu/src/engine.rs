@@ -22,7 +22,12 @@ pub struct EngineConfig {
     pub cpu_threads: usize,
     pub beam_size: usize,
     pub task: Task,
+    /// `--initial-prompt`: text the decoder is conditioned on (names, spellings).
+    pub initial_prompt: Option<String>,
 }
+
+/// Most prompt tokens faster-whisper keeps from an initial prompt (`max_length / 2 - 1`).
+const MAX_PREVIOUS_TOKENS: usize = 223;
 
 /// One utterance to transcribe: 16 kHz mono samples in [-1, 1] and its language.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +50,8 @@ pub struct Engine {
     mel: MelExtractor,
     vocab: Vocabulary,
     config: EngineConfig,
+    /// The initial prompt's tokens, as the model's token strings.
+    previous: Vec<String>,
 }
 
 impl Engine {
@@ -61,7 +68,11 @@ impl Engine {
         let model =
             Whisper::new(dir, ct2).map_err(|e| anyhow::anyhow!("cannot load Whisper model {}: {e}", dir.display()))?;
         let mel = MelExtractor::new(model.n_mels());
-        Ok(Engine { model, mel, vocab, config })
+        let previous = match &config.initial_prompt {
+            Some(text) => prompt_tokens(dir, text)?,
+            None => Vec::new(),
+        };
+        Ok(Engine { model, mel, vocab, config, previous })
     }
 
     pub fn vocabulary(&self) -> &Vocabulary {
@@ -141,7 +152,7 @@ impl Engine {
                         .map(|best| best.language.trim_start_matches("<|").trim_end_matches("|>").to_string())
                         .unwrap_or_else(|| "en".to_string()),
                 };
-                self.vocab.prompt(&language, self.config.task)
+                self.vocab.prompt(&language, self.config.task, &self.previous)
             })
             .collect();
         let options = WhisperOptions {
@@ -166,6 +177,19 @@ impl Engine {
     }
 }
 
+/// Tokenises an initial prompt as faster-whisper does (`" " + text.strip()`, the last 223 tokens), with
+/// the model's own `tokenizer.json`.
+fn prompt_tokens(dir: &Path, text: &str) -> anyhow::Result<Vec<String>> {
+    let path = dir.join("tokenizer.json");
+    let tokenizer = tokenizers::Tokenizer::from_file(&path)
+        .map_err(|e| anyhow::anyhow!("--initial-prompt needs the model's tokenizer.json ({}): {e}", path.display()))?;
+    let encoding = tokenizer
+        .encode(format!(" {}", text.trim()), false)
+        .map_err(|e| anyhow::anyhow!("cannot tokenise --initial-prompt: {e}"))?;
+    let tokens = encoding.get_tokens();
+    Ok(tokens[tokens.len().saturating_sub(MAX_PREVIOUS_TOKENS)..].to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +212,7 @@ mod tests {
             cpu_threads: 1,
             beam_size: 1,
             task: Task::Transcribe,
+            initial_prompt: None,
         }
     }
 

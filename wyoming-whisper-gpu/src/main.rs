@@ -96,6 +96,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cpu_threads: cli.cpu_threads,
         beam_size: cli.beam_size.max(1),
         task: cli.whisper_task,
+        initial_prompt: cli.initial_prompt.clone().filter(|p| !p.trim().is_empty()),
     };
     info!(model = %dir.display(), ?device, compute_type = %cli.compute_type, beam_size = config.beam_size, "loading model");
     let started = std::time::Instant::now();

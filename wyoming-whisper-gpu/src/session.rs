@@ -300,7 +300,10 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
                 pending.append(chunk.format, &chunk.audio, &ctx)?;
                 if pending.endpoint_reached {
                     let mut done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
-                    let partials = done.partials.take();
+                    let mut partials = done.partials.take();
+                    if let Some(partials) = &mut partials {
+                        partials.task = None;
+                    }
                     let text = done.transcribe(&mut conn, &ctx, &mut backlog).await?;
                     debug!("end of command found by --vad-endpointing; transcript sent before audio-stop");
                     send_final(&mut conn, partials, text).await?;

@@ -76,10 +76,16 @@ impl Vocabulary {
         self.languages.iter().any(|l| l == code)
     }
 
-    /// The decoder prompt as faster-whisper builds it without timestamps: `<|startoftranscript|>`,
-    /// then for multilingual models the language and task, then `<|notimestamps|>`.
-    pub fn prompt(&self, language: &str, task: Task) -> Vec<String> {
-        let mut prompt = vec!["<|startoftranscript|>".to_string()];
+    /// The decoder prompt as faster-whisper builds it without timestamps: `<|startofprev|>` and the
+    /// `previous` text tokens when there are any (`--initial-prompt`), `<|startoftranscript|>`, then for
+    /// multilingual models the language and task, then `<|notimestamps|>`.
+    pub fn prompt(&self, language: &str, task: Task, previous: &[String]) -> Vec<String> {
+        let mut prompt = Vec::with_capacity(previous.len() + 5);
+        if !previous.is_empty() {
+            prompt.push("<|startofprev|>".to_string());
+            prompt.extend_from_slice(previous);
+        }
+        prompt.push("<|startoftranscript|>".to_string());
         if self.multilingual {
             prompt.push(format!("<|{language}|>"));
             prompt.push(task.token().to_string());
@@ -162,7 +168,12 @@ mod tests {
         let v = english_only();
         assert!(!v.is_multilingual());
         assert_eq!(v.languages(), ["en"]);
-        assert_eq!(v.prompt("de", Task::Transcribe), ["<|startoftranscript|>", "<|notimestamps|>"]);
+        assert_eq!(v.prompt("de", Task::Transcribe, &[]), ["<|startoftranscript|>", "<|notimestamps|>"]);
+        let previous = ["ĠKitchen".to_string(), "ĠLamp".to_string()];
+        assert_eq!(
+            v.prompt("en", Task::Transcribe, &previous),
+            ["<|startofprev|>", "ĠKitchen", "ĠLamp", "<|startoftranscript|>", "<|notimestamps|>"]
+        );
     }
 
     #[test]
@@ -183,7 +194,7 @@ mod tests {
         assert_eq!(v.languages(), ["de", "en"]);
         assert!(v.knows_language("de") && !v.knows_language("xx"));
         assert_eq!(
-            v.prompt("de", Task::Translate),
+            v.prompt("de", Task::Translate, &[]),
             ["<|startoftranscript|>", "<|de|>", "<|translate|>", "<|notimestamps|>"]
         );
     }

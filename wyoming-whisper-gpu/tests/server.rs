@@ -261,43 +261,57 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     assert_close(sentence, &transcribe(&server, PIPER_FORMAT, pcm, 2048).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accuracy_and_parity_with_wyoming_faster_whisper() {
-    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
-    let ours = start_ours(&model).await;
+/// Our transcripts and wyoming-faster-whisper's for the first `count` sentences, both servers started
+/// with `extra` flags on top of the same model, int8, beam 1 and thread count.
+async fn transcripts_side_by_side(
+    model: &Path,
+    python: &Path,
+    extra: &[&str],
+    count: usize,
+) -> Vec<(&'static str, String, String)> {
+    let corpus = corpus().expect("checked by the caller");
+    let mut ours_args = our_args(model);
+    ours_args.extend(extra.iter().map(|s| s.to_string()));
+    let ours = start_server(BIN, &ours_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let data = tempfile::tempdir().unwrap();
-    let model_arg = model.to_str().unwrap();
-    let python_arg = python.to_str().unwrap();
-    let theirs = start_server(
-        python_arg,
-        &[
-            "-m",
-            "wyoming_faster_whisper",
-            "--model",
-            model_arg,
-            "--data-dir",
-            data.path().to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--compute-type",
-            "int8",
-            "--beam-size",
-            "1",
-            "--cpu-threads",
-            "2",
-            "--language",
-            "en",
-        ],
-    )
-    .await;
-
-    let (mut errors, mut words, mut equal) = (0, 0, 0);
-    for (sentence, pcm) in &corpus.clips {
+    let mut theirs_args: Vec<&str> = vec![
+        "-m",
+        "wyoming_faster_whisper",
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--compute-type",
+        "int8",
+        "--beam-size",
+        "1",
+        "--cpu-threads",
+        "2",
+        "--language",
+        "en",
+    ];
+    theirs_args.extend(extra);
+    let theirs = start_server(python.to_str().unwrap(), &theirs_args).await;
+    let mut rows = Vec::new();
+    for (sentence, pcm) in corpus.clips.iter().take(count) {
         let pcm16 = convert(pcm, AudioFormat::WHISPER);
         let mine = transcribe(&ours, AudioFormat::WHISPER, &pcm16, 320).await;
         let reference = transcribe(&theirs, AudioFormat::WHISPER, &pcm16, 320).await;
+        rows.push((*sentence, mine, reference));
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accuracy_and_parity_with_wyoming_faster_whisper() {
+    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
+    let rows = transcripts_side_by_side(&model, &python, &[], corpus.clips.len()).await;
+    let (mut errors, mut words, mut equal) = (0, 0, 0);
+    for (sentence, mine, reference) in &rows {
         let expected = normalize_words(sentence);
-        errors += word_errors(&expected, &normalize_words(&mine));
+        errors += word_errors(&expected, &normalize_words(mine));
         words += expected.len();
         if mine == reference {
             equal += 1;
@@ -306,13 +320,29 @@ async fn accuracy_and_parity_with_wyoming_faster_whisper() {
         }
     }
     let wer = errors as f64 / words as f64;
-    let n = corpus.clips.len();
+    let n = rows.len();
     println!(
         "WER {:.1}% over {n} sentences; {equal}/{n} transcripts identical to wyoming-faster-whisper's",
         wer * 100.0
     );
     assert!(wer <= 0.10, "WER {wer}");
     assert!(equal * 10 >= n * 9, "only {equal}/{n} identical to wyoming-faster-whisper");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_prompt_conditions_the_decoder_as_faster_whisper_does() {
+    let (Some(model), Some(_), Some(python)) = (model(), corpus(), python()) else { return };
+    let prompt = ["--initial-prompt", "Kitchen Lamp, the thermostat, Sean and Siobhan."];
+    let rows = transcripts_side_by_side(&model, &python, &prompt, 8).await;
+    let equal = rows.iter().filter(|(_, mine, theirs)| mine == theirs).count();
+    for (sentence, mine, theirs) in &rows {
+        assert_close(sentence, mine);
+        if mine != theirs {
+            println!("differs: ours {mine:?} / faster-whisper {theirs:?}");
+        }
+    }
+    println!("{equal}/{} identical to wyoming-faster-whisper's with the same initial prompt", rows.len());
+    assert!(equal >= 7, "only {equal}/8 identical");
 }
 
 /// Sends PCM in 10 ms chunks at real-time pace, as Home Assistant streams a microphone.
