@@ -24,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "python"))
 
-from piper import PiperVoice  # noqa: E402
 from wyoming.asr import Transcribe, Transcript  # noqa: E402
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop  # noqa: E402
 from wyoming.client import AsyncClient  # noqa: E402
@@ -58,18 +57,25 @@ def rss_mib(pid):
     return float("nan")
 
 
-def synthesize(sentences):
+def synthesize(sentences, out_dir):
+    """Writes one piper-tts WAV per sentence into out_dir (also used to pack the GPU check's corpus)."""
+    from piper import PiperVoice
+
     voice = PiperVoice.load(os.environ["WYOMING_TEST_PIPER_VOICE"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, text in enumerate(sentences):
+        with wave.open(str(out_dir / f"{i:03d}.wav"), "wb") as w:
+            voice.synthesize_wav(text, w)
+
+
+def load_corpus(corpus_dir):
+    """16 kHz 16-bit mono PCM of every WAV in corpus_dir, in name order."""
     converter = AudioChunkConverter(rate=RATE, width=WIDTH, channels=CHANNELS)
     clips = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, text in enumerate(sentences):
-            path = Path(tmp) / f"{i}.wav"
-            with wave.open(str(path), "wb") as w:
-                voice.synthesize_wav(text, w)
-            with wave.open(str(path), "rb") as w:
-                chunk = AudioChunk(w.getframerate(), w.getsampwidth(), w.getnchannels(), w.readframes(w.getnframes()))
-            clips.append(converter.convert(chunk).audio)
+    for path in sorted(Path(corpus_dir).glob("*.wav")):
+        with wave.open(str(path), "rb") as w:
+            chunk = AudioChunk(w.getframerate(), w.getsampwidth(), w.getnchannels(), w.readframes(w.getnframes()))
+        clips.append(converter.convert(chunk).audio)
     return clips
 
 
@@ -113,23 +119,29 @@ def pct(values, q):
 
 
 async def main(args):
-    clips = synthesize(SENTENCES)
+    if args.corpus:
+        clips = load_corpus(args.corpus)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            synthesize(SENTENCES, Path(tmp))
+            clips = load_corpus(tmp)
     silence = bytes(int(RATE * 0.6) * WIDTH)
     threads = str(args.threads)
     ours_port, theirs_port = free_port(), free_port()
     data = tempfile.mkdtemp()
     servers = {
         "ours": subprocess.Popen(
-            [args.ours, "--uri", f"tcp://127.0.0.1:{ours_port}", "--model", args.model, "--device", "cpu",
+            [args.ours, "--uri", f"tcp://127.0.0.1:{ours_port}", "--model", args.model, "--device", args.device,
              "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", threads]
             + (["--silero-model", args.silero_model] if args.silero_model else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        "theirs": subprocess.Popen(
+    }
+    if args.reference == "faster-whisper":
+        servers["theirs"] = subprocess.Popen(
             [sys.executable, "-m", "wyoming_faster_whisper", "--uri", f"tcp://127.0.0.1:{theirs_port}", "--model",
              args.model, "--data-dir", data, "--device", "cpu", "--compute-type", "int8", "--beam-size", "1",
              "--cpu-threads", threads, "--language", "en"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    }
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ports = {"ours": ours_port, "theirs": theirs_port}
     try:
         for name, proc in servers.items():
@@ -163,24 +175,42 @@ async def main(args):
             proc.terminate()
             proc.wait()
 
-    print(f"# STT benchmark ({len(clips)} utterances of 2-5 s x {args.rounds} rounds, real-time pace, tiny.en int8 "
-          f"beam 1, {threads} threads, early final {'on' if args.silero_model else 'off'})\n")
+    print(f"# STT benchmark ({len(clips)} utterances x {args.rounds} rounds, real-time pace, {args.model}, int8, beam 1, "
+          f"device {args.device}, {threads} threads, early final {'on' if args.silero_model else 'off'})\n")
     print("| metric | ours | wyoming-faster-whisper | ratio |")
     print("|---|---|---|---|")
+
+    def row(label, o, t, fmt):
+        if t is None:
+            print(f"| {label} | {o:{fmt}} | not run | |")
+        else:
+            print(f"| {label} | {o:{fmt}} | {t:{fmt}} | {o / t:.2f} |")
+
+    theirs = "theirs" in servers
     for tail, label in (("silence", "with 600 ms trailing silence"), ("none", "without trailing silence")):
         for q, qname in ((0.5, "median"), (0.9, "p90")):
-            o, t = pct(latency[("ours", tail)], q) * 1000, pct(latency[("theirs", tail)], q) * 1000
-            print(f"| audio-stop to transcript, {qname}, {label} (ms) | {o:.0f} | {t:.0f} | {o / t:.2f} |")
-    print(f"| RSS after load (MiB) | {rss['ours']:.0f} | {rss['theirs']:.0f} | {rss['ours'] / rss['theirs']:.2f} |")
-    o, t = throughput["ours"], throughput["theirs"]
-    print(f"| throughput, 4 concurrent clients, unpaced (utterances/s) | {o:.2f} | {t:.2f} | {o / t:.2f} |")
+            o = pct(latency[("ours", tail)], q) * 1000
+            t = pct(latency[("theirs", tail)], q) * 1000 if theirs else None
+            row(f"audio-stop to transcript, {qname}, {label} (ms)", o, t, ".0f")
+    row("RSS after load (MiB)", rss["ours"], rss.get("theirs"), ".0f")
+    row("throughput, 4 concurrent clients, unpaced (utterances/s)", throughput["ours"], throughput.get("theirs"), ".2f")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ours", required=True)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--ours")
+    parser.add_argument("--model")
+    parser.add_argument("--write-corpus", metavar="DIR", help="only write the benchmark's WAVs into DIR and exit")
     parser.add_argument("--silero-model", help="enables our early final")
+    parser.add_argument("--device", default="cpu", help="our server's --device (cpu, cuda)")
+    parser.add_argument("--reference", choices=["faster-whisper", "none"], default="faster-whisper")
+    parser.add_argument("--corpus", help="a folder of WAVs instead of synthesising with piper-tts")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    if args.write_corpus:
+        synthesize(SENTENCES, Path(args.write_corpus))
+    elif not (args.ours and args.model):
+        parser.error("--ours and --model are required")
+    else:
+        asyncio.run(main(args))
