@@ -9,7 +9,7 @@ mod native;
 
 use anyhow::Context;
 use clap::Parser;
-use wyoming_proto::cli::{ServerArgs, init_logging};
+use wyoming_proto::cli::ServerArgs;
 use wyoming_proto::connection::Connection;
 use wyoming_proto::event::{Event, Info};
 use wyoming_proto::server::{Server, ServerConfig};
@@ -49,7 +49,7 @@ async fn handle(mut conn: Connection, shutdown: Shutdown) -> Result<(), wyoming_
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.server.debug, cli.server.log_format);
+    cli.server.init_logging();
     // Fail at start, not at the first request, when ONNX Runtime is missing.
     let _onnx = native::init_from_env()?;
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: DEFAULT_PORT });

@@ -27,15 +27,7 @@ pub fn open_cpu(env: &Environment, model: &Path, threads: usize) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn provisioned(var: &str) -> Option<std::path::PathBuf> {
-        let found = std::env::var_os(var).map(std::path::PathBuf::from);
-        if found.is_none() {
-            assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "{var} is not set");
-            eprintln!("skipped: {var} is not set; run `make setup`");
-        }
-        found
-    }
+    use wyoming_tests::provisioned;
 
     #[test]
     fn opens_the_provisioned_silero_and_piper_models() {

@@ -3,10 +3,10 @@
 //! itself needs neither clap nor a subscriber.
 
 use crate::uri::WyomingUri;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]
@@ -27,9 +27,10 @@ pub struct ServerArgs {
     /// Log debug messages
     #[arg(long)]
     pub debug: bool,
-    /// Log format
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Log format: text or json. A Python logging format string (what the Python servers take) is
+    /// accepted and means text.
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
 }
 
 /// Installs the global subscriber: `info` (or `debug` with `--debug`), overridable with `RUST_LOG`.
@@ -45,6 +46,21 @@ pub fn init_logging(debug: bool, format: LogFormat) {
 }
 
 impl ServerArgs {
+    /// Installs logging as `--debug` and `--log-format` ask.
+    pub fn init_logging(&self) {
+        let format = match self.log_format.as_str() {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        init_logging(self.debug, format);
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            tracing::warn!(
+                log_format = %self.log_format,
+                "--log-format takes text or json; a Python logging format string is accepted but ignored"
+            );
+        }
+    }
+
     /// `--uri`, or the server's default.
     pub fn uri_or(&self, default: WyomingUri) -> WyomingUri {
         self.uri.clone().unwrap_or(default)

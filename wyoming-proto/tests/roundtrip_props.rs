@@ -37,6 +37,12 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 /// Extra keys that do not collide with declared field names.
+/// An optional JSON field such as `context`: `null` on the wire means absent, so `Some(null)` is not a
+/// state of its own.
+fn opt_json() -> impl Strategy<Value = Option<Value>> {
+    proptest::option::of(json_value().prop_filter("null means absent", |v| !v.is_null()))
+}
+
 fn extra() -> impl Strategy<Value = Extra> {
     prop::collection::btree_map("x_[a-z]{1,6}", json_value(), 0..3).prop_map(|m| m.into_iter().collect::<Map<_, _>>())
 }
@@ -74,7 +80,7 @@ fn event() -> impl Strategy<Value = Event> {
         (
             opt_text(),
             opt_text(),
-            proptest::option::of(json_value()),
+            opt_json(),
             opt_text(),
             proptest::option::of(prop::collection::vec(text(), 0..3)),
             extra()
@@ -90,9 +96,9 @@ fn event() -> impl Strategy<Value = Event> {
                     extra,
                 })
             }),
-        (text(), opt_text(), proptest::option::of(json_value()), extra()).prop_map(
-            |(text, language, context, extra)| Event::Transcript(Transcript { text, language, context, extra })
-        ),
+        (text(), opt_text(), opt_json(), extra()).prop_map(|(text, language, context, extra)| Event::Transcript(
+            Transcript { text, language, context, extra }
+        )),
         (opt_text(), extra()).prop_map(|(language, extra)| Event::TranscriptStart(TranscriptStart {
             language,
             context: None,

@@ -195,13 +195,8 @@ mod tests {
     use super::*;
 
     /// The provisioned tiny.en model (`make setup`); CI always has it.
-    pub(crate) fn tiny_en() -> Option<std::path::PathBuf> {
-        let found = std::env::var_os("WYOMING_TEST_WHISPER_TINY_EN").map(std::path::PathBuf::from);
-        if found.is_none() {
-            assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "WYOMING_TEST_WHISPER_TINY_EN is not set");
-            eprintln!("skipped: WYOMING_TEST_WHISPER_TINY_EN is not set; run `make setup`");
-        }
-        found
+    fn tiny_en() -> Option<std::path::PathBuf> {
+        wyoming_tests::provisioned("WYOMING_TEST_WHISPER_TINY_EN")
     }
 
     fn cpu() -> EngineConfig {

@@ -23,7 +23,6 @@ mod worker;
 use anyhow::Context as _;
 use std::sync::Arc;
 use tracing::{info, warn};
-use wyoming_proto::cli::init_logging;
 use wyoming_proto::server::{Server, ServerConfig};
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
@@ -62,7 +61,7 @@ fn silero(
 fn main() -> anyhow::Result<()> {
     // Parsed before any thread starts: the environment is read here and nowhere else.
     let cli = cli::Cli::parse_with_env()?;
-    init_logging(cli.server.debug, cli.server.log_format);
+    cli.server.init_logging();
     for flag in cli.unimplemented_flags() {
         warn!(flag, "accepted for compatibility with wyoming-faster-whisper, but not implemented; ignoring it");
     }

@@ -16,6 +16,12 @@ fn stderr_of_failure(args: &[&str]) -> String {
 fn bad_flags_are_clear_errors() {
     assert!(stderr_of_failure(&["--uri", "tcp://0.0.0.0"]).contains("a port must be specified"));
     assert!(stderr_of_failure(&["--uri", "http://x:1"]).contains("only 'stdio://', 'unix://' or 'tcp://'"));
+    // wyoming-faster-whisper's --log-format takes a Python logging format string: accepted, not a parse error.
+    let err = stderr_of_failure(&["--log-format", "%(levelname)s:%(name)s:%(message)s", "--uri", "tcp://0.0.0.0"]);
+    assert!(err.contains("a port must be specified"), "{err}");
+    // Flags we do not implement are accepted with a warning.
+    let err = stderr_of_failure(&["--stt-library", "sherpa", "--vad-filter", "--uri", "tcp://0.0.0.0"]);
+    assert!(err.contains("a port must be specified"), "{err}");
     let data = tempfile::tempdir().unwrap();
     let data = data.path().to_str().unwrap();
     let err = stderr_of_failure(&["--model", "medium-int8", "--data-dir", data, "--local-files-only"]);
