@@ -59,13 +59,14 @@ def rss_mib(pid):
 
 def synthesize(sentences, out_dir):
     """Writes one piper-tts WAV per sentence into out_dir (also used to pack the GPU check's corpus)."""
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(os.environ["WYOMING_TEST_PIPER_VOICE"])
+    deterministic = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)  # the same audio in every run
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(sentences):
         with wave.open(str(out_dir / f"{i:03d}.wav"), "wb") as w:
-            voice.synthesize_wav(text, w)
+            voice.synthesize_wav(text, w, syn_config=deterministic)
 
 
 def load_corpus(corpus_dir):

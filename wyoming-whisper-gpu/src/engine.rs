@@ -152,7 +152,7 @@ impl Engine {
                         .map(|best| best.language.trim_start_matches("<|").trim_end_matches("|>").to_string())
                         .unwrap_or_else(|| "en".to_string()),
                 };
-                self.vocab.prompt(&language, self.config.task, &self.previous)
+                self.vocab.prompt(&language, self.config.task, &self.previous, true)
             })
             .collect();
         let options = WhisperOptions {
@@ -168,10 +168,10 @@ impl Engine {
                 let ids = r.sequences_ids.into_iter().next().unwrap_or_default();
                 let score = r.scores.first().copied().unwrap_or(0.0);
                 // CTranslate2's score is the log-probability normalised by length; faster-whisper
-                // averages over length + 1 (the end token).
+                // averages over length + 1 (the end token), timestamps included.
                 let avg_logprob = score * ids.len() as f32 / (ids.len() as f32 + 1.0);
                 let silent = r.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOG_PROB_THRESHOLD;
-                (!silent).then(|| self.vocab.decode(&ids))
+                (!silent).then(|| self.vocab.segments_text(&ids))
             })
             .collect())
     }

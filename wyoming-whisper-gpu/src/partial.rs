@@ -3,7 +3,9 @@
 //! Wyoming's `transcript-chunk` carries a delta, so text once sent cannot be corrected. Each partial
 //! decode re-reads the whole utterance and may revise its last words; only the words on which two
 //! consecutive hypotheses agree (their common word prefix) are treated as stable and sent. The final
-//! transcript then adds whatever it has beyond the sent prefix.
+//! transcript then adds whatever it has beyond the sent words. When the final decode spells the sent words
+//! differently (Whisper capitalises a first word once it hears the whole sentence), the words after them
+//! are still sent, so the deltas read as the final text up to case and punctuation.
 
 /// The stable-prefix state of one utterance.
 #[derive(Debug, Default)]
@@ -24,10 +26,26 @@ impl PartialTranscript {
         self.advance(&stable)
     }
 
-    /// The final text; returns what is left to send as a last chunk (nothing when the final text no
-    /// longer starts with what was sent: the full `transcript` event carries the truth).
+    /// The final text; returns what is left to send as a last chunk. Nothing when the final text
+    /// contradicts the sent words: the full `transcript` event carries the truth.
     pub fn finish(&mut self, final_text: &str) -> Option<String> {
-        self.advance(final_text)
+        if final_text.starts_with(self.sent.as_str()) {
+            return self.advance(final_text);
+        }
+        let sent = word_spans(&self.sent);
+        let spans = word_spans(final_text);
+        let agree = sent.len() <= spans.len()
+            && sent
+                .iter()
+                .zip(&spans)
+                .all(|(&(a0, a1), &(b0, b1))| loose(&self.sent[a0..a1]) == loose(&final_text[b0..b1]));
+        if !agree || sent.len() == spans.len() {
+            return None;
+        }
+        let from = sent.last().map_or(0, |_| spans[sent.len() - 1].1);
+        let delta = final_text[from..].to_string();
+        self.sent.push_str(&delta);
+        Some(delta)
     }
 
     #[cfg(test)]
@@ -58,6 +76,11 @@ fn common_word_prefix(a: &str, b: &str) -> String {
         }
     }
     a[..end].to_string()
+}
+
+/// A word compared without case or punctuation.
+fn loose(word: &str) -> String {
+    word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// Byte ranges of the words of `s`.
@@ -104,6 +127,16 @@ mod tests {
         p.update(" Turn of the");
         assert_eq!(p.sent(), " Turn of the");
         assert_eq!(p.finish(" Turn off the lights."), None);
+    }
+
+    #[test]
+    fn a_final_that_only_recapitalises_still_completes_the_stream() {
+        let mut p = PartialTranscript::default();
+        p.update(" the quick");
+        p.update(" the quick brown");
+        assert_eq!(p.sent(), " the quick");
+        assert_eq!(p.finish(" The quick brown fox."), Some(" brown fox.".into()));
+        assert_eq!(p.sent(), " the quick brown fox.");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum VocabularyError {
 pub struct Vocabulary {
     tokens: Vec<String>,
     end_of_text: usize,
+    /// The first timestamp token (`<|0.00|>`), right after `<|notimestamps|>`.
+    timestamp_begin: usize,
     multilingual: bool,
     languages: Vec<String>,
 }
@@ -47,7 +49,7 @@ impl Vocabulary {
         let find = |t: &str| tokens.iter().position(|x| x == t);
         let end_of_text = find("<|endoftext|>").ok_or(VocabularyError::MissingToken("<|endoftext|>"))?;
         let sot = find("<|startoftranscript|>").ok_or(VocabularyError::MissingToken("<|startoftranscript|>"))?;
-        find("<|notimestamps|>").ok_or(VocabularyError::MissingToken("<|notimestamps|>"))?;
+        let timestamp_begin = find("<|notimestamps|>").ok_or(VocabularyError::MissingToken("<|notimestamps|>"))? + 1;
         // CTranslate2's rule: a model is multilingual exactly when "" is in its vocabulary.
         let multilingual = tokens.iter().any(|t| t.is_empty());
         let mut languages: Vec<String> = if multilingual {
@@ -60,7 +62,7 @@ impl Vocabulary {
             vec!["en".to_string()]
         };
         languages.sort();
-        Ok(Vocabulary { tokens, end_of_text, multilingual, languages })
+        Ok(Vocabulary { tokens, end_of_text, timestamp_begin, multilingual, languages })
     }
 
     pub fn is_multilingual(&self) -> bool {
@@ -76,10 +78,11 @@ impl Vocabulary {
         self.languages.iter().any(|l| l == code)
     }
 
-    /// The decoder prompt as faster-whisper builds it without timestamps: `<|startofprev|>` and the
-    /// `previous` text tokens when there are any (`--initial-prompt`), `<|startoftranscript|>`, then for
-    /// multilingual models the language and task, then `<|notimestamps|>`.
-    pub fn prompt(&self, language: &str, task: Task, previous: &[String]) -> Vec<String> {
+    /// The decoder prompt as faster-whisper builds it: `<|startofprev|>` and the `previous` text tokens
+    /// when there are any (`--initial-prompt`), `<|startoftranscript|>`, then for multilingual models the
+    /// language and task. With timestamps (faster-whisper's default, and what we decode with, since the
+    /// model writes differently without them) nothing follows; otherwise `<|notimestamps|>`.
+    pub fn prompt(&self, language: &str, task: Task, previous: &[String], timestamps: bool) -> Vec<String> {
         let mut prompt = Vec::with_capacity(previous.len() + 5);
         if !previous.is_empty() {
             prompt.push("<|startofprev|>".to_string());
@@ -90,8 +93,33 @@ impl Vocabulary {
             prompt.push(format!("<|{language}|>"));
             prompt.push(task.token().to_string());
         }
-        prompt.push("<|notimestamps|>".to_string());
+        if !timestamps {
+            prompt.push("<|notimestamps|>".to_string());
+        }
         prompt
+    }
+
+    /// The text of a decode with timestamps, as faster-whisper assembles it: segments end at each pair of
+    /// consecutive timestamps, each segment's text is decoded alone, and the segments are joined with a
+    /// space. (faster-whisper re-decodes an unfinished last segment from its start timestamp in a further
+    /// pass; we keep its text from this pass.)
+    pub fn segments_text(&self, ids: &[usize]) -> String {
+        let is_time = |id: usize| id >= self.timestamp_begin;
+        let mut segments = Vec::new();
+        let mut start = 0;
+        for i in 1..ids.len() {
+            if is_time(ids[i]) && is_time(ids[i - 1]) {
+                segments.push(&ids[start..i]);
+                start = i;
+            }
+        }
+        segments.push(&ids[start..]);
+        segments
+            .into_iter()
+            .filter(|segment| segment.iter().any(|&id| id < self.end_of_text))
+            .map(|segment| self.decode(segment))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The text of generated token ids: special and timestamp tokens dropped, byte-level decoded. The
@@ -164,14 +192,27 @@ mod tests {
     }
 
     #[test]
+    fn segments_split_at_timestamp_pairs_like_faster_whisper() {
+        let v = english_only();
+        // ids: 0 " turn", 1 " on", 2 ",", 12 "<|0.00|>" (timestamp_begin = 12)
+        assert_eq!(v.prompt("en", Task::Transcribe, &[], true), ["<|startoftranscript|>"]);
+        // <|0.00|> turn on <|0.00|><|0.00|> turn , <|0.00|>
+        assert_eq!(v.segments_text(&[12, 0, 1, 12, 12, 0, 2, 12]), " turn on  turn,");
+        // One segment ending in a single timestamp.
+        assert_eq!(v.segments_text(&[12, 0, 1, 12]), " turn on");
+        assert_eq!(v.segments_text(&[]), "");
+        assert_eq!(v.segments_text(&[12, 12]), "");
+    }
+
+    #[test]
     fn english_only_prompt_and_languages() {
         let v = english_only();
         assert!(!v.is_multilingual());
         assert_eq!(v.languages(), ["en"]);
-        assert_eq!(v.prompt("de", Task::Transcribe, &[]), ["<|startoftranscript|>", "<|notimestamps|>"]);
+        assert_eq!(v.prompt("de", Task::Transcribe, &[], false), ["<|startoftranscript|>", "<|notimestamps|>"]);
         let previous = ["ĠKitchen".to_string(), "ĠLamp".to_string()];
         assert_eq!(
-            v.prompt("en", Task::Transcribe, &previous),
+            v.prompt("en", Task::Transcribe, &previous, false),
             ["<|startofprev|>", "ĠKitchen", "ĠLamp", "<|startoftranscript|>", "<|notimestamps|>"]
         );
     }
@@ -194,7 +235,7 @@ mod tests {
         assert_eq!(v.languages(), ["de", "en"]);
         assert!(v.knows_language("de") && !v.knows_language("xx"));
         assert_eq!(
-            v.prompt("de", Task::Translate, &[]),
+            v.prompt("de", Task::Translate, &[], false),
             ["<|startoftranscript|>", "<|de|>", "<|translate|>", "<|notimestamps|>"]
         );
     }
