@@ -119,7 +119,12 @@ fn our_args(model: &Path) -> Vec<String> {
 }
 
 async fn start_ours(model: &Path) -> Server {
-    let args = our_args(model);
+    start_ours_with(model, &[]).await
+}
+
+async fn start_ours_with(model: &Path, extra: &[&str]) -> Server {
+    let mut args = our_args(model);
+    args.extend(extra.iter().map(|s| s.to_string()));
     start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
@@ -270,9 +275,7 @@ async fn transcripts_side_by_side(
     count: usize,
 ) -> Vec<(&'static str, String, String)> {
     let corpus = corpus().expect("checked by the caller");
-    let mut ours_args = our_args(model);
-    ours_args.extend(extra.iter().map(|s| s.to_string()));
-    let ours = start_server(BIN, &ours_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let ours = start_ours_with(model, extra).await;
     let data = tempfile::tempdir().unwrap();
     let mut theirs_args: Vec<&str> = vec![
         "-m",
@@ -412,9 +415,7 @@ async fn vad_endpointing_answers_before_audio_stop() {
     let (Some(model), Some(corpus), Some(_)) = (model(), corpus(), provisioned("WYOMING_TEST_SILERO_VAD")) else {
         return;
     };
-    let mut args = our_args(&model);
-    args.extend(["--vad-endpointing".to_string(), "0.5".to_string()]);
-    let server = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let server = start_ours_with(&model, &["--vad-endpointing", "0.5"]).await;
     let info = connect(&server).await.describe().await.unwrap();
     assert!(!info.asr[0].requires_external_vad, "the server finds the end of speech itself");
 
@@ -437,6 +438,30 @@ async fn vad_endpointing_answers_before_audio_stop() {
     assert_eq!(client.recv().await.unwrap(), None);
 }
 
+/// Runs `wyoming-bench stt` in `mode` against `server` on the WAV/TXT pairs in `corpus`; returns its report
+/// after checking that every sample succeeded and the WER is at most 10%.
+fn wyoming_bench(bench: &Path, server: &Server, corpus: &Path, mode: &str, samples: usize) -> String {
+    let WyomingUri::Tcp { port, .. } = &server.uri else { unreachable!() };
+    let out = Command::new(bench)
+        .args(["stt", &format!("127.0.0.1:{port}"), "--corpus"])
+        .arg(corpus)
+        .args(["--mode", mode, "--rounds", "1", "--warmup", "0", "--config", r#"{"language": "en"}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("ok={samples} fail=0")), "{stdout}");
+    let wer: f64 = stdout
+        .split("WER=")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("wyoming-bench prints WER=…%");
+    assert!(wer <= 10.0, "{mode}: WER {wer}%");
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wyoming_bench_reports_wer_and_timings() {
     let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
@@ -448,49 +473,18 @@ async fn wyoming_bench_reports_wer_and_timings() {
         std::fs::copy(corpus.dir.path().join(format!("{i:03}.wav")), dir.path().join(format!("{i:03}.wav"))).unwrap();
         std::fs::write(dir.path().join(format!("{i:03}.txt")), sentence).unwrap();
     }
-    let server = start_ours(&model).await;
-    let WyomingUri::Tcp { port, .. } = &server.uri else { unreachable!() };
-    let out = Command::new(bench)
-        .args(["stt", &format!("127.0.0.1:{port}"), "--corpus"])
-        .arg(dir.path())
-        .args(["--mode", "non_streaming", "--rounds", "1", "--warmup", "0", "--config", r#"{"language": "en"}"#])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("ok=8 fail=0"), "{stdout}");
-    let wer: f64 = stdout
-        .split("WER=")
-        .nth(1)
-        .and_then(|rest| rest.split('%').next())
-        .and_then(|n| n.trim().parse().ok())
-        .expect("wyoming-bench prints WER=…%");
-    assert!(wer <= 10.0, "WER {wer}%");
-
+    wyoming_bench(&bench, &start_ours(&model).await, dir.path(), "non_streaming", 8);
     // With partial transcripts on, wyoming-bench's streaming mode works too (it measures time to the first
     // transcript-chunk).
-    let mut args = our_args(&model);
-    args.push("--partial-transcripts".into());
-    let streaming = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    let WyomingUri::Tcp { port, .. } = &streaming.uri else { unreachable!() };
-    let out = Command::new(python.with_file_name("wyoming-bench"))
-        .args(["stt", &format!("127.0.0.1:{port}"), "--corpus"])
-        .arg(dir.path())
-        .args(["--mode", "streaming", "--rounds", "1", "--warmup", "0", "--config", r#"{"language": "en"}"#])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(out.status.success() && stdout.contains("ok=8 fail=0"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let streaming = start_ours_with(&model, &["--partial-transcripts"]).await;
+    let report = wyoming_bench(&bench, &streaming, dir.path(), "streaming", 8);
+    assert!(report.contains("TTFT"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_transcripts_stream_deltas_then_the_full_transcript() {
     let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
-    let mut args = our_args(&model);
-    args.extend(["--partial-transcripts", "--partial-interval-ms", "500"].map(String::from));
-    let server = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let server = start_ours_with(&model, &["--partial-transcripts", "--partial-interval-ms", "500"]).await;
     let info = connect(&server).await.describe().await.unwrap();
     assert!(info.asr[0].supports_transcript_streaming);
 
