@@ -239,4 +239,41 @@ mod tests {
         let err = Engine::load(corrupt.path(), cpu()).err().unwrap().to_string();
         assert!(err.contains("cannot load Whisper model"), "{err}");
     }
+
+    /// The random-weight multilingual model of `tests/python/make_tiny_whisper.py`, generated here.
+    fn tiny_multilingual(dir: &Path) -> bool {
+        let Some(python) = wyoming_tests::python() else { return false };
+        let status = std::process::Command::new(python)
+            .arg(wyoming_tests::python_script("make_tiny_whisper.py"))
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "make_tiny_whisper.py failed");
+        true
+    }
+
+    #[test]
+    fn multilingual_models_detect_take_and_refuse_languages() {
+        let dir = tempfile::tempdir().unwrap();
+        if !tiny_multilingual(dir.path()) {
+            return;
+        }
+        let engine = Engine::load(dir.path(), cpu()).unwrap();
+        assert!(engine.vocabulary().is_multilingual());
+        assert_eq!(engine.vocabulary().languages(), ["de", "en", "fr"]);
+        let audio: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        let batch = [
+            Utterance { samples: audio.clone(), language: None }, // detected
+            Utterance { samples: audio.clone(), language: Some("de".into()) }, // given
+            Utterance { samples: audio.clone(), language: Some("xx".into()) }, // unknown
+        ];
+        let results = engine.transcribe(&batch);
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(results[1].is_ok(), "{:?}", results[1]);
+        assert!(matches!(&results[2], Err(EngineError::UnknownLanguage(code)) if code == "xx"), "{:?}", results[2]);
+
+        let translate = Engine::load(dir.path(), EngineConfig { task: Task::Translate, ..cpu() }).unwrap();
+        assert!(translate.transcribe(&[Utterance { samples: audio, language: Some("fr".into()) }])[0].is_ok());
+    }
 }
