@@ -5,7 +5,9 @@ loads and decodes; its text is meaningless. Seeded, so every run writes the same
 Usage: make_tiny_whisper.py OUT_DIR   (needs the `ctranslate2` package, 4.8.4 like the runtime)
 """
 
-import json, sys
+import os
+import sys
+
 import numpy as np
 from ctranslate2.specs import whisper_spec, model_spec
 
@@ -91,7 +93,5 @@ spec.config.alignment_heads = [[0, 0], [0, 1]]
 spec.register_vocabulary(tokens)
 spec.validate()
 spec.optimize(quantization="int8")
-import os
 os.makedirs(sys.argv[1], exist_ok=True)
 spec.save(sys.argv[1])
-

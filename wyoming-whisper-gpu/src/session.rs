@@ -88,9 +88,18 @@ impl Partials {
 /// Shortest command `--vad-endpointing` answers, as in wyoming-faster-whisper.
 const MIN_COMMAND_SAMPLES: usize = 16_000;
 
-/// A decode started before `audio-stop`; dropping it withdraws the request.
+/// A decode started before `audio-stop` (an early final or a partial); dropping it withdraws the request.
 struct Guess {
     task: JoinHandle<Outcome>,
+}
+
+impl Guess {
+    /// Queues everything received so far for decoding, in the background.
+    fn start(ctx: &Context, samples: &[f32], language: &Option<String>) -> Guess {
+        let utterance = Utterance { samples: samples.to_vec(), language: language.clone() };
+        let transcriber = ctx.transcriber.clone();
+        Guess { task: tokio::spawn(async move { transcriber.transcribe(utterance).await }) }
+    }
 }
 
 impl Drop for Guess {
@@ -149,9 +158,7 @@ impl Pending {
         let (Some(partials), Some(interval)) = (&mut self.partials, ctx.partial_interval) else { return };
         if partials.task.is_none() && self.samples.len() >= partials.decoded_until + interval {
             partials.decoded_until = self.samples.len();
-            let utterance = Utterance { samples: self.samples.clone(), language: self.language.clone() };
-            let transcriber = ctx.transcriber.clone();
-            partials.task = Some(Guess { task: tokio::spawn(async move { transcriber.transcribe(utterance).await }) });
+            partials.task = Some(Guess::start(ctx, &self.samples, &self.language));
         }
     }
 
@@ -197,10 +204,7 @@ impl Pending {
                 }
                 Some(VadEvent::TurnEnded { .. }) if vad.guess.is_none() => {
                     debug!(audio_s = self.samples.len() as f32 / 16_000.0, "end of speech; decoding early");
-                    let utterance = Utterance { samples: self.samples.clone(), language: self.language.clone() };
-                    let transcriber = ctx.transcriber.clone();
-                    vad.guess =
-                        Some(Guess { task: tokio::spawn(async move { transcriber.transcribe(utterance).await }) });
+                    vad.guess = Some(Guess::start(ctx, &self.samples, &self.language));
                 }
                 _ => {}
             }
