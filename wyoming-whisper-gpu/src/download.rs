@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 const REVISION: &str = "main";
-/// Required files, then optional ones (a model has one of the two vocabularies).
+/// Required files (`model.bin` last), and optional ones (a model has one of the two vocabularies).
 const REQUIRED: [&str; 2] = ["config.json", "model.bin"];
 const OPTIONAL: [&str; 4] = ["vocabulary.json", "vocabulary.txt", "tokenizer.json", "preprocessor_config.json"];
 
@@ -49,19 +49,21 @@ impl Hub {
                 .http_status_as_error(false)
                 .build(),
         );
+        // `model.bin` last: a folder that has it is complete, which is what the data-dir lookup checks.
         let mut vocabulary = false;
-        for file in REQUIRED.iter().chain(&OPTIONAL) {
-            let got = self.fetch(&agent, repo, file, &target)?;
-            if !got && REQUIRED.contains(file) {
-                return Err(DownloadError::MissingFile { repo: repo.into(), file: file.to_string() });
-            }
-            vocabulary |= got && file.starts_with("vocabulary.");
+        for file in OPTIONAL {
+            vocabulary |= self.fetch(&agent, repo, file, &target)? && file.starts_with("vocabulary.");
         }
         if !vocabulary {
             return Err(DownloadError::MissingFile {
                 repo: repo.into(),
                 file: "vocabulary.json or vocabulary.txt".into(),
             });
+        }
+        for file in REQUIRED {
+            if !self.fetch(&agent, repo, file, &target)? {
+                return Err(DownloadError::MissingFile { repo: repo.into(), file: file.to_string() });
+            }
         }
         Ok(target)
     }
