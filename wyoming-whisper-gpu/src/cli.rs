@@ -72,6 +72,10 @@ pub struct Cli {
     /// ONNX Runtime library for Silero VAD (1.24 or newer)
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub onnxruntime: Option<PathBuf>,
+    /// Parse and validate the flags (and WYO_WHISPER_* variables), print a one-line summary and exit,
+    /// without loading, downloading or even looking for the model
+    #[arg(long)]
+    pub check_config: bool,
 
     // Accepted for compatibility, not implemented (a warning is logged when used).
     #[arg(long, hide = true)]
@@ -127,6 +131,46 @@ impl Cli {
         }
     }
 
+    /// What `--check-config` validates: every value that would otherwise only fail once the model is
+    /// loaded, checked for its syntax alone (no file, device or network is touched, so the check gives
+    /// the same answer on a build machine as on the server). Returns the one-line summary.
+    pub fn check(&self) -> anyhow::Result<String> {
+        device_syntax(&self.device)?;
+        crate::device::compute_type(&self.compute_type)?;
+        self.endpointing_config()?;
+        anyhow::ensure!(self.cpu_threads > 0, "--cpu-threads 0: expected at least 1");
+        anyhow::ensure!(self.max_batch > 0, "--max-batch 0: expected at least 1");
+        anyhow::ensure!(!self.model.trim().is_empty(), "--model: empty");
+        let spec = crate::model::parse_model(&self.model);
+        let uri = self.server.uri.as_ref().map_or_else(|| format!("tcp://0.0.0.0:{DEFAULT_PORT}"), |u| u.to_string());
+        let zeroconf = match &self.server.zeroconf {
+            None => "off".to_string(),
+            Some(None) => crate::info::PROGRAM_NAME.to_string(),
+            Some(Some(name)) => name.clone(),
+        };
+        Ok(format!(
+            "config ok: uri={uri} model={} ({:?}) data-dirs={:?} device={} compute-type={} beam-size={} language={} \
+             initial-prompt={} cpu-threads={} zeroconf={zeroconf} early-final-ms={} partial-transcripts={} \
+             local-files-only={}{}",
+            spec.advertised,
+            spec.source,
+            self.data_dirs,
+            self.device,
+            self.compute_type,
+            self.beam_size.max(1),
+            self.language.as_deref().unwrap_or("auto"),
+            if self.initial_prompt.as_deref().is_some_and(|p| !p.trim().is_empty()) { "set" } else { "none" },
+            self.cpu_threads,
+            self.early_final_ms,
+            self.partial_transcripts,
+            self.local_files_only,
+            match self.unimplemented_flags() {
+                flags if flags.is_empty() => String::new(),
+                flags => format!(" ignored-flags={}", flags.join(",")),
+            },
+        ))
+    }
+
     /// Flags given that this server accepts but ignores.
     pub fn unimplemented_flags(&self) -> Vec<&'static str> {
         let mut used = Vec::new();
@@ -148,6 +192,16 @@ impl Cli {
         check(self.hass_api.is_some(), "--hass-api");
         used
     }
+}
+
+/// `--device` checked for its form only (auto, cpu, cuda or cuda:N), not for a device being present.
+fn device_syntax(value: &str) -> anyhow::Result<()> {
+    let ok = match value {
+        "auto" | "cpu" | "cuda" => true,
+        other => other.strip_prefix("cuda:").is_some_and(|i| i.parse::<u16>().is_ok()),
+    };
+    anyhow::ensure!(ok, "--device {value}: expected auto, cpu, cuda or cuda:N");
+    Ok(())
 }
 
 /// Command-line arguments for every option set through `WYO_WHISPER_<OPTION>[_FILE]` and not given on
@@ -245,6 +299,36 @@ mod tests {
         assert!(cli.unimplemented_flags().is_empty());
         let cli = Cli::parse_from(["x", "--vad-filter", "--stt-library", "sherpa", "--vad-clip"]);
         assert_eq!(cli.unimplemented_flags(), ["--vad-filter", "--vad-clip", "--stt-library"]);
+    }
+
+    #[test]
+    fn check_config_validates_without_a_model() {
+        let cli = Cli::parse_from([
+            "x",
+            "--model",
+            "medium-int8",
+            "--device",
+            "cuda:1",
+            "--compute-type",
+            "int8_float16",
+            "--zeroconf",
+            "kitchen",
+            "--initial-prompt",
+            "Kitchen Lamp",
+        ]);
+        let summary = cli.check().unwrap();
+        assert!(summary.starts_with("config ok: uri=tcp://0.0.0.0:10300 model=medium-int8"), "{summary}");
+        assert!(summary.contains("device=cuda:1") && summary.contains("zeroconf=kitchen"), "{summary}");
+        assert!(!summary.contains('\n'));
+        let bad = |args: &[&str]| {
+            let cli = Cli::parse_from(std::iter::once("x").chain(args.iter().copied()));
+            cli.check().unwrap_err().to_string()
+        };
+        assert!(bad(&["--device", "gpu"]).contains("--device gpu"));
+        assert!(bad(&["--device", "cuda:x"]).contains("--device cuda:x"));
+        assert!(bad(&["--compute-type", "int4"]).contains("--compute-type int4"));
+        assert!(bad(&["--vad-endpointing", "-1"]).contains("--vad-endpointing"));
+        assert!(bad(&["--cpu-threads", "0"]).contains("--cpu-threads"));
     }
 
     #[test]

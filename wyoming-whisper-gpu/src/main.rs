@@ -61,6 +61,11 @@ fn silero(
 fn main() -> anyhow::Result<()> {
     // Parsed before any thread starts: the environment is read here and nowhere else.
     let cli = cli::Cli::parse_with_env()?;
+    if cli.check_config {
+        // Parsing and validation only: no logging set-up, no model, no network, no port.
+        println!("{}", cli.check()?);
+        return Ok(());
+    }
     cli.server.init_logging();
     for flag in cli.unimplemented_flags() {
         warn!(flag, "accepted for compatibility with wyoming-faster-whisper, but not implemented; ignoring it");
