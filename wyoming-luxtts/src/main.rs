@@ -1,64 +1,125 @@
-//! `wyoming-luxtts`: the text-to-speech server on port 10200.
+//! `wyoming-luxtts`: the Wyoming text-to-speech server on port 10200.
 //!
-//! The engine (LuxTTS and Piper through ONNX Runtime) is not built yet (issue #4). Until then this binary is a
-//! well-behaved Wyoming server with nothing installed: `describe` gets an `info` without programs (so Home
-//! Assistant offers no entity), and any request gets an `error` event that says so, then the connection
-//! closes.
+//! Wiring only: parse flags, load ONNX Runtime, espeak-ng and the voices (before the port opens), serve.
 
-mod native;
-
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::Parser;
-use wyoming_proto::cli::ServerArgs;
-use wyoming_proto::connection::Connection;
-use wyoming_proto::event::{Event, Info};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::{info, warn};
+use wyoming_luxtts::cli::{Cli, EngineKind};
+use wyoming_luxtts::engine::{Voice, Voices};
+use wyoming_luxtts::onnx::{self, SessionOptions};
+use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
+use wyoming_luxtts::session::{self, Context};
+use wyoming_luxtts::text::{espeak, split::SplitConfig};
+use wyoming_luxtts::{info as server_info, luxtts};
 use wyoming_proto::server::{Server, ServerConfig};
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
 
-const DEFAULT_PORT: u16 = 10200;
-
-#[derive(Debug, Parser)]
-#[command(version, about = "Wyoming text-to-speech server (engine not implemented yet)")]
-struct Cli {
-    #[command(flatten)]
-    server: ServerArgs,
-}
-
-async fn handle(mut conn: Connection, shutdown: Shutdown) -> Result<(), wyoming_proto::Error> {
-    loop {
-        let event = tokio::select! {
-            event = conn.read_event() => event?,
-            _ = shutdown.triggered() => return Ok(()),
-        };
-        match event {
-            None => return Ok(()),
-            Some(Event::Describe(_)) => conn.write_event(&Event::Info(Info::default())).await?,
-            Some(Event::Unknown(_) | Event::Ping(_) | Event::SelectProgram(_)) => {}
-            Some(other) => {
-                return Err(wyoming_proto::Error::request(
-                    format!("{}: the text-to-speech engine is not implemented yet", other.event_type()),
-                    "NotImplemented",
-                ));
-            }
-        }
-    }
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.server.init_logging();
-    // Fail at start, not at the first request, when ONNX Runtime is missing.
-    let _onnx = native::init_from_env()?;
-    let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: DEFAULT_PORT });
+    cli.validate()?;
+    if cli.check_config {
+        let engine = cli.engine();
+        println!("configuration ok: engine {engine:?}, {} voice(s), device {}", cli.voices.len(), cli.device);
+        return Ok(());
+    }
+    for flag in cli.unimplemented_flags() {
+        warn!(flag, "accepted for compatibility with wyoming-piper, but not implemented; ignoring it");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+/// A Piper voice argument: an `.onnx` path, or a name looked up as `NAME.onnx` in the data dirs.
+fn find_piper_voice(voice: &str, data_dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
+    let path = Path::new(voice);
+    if voice.ends_with(".onnx") || path.is_file() {
+        anyhow::ensure!(path.is_file(), "Piper voice {voice}: no such file");
+        return Ok(path.to_path_buf());
+    }
+    data_dirs
+        .iter()
+        .flat_map(|dir| [dir.join(format!("{voice}.onnx")), dir.join(voice).join(format!("{voice}.onnx"))])
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "Piper voice {voice:?} not found: looked for {voice}.onnx (with {voice}.onnx.json) in {}",
+                data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            )
+        })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let library = cli.onnxruntime.clone().ok_or_else(|| {
+        anyhow::anyhow!("ORT_DYLIB_PATH is not set: point it (or --onnxruntime) at libonnxruntime.so (1.24 or newer)")
+    })?;
+    let env = onnx::runtime(&library)?;
+    espeak::init(cli.espeak_data.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let device = onnx::choose_device(if cli.use_cuda { "cuda" } else { &cli.device })?;
+    let threads = if cli.max_concurrent > 1 { cli.threads.div_ceil(cli.max_concurrent).max(1) } else { cli.threads };
+    let session = SessionOptions { device, intra_threads: threads };
+    let data_dirs = cli.data_dirs();
+    let engine = cli.engine();
+    let started = std::time::Instant::now();
+    let voices: Vec<Arc<dyn Voice>> = match engine {
+        EngineKind::Luxtts => {
+            let config = luxtts::LuxConfig {
+                model_dir: cli.model.clone().context("--model")?,
+                num_steps: cli.num_steps,
+                guidance_scale: cli.guidance_scale,
+                t_shift: cli.t_shift,
+                speed: cli.speed,
+                ref_duration: cli.ref_duration,
+                seed: cli.seed,
+                cache_dir: data_dirs[0].join("voices"),
+                stt_uri: cli.stt_uri()?,
+                session: session.clone(),
+            };
+            luxtts::load_voices(env, config, cli.clone_specs()?).await?
+        }
+        _ => {
+            let overrides =
+                ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
+            let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
+            for name in &cli.voices {
+                let path = find_piper_voice(name, &data_dirs)?;
+                let (env, session) = (env.clone(), session.clone());
+                let voice =
+                    tokio::task::spawn_blocking(move || PiperVoice::load(env, &path, session, overrides)).await??;
+                voices.push(Arc::new(voice));
+            }
+            voices
+        }
+    };
+    info!(
+        voices = voices.iter().map(|v| v.name()).collect::<Vec<_>>().join(","),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        ?device,
+        "voices loaded"
+    );
+    let program = if engine == EngineKind::Luxtts { "luxtts" } else { "piper" };
+    let voices = Voices::new(voices, cli.speaker.clone());
+    let ctx = Arc::new(Context {
+        info: server_info::build_info(program, &voices, !cli.no_streaming),
+        voices,
+        limiter: Arc::new(tokio::sync::Semaphore::new(cli.max_concurrent)),
+        samples_per_chunk: cli.samples_per_chunk,
+        sentence_silence: cli.sentence_silence,
+        streaming: !cli.no_streaming,
+        split: SplitConfig::default(),
+    });
+    let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: wyoming_luxtts::cli::DEFAULT_PORT });
     let server =
         Server::bind(&uri, ServerConfig::default()).await.with_context(|| format!("cannot listen on {uri}"))?;
     let _advertisement =
-        cli.server.zeroconf_config("piper", &server.local_uri()).and_then(|c| advertise_best_effort(&c));
+        cli.server.zeroconf_config(program, &server.local_uri()).and_then(|c| advertise_best_effort(&c));
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals().context("cannot install signal handlers")?;
-    server.serve(handle, shutdown).await?;
+    server.serve(move |conn, shutdown| session::handle(conn, shutdown, ctx.clone()), shutdown).await?;
     Ok(())
 }

@@ -1,0 +1,302 @@
+//! Piper VITS voices: `<voice>.onnx` with its `<voice>.onnx.json`, synthesised sentence by sentence exactly
+//! as the `piper-tts` engine does (same phoneme ids, same scales, same per-sentence peak normalisation), so
+//! a wyoming-piper user hears the same voice.
+
+use crate::engine::{SynthError, Voice};
+use crate::onnx::{OnnxError, SessionOptions, SessionPool};
+use crate::text::phonemes::{self, IdMap};
+use crate::text::{espeak, sanitize};
+use ort::environment::Environment;
+use ort::value::Tensor;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wyoming_proto::event::{Artifact, Attribution, TtsVoice, TtsVoiceSpeaker};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PiperError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a Piper voice config: {source}")]
+    Config { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: phoneme_type {kind:?} is not supported (only espeak)")]
+    PhonemeType { path: PathBuf, kind: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PiperConfig {
+    pub audio: AudioConfig,
+    #[serde(default)]
+    pub espeak: EspeakConfig,
+    #[serde(default = "default_phoneme_type")]
+    pub phoneme_type: String,
+    #[serde(default)]
+    pub phoneme_map: HashMap<String, Vec<String>>,
+    pub phoneme_id_map: HashMap<String, Vec<i64>>,
+    #[serde(default)]
+    pub inference: Scales,
+    #[serde(default = "one")]
+    pub num_speakers: usize,
+    #[serde(default)]
+    pub speaker_id_map: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub language: Option<LanguageConfig>,
+    #[serde(default)]
+    pub dataset: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AudioConfig {
+    pub sample_rate: u32,
+    #[serde(default)]
+    pub quality: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EspeakConfig {
+    pub voice: String,
+}
+
+impl Default for EspeakConfig {
+    fn default() -> Self {
+        EspeakConfig { voice: "en-us".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LanguageConfig {
+    pub code: String,
+}
+
+/// `noise_scale`, `length_scale`, `noise_w`: the model's `scales` input.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+pub struct Scales {
+    #[serde(default = "default_noise")]
+    pub noise_scale: f32,
+    #[serde(default = "one_f")]
+    pub length_scale: f32,
+    #[serde(default = "default_noise_w")]
+    pub noise_w: f32,
+}
+
+impl Default for Scales {
+    fn default() -> Self {
+        Scales { noise_scale: default_noise(), length_scale: 1.0, noise_w: default_noise_w() }
+    }
+}
+
+fn default_phoneme_type() -> String {
+    "espeak".into()
+}
+fn one() -> usize {
+    1
+}
+fn one_f() -> f32 {
+    1.0
+}
+fn default_noise() -> f32 {
+    0.667
+}
+fn default_noise_w() -> f32 {
+    0.8
+}
+
+/// Overrides from the command line (`--length-scale` …); `None` keeps the voice's own value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScaleOverrides {
+    pub noise_scale: Option<f32>,
+    pub length_scale: Option<f32>,
+    pub noise_w: Option<f32>,
+}
+
+pub struct PiperVoice {
+    name: String,
+    config: PiperConfig,
+    ids: IdMap,
+    scales: Scales,
+    pool: SessionPool,
+}
+
+impl PiperVoice {
+    /// Loads `model` (`*.onnx`) and its config (`*.onnx.json` next to it). The name is the file stem.
+    pub fn load(
+        env: Arc<Environment>,
+        model: &Path,
+        options: SessionOptions,
+        overrides: ScaleOverrides,
+    ) -> Result<Self, PiperError> {
+        let config_path = PathBuf::from(format!("{}.json", model.display()));
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|source| PiperError::Read { path: config_path.clone(), source })?;
+        let config: PiperConfig =
+            serde_json::from_str(&text).map_err(|source| PiperError::Config { path: config_path.clone(), source })?;
+        if config.phoneme_type != "espeak" {
+            return Err(PiperError::PhonemeType { path: config_path, kind: config.phoneme_type });
+        }
+        let ids = IdMap::new(config.phoneme_id_map.clone());
+        for symbol in [phonemes::BOS, phonemes::EOS, phonemes::PAD] {
+            if ids.get(symbol).is_none() {
+                return Err(PiperError::Invalid {
+                    path: config_path,
+                    message: format!("phoneme_id_map has no {symbol:?}"),
+                });
+            }
+        }
+        if !model.is_file() {
+            return Err(PiperError::Read {
+                path: model.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let (pool, first) = SessionPool::open(env, model, options)?;
+        let inputs: Vec<&str> = first.inputs().iter().map(|i| i.name()).collect();
+        if !inputs.contains(&"input") || !inputs.contains(&"input_lengths") || !inputs.contains(&"scales") {
+            return Err(PiperError::Invalid {
+                path: model.to_path_buf(),
+                message: format!("not a Piper model: its inputs are {inputs:?}"),
+            });
+        }
+        pool.put(first);
+        let scales = Scales {
+            noise_scale: overrides.noise_scale.unwrap_or(config.inference.noise_scale),
+            length_scale: overrides.length_scale.unwrap_or(config.inference.length_scale),
+            noise_w: overrides.noise_w.unwrap_or(config.inference.noise_w),
+        };
+        let name = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "piper".into());
+        Ok(PiperVoice { name, config, ids, scales, pool })
+    }
+
+    pub fn config(&self) -> &PiperConfig {
+        &self.config
+    }
+
+    /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them.
+    pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
+        let clauses = espeak::phonemize(&self.config.espeak.voice, text)?;
+        let mut out = Vec::new();
+        for sentence in phonemes::sentences(&clauses) {
+            let sentence = self.apply_phoneme_map(sentence);
+            let (ids, skipped) = self.ids.piper_ids(&sentence).map_err(|e| SynthError::Model(e.to_string()))?;
+            if skipped > 0 {
+                tracing::debug!(skipped, "phonemes missing from the voice's id map were skipped");
+            }
+            out.push(ids);
+        }
+        Ok(out)
+    }
+
+    fn apply_phoneme_map(&self, sentence: Vec<String>) -> Vec<String> {
+        if self.config.phoneme_map.is_empty() {
+            return sentence;
+        }
+        sentence.into_iter().flat_map(|p| self.config.phoneme_map.get(&p).cloned().unwrap_or_else(|| vec![p])).collect()
+    }
+
+    /// One sentence's ids to audio, peak-normalised like `piper-tts` (`normalize_audio`, its default).
+    pub fn ids_to_audio(&self, ids: &[i64], speaker: Option<i64>) -> Result<Vec<f32>, SynthError> {
+        let scales = [self.scales.noise_scale, self.scales.length_scale, self.scales.noise_w];
+        let speaker = if self.config.num_speakers > 1 { Some(speaker.unwrap_or(0)) } else { None };
+        let model = self.name.clone();
+        let fail =
+            move |e: ort::Error| SynthError::Onnx(OnnxError::Run { model: model.clone(), message: e.to_string() });
+        let mut audio = self.pool.with(|session| -> Result<Vec<f32>, SynthError> {
+            let input = Tensor::from_array((vec![1_i64, ids.len() as i64], ids.to_vec())).map_err(&fail)?;
+            let lengths = Tensor::from_array((vec![1_i64], vec![ids.len() as i64])).map_err(&fail)?;
+            let scales = Tensor::from_array((vec![3_i64], scales.to_vec())).map_err(&fail)?;
+            let outputs = match speaker {
+                Some(sid) => {
+                    let sid = Tensor::from_array((vec![1_i64], vec![sid])).map_err(&fail)?;
+                    session.run(
+                        ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid],
+                    )
+                }
+                None => session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales]),
+            }
+            .map_err(&fail)?;
+            let (_, samples) = outputs[0].try_extract_tensor::<f32>().map_err(&fail)?;
+            Ok(samples.to_vec())
+        })??;
+        let peak = audio.iter().fold(0f32, |m, s| m.max(s.abs()));
+        if peak < 1e-8 {
+            audio.iter_mut().for_each(|s| *s = 0.0);
+        } else {
+            audio.iter_mut().for_each(|s| *s = (*s / peak).clamp(-1.0, 1.0));
+        }
+        Ok(audio)
+    }
+}
+
+impl Voice for PiperVoice {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.config.audio.sample_rate
+    }
+
+    fn describe(&self) -> TtsVoice {
+        let language = self
+            .config
+            .language
+            .as_ref()
+            .map(|l| l.code.clone())
+            .unwrap_or_else(|| self.config.espeak.voice.replace('-', "_"));
+        let description = match (&self.config.dataset, &self.config.audio.quality) {
+            (Some(dataset), Some(quality)) => format!("{} ({quality})", dataset.replace('_', " ")),
+            _ => self.name.clone(),
+        };
+        let speakers = (self.config.num_speakers > 1 && !self.config.speaker_id_map.is_empty()).then(|| {
+            let mut by_id: Vec<(&i64, &String)> = self.config.speaker_id_map.iter().map(|(n, i)| (i, n)).collect();
+            by_id.sort();
+            by_id
+                .into_iter()
+                .map(|(_, name)| TtsVoiceSpeaker { name: name.clone(), extra: Default::default() })
+                .collect()
+        });
+        TtsVoice {
+            artifact: Artifact {
+                description: Some(description),
+                ..Artifact::new(self.name.clone(), Attribution::new("rhasspy", "https://github.com/rhasspy/piper"))
+            },
+            languages: vec![language],
+            speakers,
+            extra: Default::default(),
+        }
+    }
+
+    fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError> {
+        let Some(speaker) = speaker else { return Ok(None) };
+        if self.config.num_speakers <= 1 {
+            return Ok(None); // single-speaker voices ignore it, like piper-tts
+        }
+        if let Some(&id) = self.config.speaker_id_map.get(speaker) {
+            return Ok(Some(id));
+        }
+        match speaker.parse::<i64>() {
+            Ok(id) if (0..self.config.num_speakers as i64).contains(&id) => Ok(Some(id)),
+            _ => Err(SynthError::UnknownSpeaker {
+                voice: self.name.clone(),
+                speaker: speaker.to_string(),
+                available: self.config.speaker_id_map.keys().cloned().collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    fn synthesize(&self, phrase: &str, speaker: Option<i64>) -> Result<Vec<f32>, SynthError> {
+        let text = sanitize::sanitize(phrase);
+        if !sanitize::is_speakable(&text) {
+            return Ok(Vec::new());
+        }
+        let mut audio = Vec::new();
+        for ids in self.phoneme_ids(&text)? {
+            audio.extend(self.ids_to_audio(&ids, speaker)?);
+        }
+        Ok(audio)
+    }
+}

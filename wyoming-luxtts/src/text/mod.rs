@@ -1,0 +1,7 @@
+//! The shared text frontend: sanitising, phrase splitting, English normalisation, espeak-ng IPA, and the
+//! mapping of phonemes to each engine's token ids.
+
+pub mod espeak;
+pub mod phonemes;
+pub mod sanitize;
+pub mod split;

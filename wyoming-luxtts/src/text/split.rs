@@ -1,0 +1,240 @@
+//! Where streamed text is cut into phrases for synthesis.
+//!
+//! A phrase is released the moment it is complete: at sentence punctuation followed by a space, or at the
+//! end of a chunk when the punctuation cannot be anything else (`!`, `?`, or `.` after a word that is not an
+//! abbreviation). wyoming-piper waits for the next sentence's first letter, which with an LLM's tokens is a
+//! whole token later. The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so
+//! the first audio needs only the first clause to be written and synthesised. Over-long text without
+//! punctuation is cut at the last clause mark or space before `max_chars`.
+//!
+//! Pure: text in, phrases out; the session owns the I/O.
+
+/// Words after which a period does not end a sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "etc", "eg", "ie", "approx", "dept", "est", "fig", "inc",
+    "ltd", "co", "corp", "gen", "gov", "lt", "col", "capt", "sgt", "rev", "hon", "mt", "ft", "jan", "feb", "mar",
+    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "vol", "ca", "cf", "al",
+];
+const ENDERS: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
+const CLOSERS: &[char] = &['"', '\'', ')', ']', '}', '»', '”', '’', '*', '_'];
+const CLAUSE_MARKS: &[char] = &[',', ';', ':', '—', '–', '，', '；', '：'];
+
+#[derive(Debug, Clone)]
+pub struct SplitConfig {
+    /// Cut the first phrase at a clause boundary.
+    pub first_clause: bool,
+    /// Longest phrase, in characters, before it is cut without punctuation.
+    pub max_chars: usize,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig { first_clause: true, max_chars: 250 }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct PhraseSplitter {
+    config: SplitConfig,
+    buffer: String,
+    released: usize,
+}
+
+impl PhraseSplitter {
+    pub fn new(config: SplitConfig) -> Self {
+        PhraseSplitter { config, buffer: String::new(), released: 0 }
+    }
+
+    /// Adds streamed text; returns the phrases it completes, in order.
+    pub fn push(&mut self, text: &str) -> Vec<String> {
+        self.buffer.push_str(text);
+        let mut out = Vec::new();
+        while let Some(end) = self.boundary() {
+            let phrase: String = self.buffer.drain(..end).collect();
+            let phrase = phrase.trim();
+            if !phrase.is_empty() {
+                out.push(phrase.to_string());
+                self.released += 1;
+            }
+        }
+        out
+    }
+
+    /// The text left at the end of the stream, if any.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.buffer);
+        let rest = rest.trim();
+        (!rest.is_empty()).then(|| {
+            self.released += 1;
+            rest.to_string()
+        })
+    }
+
+    /// Splits a whole text at once (plain `synthesize`).
+    pub fn split_all(config: SplitConfig, text: &str) -> Vec<String> {
+        let mut splitter = PhraseSplitter::new(config);
+        let mut phrases = splitter.push(text);
+        phrases.extend(splitter.finish());
+        phrases
+    }
+
+    /// Byte offset just past the first complete phrase in the buffer.
+    fn boundary(&self) -> Option<usize> {
+        let text = self.buffer.as_str();
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let first = self.released == 0 && self.config.first_clause;
+        let mut i = 0;
+        while i < chars.len() {
+            let (at, c) = chars[i];
+            if c == '\n' && has_word(&text[..at]) {
+                return Some(at + 1);
+            }
+            if ENDERS.contains(&c) {
+                let mut j = i;
+                while j < chars.len() && (ENDERS.contains(&chars[j].1) || CLOSERS.contains(&chars[j].1)) {
+                    j += 1;
+                }
+                let run: String = chars[i..j].iter().map(|&(_, c)| c).collect();
+                let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
+                let word = last_word(&text[..at]);
+                // An ellipsis is a pause inside a sentence, not its end.
+                let ellipsis =
+                    !run.contains(['!', '?', '。', '！', '？']) && (run.starts_with("..") || run.starts_with('…'));
+                let ends_sentence = !ellipsis
+                    && match chars.get(j) {
+                        Some(&(_, next)) if next.is_whitespace() => {
+                            !is_abbreviation(word, &run) && has_word(&text[..at])
+                        }
+                        Some(_) => false,
+                        // At the end of the buffer: only when the next chunk cannot make it something else.
+                        None => {
+                            let strong = run.contains(['!', '?', '。', '！', '？']);
+                            let period = run.starts_with('.') && !run.starts_with("..") && !run.starts_with('…');
+                            has_word(&text[..at])
+                                && (strong
+                                    || (period
+                                        && !is_abbreviation(word, &run)
+                                        && word.chars().last().is_some_and(char::is_alphabetic)))
+                        }
+                    };
+                if ends_sentence {
+                    return Some(end);
+                }
+                i = j;
+                continue;
+            }
+            if first && CLAUSE_MARKS.contains(&c) && chars.get(i + 1).is_some_and(|&(_, n)| n.is_whitespace()) {
+                if has_word(&text[..at]) {
+                    return Some(at + c.len_utf8());
+                }
+            }
+            i += 1;
+        }
+        if chars.len() > self.config.max_chars {
+            let limit = chars[self.config.max_chars].0;
+            let head = &text[..limit];
+            let cut = head
+                .rfind(|c: char| CLAUSE_MARKS.contains(&c))
+                .map(|at| at + head[at..].chars().next().map_or(1, char::len_utf8))
+                .filter(|&at| at > limit / 2)
+                .or_else(|| head.rfind(char::is_whitespace))
+                .unwrap_or(limit);
+            return Some(cut.max(1));
+        }
+        None
+    }
+}
+
+fn has_word(text: &str) -> bool {
+    text.chars().any(char::is_alphanumeric)
+}
+
+/// The word before a punctuation run, without leading brackets or quotes.
+fn last_word(text: &str) -> &str {
+    let start = text.rfind(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '"' | '“')).map_or(0, |i| i + 1);
+    &text[start..]
+}
+
+fn is_abbreviation(word: &str, run: &str) -> bool {
+    if !run.starts_with('.') || run.starts_with("..") {
+        return false;
+    }
+    let bare: String = word.chars().filter(|c| *c != '.').collect::<String>().to_lowercase();
+    // Initials ("J."), dotted abbreviations ("e.g", "U.S"), list numbers and decimals ("1.", "3.")
+    word.chars().count() == 1 && word.chars().all(char::is_alphabetic)
+        || word.contains('.')
+        || (!word.is_empty() && word.chars().all(|c| c.is_ascii_digit()))
+        || ABBREVIATIONS.contains(&bare.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stream(chunks: &[&str]) -> Vec<(usize, String)> {
+        let mut s = PhraseSplitter::new(SplitConfig::default());
+        let mut out = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            out.extend(s.push(chunk).into_iter().map(|p| (i, p)));
+        }
+        out.extend(s.finish().map(|p| (chunks.len(), p)));
+        out
+    }
+
+    #[test]
+    fn a_sentence_is_released_without_waiting_for_the_next_one() {
+        assert_eq!(
+            stream(&["Hello", " world.", " How", " are", " you", " today?"]),
+            [(1, "Hello world.".into()), (5, "How are you today?".into())]
+        );
+    }
+
+    #[test]
+    fn the_first_phrase_is_cut_at_a_clause_and_later_ones_are_not() {
+        assert_eq!(
+            PhraseSplitter::split_all(SplitConfig::default(), "Sure, I can help. First, open it; then close it."),
+            ["Sure,", "I can help.", "First, open it; then close it."]
+        );
+    }
+
+    #[test]
+    fn abbreviations_numbers_and_ellipses_do_not_split() {
+        assert_eq!(
+            stream(&["Dr.", " Smith paid 3.", "50 dollars, e.g.", " twice. ", "Wait..", ". what?"]),
+            [(2, "Dr. Smith paid 3.50 dollars,".into()), (3, "e.g. twice.".into()), (5, "Wait... what?".into())]
+        );
+        assert_eq!(stream(&["Step 1. Open the lid."]), [(0, "Step 1. Open the lid.".into())]);
+    }
+
+    #[test]
+    fn newlines_and_long_text_split() {
+        assert_eq!(stream(&["- milk\n- eggs\n"]), [(0, "- milk".into()), (0, "- eggs".into())]);
+        let long = "word ".repeat(100);
+        let phrases = PhraseSplitter::split_all(SplitConfig::default(), &long);
+        assert!(phrases.len() >= 2 && phrases.iter().all(|p| p.chars().count() <= 250), "{phrases:?}");
+    }
+
+    #[test]
+    fn punctuation_only_text_makes_no_empty_phrase() {
+        assert_eq!(stream(&["!!! ", "... ", "?"]), [(3, "!!! ... ?".into())]);
+        assert!(stream(&["   ", "\n\n"]).is_empty());
+    }
+
+    proptest! {
+        /// However the text is chunked, no character except whitespace is lost or reordered, and the
+        /// phrases are the same as for the whole text at once.
+        #[test]
+        fn chunking_never_loses_text(text in "[a-zA-Z .,!?;:\n0-9'…]{0,200}", cuts in proptest::collection::vec(0usize..200, 0..8)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= text.len() && text.is_char_boundary(c)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for c in cuts { chunks.push(&text[last..c]); last = c; }
+            chunks.push(&text[last..]);
+            let streamed: String = stream(&chunks).into_iter().map(|(_, p)| p).collect();
+            let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+            prop_assert_eq!(squash(&streamed), squash(&text));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Our Piper engine against the Python `piper-tts` 1.8.0 engine: same voice, texts and scales (noise off so
+//! the output is deterministic), same espeak-ng dictionaries (piper-tts's own `espeak-ng-data`).
+//!
+//! Result: identical phoneme ids for all 20 texts, and bit-identical audio (max |diff| 0). Known difference
+//! outside this set: piper-tts statically links a newer espeak-ng (1.52-dev) than the Debian library we link
+//! (1.51), and a few words get slightly different IPA between those versions (e.g. "3 apples" gets a `ʲ` glide
+//! from 1.52). The audio tolerance (1/1000 of full scale) allows for ONNX Runtime version differences.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use wyoming_luxtts::onnx::{Device, SessionOptions};
+use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
+use wyoming_luxtts::text::espeak;
+use wyoming_tests::{provisioned, python, python_script};
+
+const TEXTS: &[&str] = &[
+    "Testing, one two three.",
+    "The quick brown fox jumps over the lazy dog!",
+    "Hello world. How are you today?",
+    "It's a beautiful day; isn't it?",
+    "Wait... what did you say?",
+    "Please turn off the lights in the kitchen.",
+    "I can help with that: first, open the settings.",
+    "Do you want tea, coffee, or water?",
+    "My name is Joe, and I read the news.",
+    "She sells seashells by the seashore.",
+    "The meeting starts at nine in the morning.",
+    "Could you repeat that, please?",
+    "Yes.",
+    "No way!",
+    "Good night, and sleep well.",
+    "The weather will be cold and windy tomorrow.",
+    "Remember to buy milk, eggs and bread.",
+    "What a wonderful surprise!",
+    "This sentence has a comma, a semicolon; and a colon: all of them.",
+    "Thank you very much for your help.",
+];
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    espeak_data: String,
+    results: Vec<Entry>,
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    text: String,
+    ids: Vec<Vec<i64>>,
+}
+
+#[test]
+fn matches_the_python_piper_engine() {
+    let (Some(python), Some(voice), Some(ort)) =
+        (python(), provisioned("WYOMING_TEST_PIPER_VOICE"), provisioned("ORT_DYLIB_PATH"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(&python)
+        .arg(python_script("piper_reference.py"))
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(serde_json::to_string(TEXTS).unwrap().as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "piper_reference.py failed");
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reference.json")).unwrap()).unwrap();
+
+    espeak::init(Some(std::path::Path::new(&reference.espeak_data))).unwrap();
+    let env = wyoming_luxtts::onnx::runtime(&ort).unwrap();
+    let ours = PiperVoice::load(
+        Arc::clone(&env),
+        &voice,
+        SessionOptions { device: Device::Cpu, intra_threads: 2 },
+        ScaleOverrides { noise_scale: Some(0.0), noise_w: Some(0.0), length_scale: None },
+    )
+    .unwrap();
+
+    let mut same_ids = 0;
+    for (i, entry) in reference.results.iter().enumerate() {
+        let ids = ours.phoneme_ids(&entry.text).unwrap();
+        if ids != entry.ids {
+            eprintln!("ids differ for {:?}:\n  ours   {:?}\n  piper  {:?}", entry.text, ids, entry.ids);
+            continue;
+        }
+        same_ids += 1;
+        let bytes = std::fs::read(dir.path().join(format!("{i:03}.raw"))).unwrap();
+        let theirs: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let mut audio = Vec::new();
+        for sentence in &ids {
+            audio.extend(ours.ids_to_audio(sentence, None).unwrap());
+        }
+        assert_eq!(audio.len(), theirs.len(), "{:?}: sample counts differ", entry.text);
+        let max_diff = audio.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("{:?}: {} samples, max |diff| {max_diff:.2e}", entry.text, audio.len());
+        assert!(max_diff < 1e-3, "{:?}: audio differs by {max_diff}", entry.text);
+    }
+    eprintln!("identical phoneme ids for {same_ids}/{} texts", TEXTS.len());
+    assert!(same_ids == TEXTS.len(), "only {same_ids}/{} texts have the same phoneme ids as piper-tts", TEXTS.len());
+}
