@@ -2,6 +2,7 @@
 //! mapping of phonemes to each engine's token ids.
 
 pub mod espeak;
+pub mod normalize;
 pub mod phonemes;
 pub mod sanitize;
 pub mod split;
