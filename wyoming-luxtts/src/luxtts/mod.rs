@@ -1,6 +1,12 @@
 //! LuxTTS: ZipVoice-Distill text encoder and flow-matching decoder plus the 48 kHz Vocos vocoder, through ONNX
 //! Runtime. (Being written; see issue #4.)
 
+pub mod duration;
+pub mod features;
+pub mod merge;
+pub mod post;
+pub mod sampler;
+
 use crate::cli::CloneSpec;
 use crate::engine::Voice;
 use crate::onnx::SessionOptions;
