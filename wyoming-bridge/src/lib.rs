@@ -1,0 +1,20 @@
+//! `wyoming-bridge`: the Mumble voice bot (Mumble ↔ STT ↔ LLM ↔ TTS).
+//!
+//! # Layout
+//! - [`mumble`]: our own Mumble client. A sans-IO core (varint, voice packets, control framing,
+//!   protobuf messages, channel/user state, the client state machine) under a thin tokio layer (TLS
+//!   trust, one connection, the reconnecting [`mumble::MumbleClient`]).
+//! - [`audio`]: Opus both ways at 48 kHz mono: per-speaker decoding with loss concealment and
+//!   talk-spurt ends, and the paced [`audio::AudioSink`] with its playout queue.
+//! - [`cli`]: the command line and the `mumble` section of `config.yaml`.
+//! - [`echo`]: `mumble-echo`, which plays back what it hears: the quickest check of a server setup.
+//!
+//! The interface for the voice pipeline is small: [`mumble::MumbleClient::start`] gives a stream of
+//! [`mumble::Event`]s (per-user PCM frames with the speaker's session and name, talk-spurt ends,
+//! users joining and leaving, text messages), an [`audio::AudioSink`] that plays PCM with real-time
+//! pacing and stops within one frame, and `send_text`.
+
+pub mod audio;
+pub mod cli;
+pub mod echo;
+pub mod mumble;
