@@ -1,0 +1,318 @@
+//! The TTS server with the real joe Piper voice, as Home Assistant, wyoming-bench and our bridge use it.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wyoming_proto::audio::AudioFormat;
+use wyoming_proto::client::{Client, ClientOptions};
+use wyoming_proto::event::*;
+use wyoming_proto::uri::WyomingUri;
+use wyoming_tests::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wyoming-luxtts");
+const VOICE: &str = "en_US-joe-medium";
+const JOE: AudioFormat = AudioFormat { rate: 22_050, width: 2, channels: 1 };
+
+struct Server {
+    child: ChildGuard,
+    uri: WyomingUri,
+}
+
+fn voice() -> Option<PathBuf> {
+    let (voice, _) = (provisioned("WYOMING_TEST_PIPER_VOICE")?, provisioned("ORT_DYLIB_PATH")?);
+    Some(voice)
+}
+
+async fn start(voice: &std::path::Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .arg("--voice")
+        .arg(voice)
+        .args(["--uri", &uri])
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = ChildGuard(child);
+    wait_for_port(port, Duration::from_secs(60)).await.unwrap();
+    Server { child, uri: uri.parse().unwrap() }
+}
+
+async fn connect(server: &Server) -> Client {
+    Client::connect(&server.uri, ClientOptions::default()).await.unwrap()
+}
+
+fn synthesize(text: &str, voice: Option<&str>) -> Event {
+    Event::Synthesize(Synthesize {
+        text: text.into(),
+        voice: voice.map(|name| SynthesizeVoice { name: Some(name.into()), ..Default::default() }),
+        ..Default::default()
+    })
+}
+
+/// Reads events until `last` (inclusive), failing on an `error` event or end of stream.
+async fn until(client: &mut Client, last: &str) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        let event = client.recv().await.unwrap().unwrap_or_else(|| panic!("closed before {last}: {events:?}"));
+        if let Event::Error(e) = &event {
+            panic!("error event: {e:?}");
+        }
+        let done = event.event_type() == last;
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+}
+
+/// The audio of one cycle: checks the sequence is audio-start, audio-chunk+ (one format), audio-stop.
+fn one_cycle(events: &[Event]) -> Vec<u8> {
+    let types: Vec<&str> = events.iter().map(|e| e.event_type()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "audio-start").count(), 1, "{types:?}");
+    assert_eq!(types.iter().filter(|t| **t == "audio-stop").count(), 1, "{types:?}");
+    assert_eq!(types.first(), Some(&"audio-start"), "{types:?}");
+    let mut pcm = Vec::new();
+    for event in events {
+        match event {
+            Event::AudioStart(start) => assert_eq!(start.format, JOE),
+            Event::AudioChunk(chunk) => {
+                assert_eq!(chunk.format, JOE);
+                pcm.extend_from_slice(&chunk.audio);
+            }
+            _ => {}
+        }
+    }
+    assert!(pcm.len() > 22_050, "under half a second of audio");
+    pcm
+}
+
+fn error_code(event: Option<Event>) -> String {
+    match event {
+        Some(Event::Error(e)) => e.code.unwrap_or_default(),
+        other => panic!("expected an error event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_and_the_home_assistant_plain_sequence() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let mut client = connect(&server).await;
+    let info = client.describe().await.unwrap();
+    let program = &info.tts[0];
+    assert_eq!(program.artifact.name, "piper");
+    assert!(program.supports_synthesize_streaming);
+    assert_eq!(program.voices[0].artifact.name, VOICE);
+    assert_eq!(program.voices[0].languages, ["en_US"]);
+
+    // Home Assistant: synthesize with the voice, read until the first audio-stop. The connection stays open.
+    client.send(&synthesize("Hello world. How are you today?", Some(VOICE))).await.unwrap();
+    let pcm = one_cycle(&until(&mut client, "audio-stop").await);
+    assert!(pcm.len() > 2 * 22_050, "two sentences are over a second");
+    // An alias (as wyoming-piper accepts) and no voice at all both give the default voice.
+    client.send(&synthesize("Good morning.", Some("en-us-joe-medium"))).await.unwrap();
+    one_cycle(&until(&mut client, "audio-stop").await);
+    client.send(&synthesize("Good morning.", None)).await.unwrap();
+    one_cycle(&until(&mut client, "audio-stop").await);
+    assert_eq!(client.describe().await.unwrap(), info);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_assistant_streaming_sequence_is_one_cycle_then_stopped() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let mut client = connect(&server).await;
+    for _ in 0..2 {
+        let voice = Some(SynthesizeVoice { name: Some(VOICE.into()), ..Default::default() });
+        client
+            .send(&Event::SynthesizeStart(SynthesizeStart { voice: voice.clone(), ..Default::default() }))
+            .await
+            .unwrap();
+        for text in ["Hello world. ", "How are", " you today?"] {
+            client
+                .send(&Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() }))
+                .await
+                .unwrap();
+        }
+        // The compatibility copy that Home Assistant sends is ignored inside a stream.
+        client.send(&synthesize("Hello world. How are you today?", Some(VOICE))).await.unwrap();
+        client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+        let events = until(&mut client, "synthesize-stopped").await;
+        let types: Vec<&str> = events.iter().map(|e| e.event_type()).collect();
+        assert_eq!(types[types.len() - 2], "audio-stop", "{types:?}");
+        one_cycle(&events[..events.len() - 1]);
+    }
+    // A stream with nothing speakable: only synthesize-stopped.
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    client
+        .send(&Event::SynthesizeChunk(SynthesizeChunk { text: "🎉 ** ".into(), ..Default::default() }))
+        .await
+        .unwrap();
+    client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    let events = until(&mut client, "synthesize-stopped").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_llm_text_gets_audio_before_synthesize_stop() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let (mut reader, writer) = connect(&server).await.into_connection().into_split();
+    let reply = "Sure, I can help with that. The weather today is sunny with a light breeze. Have a great day!";
+    let words: Vec<&str> = reply.split_inclusive(' ').collect();
+    writer.write_event(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    let started = Instant::now();
+    // Three "tokens" per chunk, 40 ms apart, like an LLM stream.
+    for chunk in words.chunks(3) {
+        writer
+            .write_event(&Event::SynthesizeChunk(SynthesizeChunk { text: chunk.concat(), ..Default::default() }))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    // synthesize-stop is held back until the first audio arrives (or 30 s pass).
+    let first_audio = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match reader.read_event().await.unwrap() {
+                Some(Event::AudioChunk(_)) => return started.elapsed(),
+                Some(Event::Error(e)) => panic!("{e:?}"),
+                Some(_) => {}
+                None => panic!("closed"),
+            }
+        }
+    })
+    .await
+    .expect("the first audio-chunk must leave before synthesize-stop is sent");
+    eprintln!("first audio after {first_audio:?}, before synthesize-stop");
+    writer.write_event(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    let mut bytes = 0;
+    loop {
+        match reader.read_event().await.unwrap() {
+            Some(Event::AudioChunk(c)) => bytes += c.audio.len(),
+            Some(Event::SynthesizeStopped(_)) => break,
+            Some(_) => {}
+            None => panic!("closed before synthesize-stopped"),
+        }
+    }
+    assert!(bytes > 3 * 2 * 22_050, "the rest of the reply follows: {bytes} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_others_are_unaffected() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    for (request, code) in [
+        (synthesize("", None), "EmptyText"),
+        (synthesize("🎉🎉 ✨ <br/> **", None), "EmptyText"),
+        (synthesize("Hello.", Some("no-such-voice")), "UnknownVoice"),
+        (Event::SynthesizeChunk(SynthesizeChunk { text: "Hi".into(), ..Default::default() }), "ProtocolError"),
+        (Event::SynthesizeStop(SynthesizeStop::default()), "ProtocolError"),
+    ] {
+        let mut client = connect(&server).await;
+        client.send(&request).await.unwrap();
+        assert_eq!(error_code(client.recv().await.unwrap()), code, "{request:?}");
+        assert!(client.recv().await.unwrap().is_none(), "the connection closes after an error");
+    }
+    // Invalid UTF-8 in an event's data.
+    let mut raw = tokio::net::TcpStream::connect(match &server.uri {
+        WyomingUri::Tcp { host, port } => format!("{host}:{port}"),
+        _ => unreachable!(),
+    })
+    .await
+    .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raw.write_all(b"{\"type\": \"synthesize\", \"data_length\": 14}\n{\"text\": \"\xff\xfe\"}").await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut reply)).await;
+    assert!(String::from_utf8_lossy(&reply).contains("\"type\": \"error\""), "{}", String::from_utf8_lossy(&reply));
+
+    // The server is still fine.
+    let mut client = connect(&server).await;
+    client.send(&synthesize("Still here.", None)).await.unwrap();
+    one_cycle(&until(&mut client, "audio-stop").await);
+}
+
+/// CPU seconds the process has used (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_text_streams_and_a_client_that_leaves_stops_its_synthesis() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let pid = server.child.0.id();
+    let sentence = "This is a long text that keeps going, sentence after sentence, for a very long time. ";
+    let text = sentence.repeat(100_000 / sentence.len() + 1);
+    assert!(text.len() > 100_000);
+    let mut client = connect(&server).await;
+    let started = Instant::now();
+    client.send(&synthesize(&text, None)).await.unwrap();
+    client.recv_until("audio-chunk", |e| matches!(e, Event::AudioChunk(_)).then_some(())).await.unwrap();
+    let first_audio = started.elapsed();
+    eprintln!("100 KB of text: first audio after {first_audio:?}");
+    assert!(first_audio < Duration::from_secs(10), "the first audio does not wait for the whole text");
+    drop(client);
+    // The phrase in progress may finish; after that the server is idle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_seconds(pid) - before;
+    eprintln!("CPU used in the 2 s after the client left: {used:.2} s");
+    assert!(used < 0.3, "synthesis went on after the client left: {used} CPU seconds in 2 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_is_answered_while_four_clients_synthesise() {
+    let Some(voice) = voice() else { return };
+    let server = std::sync::Arc::new(start(&voice, &[]).await);
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = connect(&server).await;
+            let text = format!(
+                "Client number {i} asks for a fairly long answer, with several clauses. And then another sentence."
+            );
+            client.send(&synthesize(&text, None)).await.unwrap();
+            one_cycle(&until(&mut client, "audio-stop").await).len()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        connect(&server).await.describe().await.unwrap();
+        worst = worst.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("slowest describe during synthesis: {worst:?}");
+    assert!(worst < Duration::from_millis(500), "describe waited {worst:?} behind synthesis");
+    for task in tasks {
+        assert!(task.await.unwrap() > 22_050 * 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wyoming_bench_tts_runs_both_modes() {
+    let (Some(voice), Some(python)) = (voice(), python()) else { return };
+    let bench = python.with_file_name("wyoming-bench");
+    assert!(bench.exists(), "wyoming-bench is a provisioned peer: run `make setup`");
+    let server = start(&voice, &[]).await;
+    let WyomingUri::Tcp { port, .. } = &server.uri else { unreachable!() };
+    let out = Command::new(bench)
+        .args(["tts", &format!("127.0.0.1:{port}"), "--mode", "both", "--rounds", "1", "--warmup", "0"])
+        .args(["--texts", "Hello there. How are you?", "The lights are now on in the kitchen."])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("streaming") && stdout.contains("non_streaming"), "{stdout}");
+    assert!(!stdout.contains("fail=1") && !stdout.contains("fail=2"), "{stdout}");
+}
