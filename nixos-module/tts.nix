@@ -278,7 +278,7 @@ in
             (helpers.num server.noiseWidth)
           ];
         luxttsArgs =
-          [
+          lib.optionals (server.model != null) [
             "--model"
             "${server.model}"
           ]

@@ -13,7 +13,6 @@
   rustPlatform,
   pkg-config,
   cmake,
-  protobuf,
   makeWrapper,
   runCommand,
   symlinkJoin,
@@ -141,10 +140,8 @@ buildRustPackage {
     makeWrapper
   ]
   ++ lib.optionals (isStt && !systemCt2) [ cmake ]
-  ++ lib.optionals (crate == "wyoming-bridge") [
-    cmake
-    protobuf
-  ]
+  # libopus is found with pkg-config; cmake only in case the opus crate falls back to its bundled copy.
+  ++ lib.optionals (crate == "wyoming-bridge") [ cmake ]
   ++ lib.optionals (isStt && cudaSupport && !systemCt2) [ cudaPackages.cuda_nvcc ]
   ++ lib.optionals cudaSupport [ autoAddDriverRunpath ];
 
@@ -157,8 +154,7 @@ buildRustPackage {
   dontUseCmakeConfigure = true;
 
   env =
-    lib.optionalAttrs (crate == "wyoming-bridge") { PROTOC = "${protobuf}/bin/protoc"; }
-    // lib.optionalAttrs (isStt && systemCt2) {
+    lib.optionalAttrs (isStt && systemCt2) {
     CMAKE_LIBRARY_PATH = lib.makeLibraryPath [
       ct2
       ct2LinkStubs

@@ -12,6 +12,7 @@ let
   pkgs = import ./stub-pkgs.nix { inherit lib; };
   eval = lib.evalModules {
     modules = [
+      ./stub-nixos.nix
       ../default.nix
       configuration
     ];
@@ -19,6 +20,7 @@ let
   };
   cfg = eval.config;
   rs = cfg.services.wyoming-rs;
+  failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);
 
   # What the tests need from a (stub) package: its build settings, not the derivation itself.
   describePackage = p: {
@@ -46,10 +48,11 @@ let
   };
 in
 {
-  units = cfg.systemd.services or { };
-  firewall = cfg.networking.firewall or { };
-  failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) (cfg.assertions or [ ]));
-  warnings = cfg.warnings or [ ];
+  # As in NixOS, a failed assertion stops the build before any unit is used.
+  units = if failedAssertions == [ ] then cfg.systemd.services else { };
+  firewall = cfg.networking.firewall;
+  inherit failedAssertions;
+  inherit (cfg) warnings;
   packages = builtins.mapAttrs (_: describePackage) packages;
   # Store path of each package's binary -> the Cargo binary it stands for.
   binaries = builtins.listToAttrs (

@@ -366,13 +366,19 @@ let
             v = mergeFree (path ++ [ n ]) sub;
           in
           if v == absent then { } else v;
+      result = listToAttrs (
+        map (n: {
+          name = n;
+          value = one n;
+        }) names
+      );
+      undeclared = filter (n: !hasAttr n decls) names;
     in
-    listToAttrs (
-      map (n: {
-        name = n;
-        value = one n;
-      }) names
-    );
+    # Inside a declared namespace every defined name must be declared, whether or not it is used.
+    if strict && undeclared != [ ] then
+      throw "The option `${showPath (path ++ [ (head undeclared) ])}' does not exist."
+    else
+      result;
 
   evalSubmodule =
     module: name: path: defs:
@@ -415,10 +421,13 @@ let
           imported = if isPath m || isString m then import m else m;
           r = if isFunction imported then imported args else imported;
           shaped =
-            if r ? options || r ? config || r ? imports then
+            if r ? options || r ? config then
               r
             else
-              { config = r; };
+              {
+                imports = r.imports or [ ];
+                config = removeAttrs r [ "imports" ];
+              };
         in
         [ shaped ] ++ lib.concatMap load (shaped.imports or [ ]);
       loaded = lib.concatMap load modules;
