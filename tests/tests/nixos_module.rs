@@ -465,19 +465,31 @@ fn readme_example_is_the_evaluated_one() {
 
 // ---- the rendered flags against the real parsers ------------------------------------------------------------
 
-/// A workspace binary next to this test's own target directory (`target/<profile>/`), or `None` with a
-/// message (a failure under `WYOMING_RS_REQUIRE_PEERS`).
+/// A workspace binary, built (or found up to date) by Cargo in this test's own target directory
+/// (`target/<profile>/`): `cargo test` builds another package's binaries only when that package has
+/// integration tests of its own, and a binary left from an older build would test old flags. `None` with a
+/// message (a failure under `WYOMING_RS_REQUIRE_PEERS`) when it cannot be built.
 fn workspace_binary(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", name, "--bin", name]).current_dir(repo_root());
+    if dir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    if let Some(target) = dir.parent() {
+        build.env("CARGO_TARGET_DIR", target);
+    }
+    let built = build.status().is_ok_and(|s| s.success());
     let path = dir.join(name);
-    if !path.is_file() {
+    if !built || !path.is_file() {
         assert!(
             std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(),
-            "{} is missing: build it with `cargo build -p {name}`",
+            "{} could not be built: run `cargo build -p {name}`",
             path.display()
         );
-        eprintln!("skipped: {} is missing; build it with `cargo build -p {name}`", path.display());
+        eprintln!("skipped: {} could not be built; run `cargo build -p {name}`", path.display());
         return None;
     }
     Some(path)
@@ -599,4 +611,32 @@ fn credential_wrapper_exports_the_credentials() {
     let out = Command::new("bash").arg(&path).arg("true").env_remove("CREDENTIALS_DIRECTORY").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CREDENTIALS_DIRECTORY is not set"));
+}
+
+#[test]
+fn whisper_check_config_reads_the_environment_and_rejects_bad_values() {
+    let Some(bin) = workspace_binary("wyoming-whisper-gpu") else { return };
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(&bin);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(args).arg("--check-config").env_remove("RUST_BACKTRACE").output().unwrap()
+    };
+    let out = run(&["--language", "de"], &[("WYO_WHISPER_MODEL", "medium-int8"), ("WYO_WHISPER_DEVICE", "cuda:1")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(summary.lines().count(), 1, "{summary}");
+    assert!(summary.contains("model=medium-int8") && summary.contains("device=cuda:1"), "{summary}");
+    assert!(summary.contains("language=de"), "{summary}");
+    for (args, env, error) in [
+        (&["--device", "gpu"][..], &[][..], "--device gpu"),
+        (&[], &[("WYO_WHISPER_COMPUTE_TYPE", "int4")][..], "--compute-type int4"),
+        (&["--uri", "tcp://0.0.0.0"], &[], "a port must be specified"),
+        (&[], &[("WYO_WHISPER_DEBUG", "maybe")], "WYO_WHISPER_DEBUG=maybe"),
+    ] {
+        let out = run(args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(error), "{args:?} {env:?}: {stderr}");
+    }
 }

@@ -327,7 +327,7 @@ mod tests {
         assert!(bad(&["--device", "gpu"]).contains("--device gpu"));
         assert!(bad(&["--device", "cuda:x"]).contains("--device cuda:x"));
         assert!(bad(&["--compute-type", "int4"]).contains("--compute-type int4"));
-        assert!(bad(&["--vad-endpointing", "-1"]).contains("--vad-endpointing"));
+        assert!(bad(&["--vad-endpointing=-1"]).contains("--vad-endpointing"));
         assert!(bad(&["--cpu-threads", "0"]).contains("--cpu-threads"));
     }
 
