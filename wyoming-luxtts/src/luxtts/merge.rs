@@ -31,7 +31,7 @@ pub fn upsampled_spectrum(x24: &[f32]) -> Vec<Complex<f64>> {
     for (o, s) in out.iter_mut().zip(&spectrum) {
         *o = s * 2.0;
     }
-    if n24 % 2 == 0 {
+    if n24.is_multiple_of(2) {
         out[n24 / 2] *= 0.5;
     }
     out
@@ -43,7 +43,7 @@ fn inverse(mut spectrum: Vec<Complex<f64>>, n: usize) -> Vec<f32> {
     }
     let fft = RealFftPlanner::<f64>::new().plan_fft_inverse(n);
     spectrum[0].im = 0.0;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         spectrum[n / 2].im = 0.0;
     }
     let mut out = fft.make_output_vec();

@@ -1,0 +1,70 @@
+//! LuxTTS's text frontend: sanitise → punctuation map → English normalisation → espeak-ng `en-us` →
+//! sentences → one concatenated symbol sequence → `tokens.txt` ids with no framing (reference §3).
+//!
+//! One deliberate difference from upstream: a text made only of digits and punctuation ("42!") is read
+//! ("forty-two!") instead of producing no tokens, because this server normalises the whole text as English
+//! (upstream classifies digits as "other" and drops segments without letters).
+
+use crate::text::phonemes::{self, IdMap};
+use crate::text::{espeak, normalize, sanitize};
+use std::path::Path;
+
+/// Bumped whenever the frontend's output for the same text may change; encoded voices record it, so their
+/// cached prompt tokens are redone.
+pub const FRONTEND_VERSION: u32 = 1;
+
+/// The espeak-ng voice of the English branch.
+pub const ESPEAK_VOICE: &str = "en-us";
+
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    ids: IdMap,
+}
+
+impl Frontend {
+    pub fn new(ids: IdMap) -> Self {
+        Frontend { ids }
+    }
+
+    /// Reads `tokens.txt` (`symbol<TAB>id` lines).
+    pub fn load(tokens_txt: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(tokens_txt)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", tokens_txt.display()))?;
+        let ids = IdMap::parse_tokens_txt(&text).map_err(|e| anyhow::anyhow!("{}: {e}", tokens_txt.display()))?;
+        anyhow::ensure!(!ids.is_empty(), "{} holds no tokens", tokens_txt.display());
+        Ok(Frontend { ids })
+    }
+
+    /// The text as espeak-ng gets it.
+    pub fn prepare(text: &str) -> String {
+        let text = sanitize::sanitize(text);
+        let text = normalize::map_punctuation(&text);
+        let text = normalize::drop_cjk(&text).split_whitespace().collect::<Vec<_>>().join(" ");
+        normalize::normalize_english(&text)
+    }
+
+    /// The token ids of `text`; empty when there is nothing to say.
+    pub fn tokens(&self, text: &str) -> Result<Vec<i64>, espeak::EspeakError> {
+        let text = Self::prepare(text);
+        if !sanitize::is_speakable(&text) {
+            return Ok(Vec::new());
+        }
+        let clauses = espeak::phonemize(ESPEAK_VOICE, &text)?;
+        let symbols: Vec<String> = phonemes::sentences(&clauses).into_iter().flatten().collect();
+        let (ids, skipped) = self.ids.plain_ids(&symbols);
+        if skipped > 0 {
+            tracing::debug!(skipped, "symbols missing from tokens.txt were skipped");
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_chains_the_text_stages() {
+        assert_eq!(Frontend::prepare("**Dr.** Lee’s 2 cats… 你好"), "doctor Lee's two cats…");
+    }
+}
