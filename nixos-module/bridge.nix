@@ -176,6 +176,9 @@ in
             "${cfg.package}/bin/wyoming-bridge"
             "--config"
             cfg.configFile
+            # Trust-on-first-use server fingerprints (a dynamic user has no home directory).
+            "--data-dir"
+            stateDir
           ]
           ++ cfg.extraArgs
         );

@@ -345,6 +345,7 @@ fn sample_configuration_renders_the_expected_units() {
     let wrapper = files.get(&bargv[0]).and_then(Value::as_str).expect("ExecStart starts with the credential wrapper");
     assert!(wrapper.contains("$CREDENTIALS_DIRECTORY/LLM_API_KEY") && wrapper.ends_with("exec \"$@\"\n"));
     assert_eq!(bargv[1], bin_of("bridge", "wyoming-bridge"));
+    assert_eq!(flag(&bargv, "--data-dir"), Some("/var/lib/wyoming-rs/bridge"), "TOFU pins in the state directory");
     let config = files.get(flag(&bargv, "--config").unwrap()).and_then(Value::as_str).expect("config file");
     let config: Value = serde_json::from_str(config).expect("the YAML is JSON");
     assert_eq!(config["llm"]["api_key"], "${LLM_API_KEY}");
