@@ -49,6 +49,7 @@
       numSteps = 4;
       guidanceScale = 3.0;
       speed = 1.1;
+      tShift = 0.9;
       openFirewall = true;
       zeroconf.name = "alice-voice";
     };
@@ -57,6 +58,7 @@
       uri = "tcp://127.0.0.1:10201";
       voice = "en_US-joe-medium";
       lengthScale = 1.1;
+      maxConcurrent = 2;
       zeroconf.enable = false;
     };
   };

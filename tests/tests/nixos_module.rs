@@ -294,6 +294,7 @@ fn sample_configuration_renders_the_expected_units() {
     assert_eq!(flag(&lux, "--stt-uri"), Some("tcp://127.0.0.1:10300"));
     assert_eq!(flag(&lux, "--num-steps"), Some("4"));
     assert_eq!(flag(&lux, "--speed"), Some("1.1"));
+    assert_eq!(flag(&lux, "--t-shift"), Some("0.9"));
     assert_eq!(flag(&lux, "--zeroconf"), Some("alice-voice"));
     assert!(!lux.contains(&"--length-scale".to_string()), "no Piper flags for LuxTTS");
     assert_hardened(&eval, "wyoming-rs-piper-lux", true, true);
@@ -310,6 +311,7 @@ fn sample_configuration_renders_the_expected_units() {
         ("--length-scale", "1.1"),
         ("--noise-scale", "0.667"),
         ("--noise-w", "0.333"),
+        ("--max-concurrent", "2"),
         ("--data-dir", "/var/lib/wyoming-rs/tts"),
     ] {
         assert_eq!(flag(&joe, name), Some(value), "{name} in {joe:?}");
@@ -536,22 +538,29 @@ fn check_rendered_flags(crate_bin: &str) -> usize {
                 }
             }
             cmd.push("--check-config".into());
-            // The credential wrapper is a shell script (writeShellScript): run it with bash.
-            let is_wrapper = files.contains_key(&args[0]);
-            let mut command = if is_wrapper { Command::new("bash") } else { Command::new(&cmd[0]) };
-            command.args(if is_wrapper { &cmd[..] } else { &cmd[1..] });
-            for var in ["LLM_API_KEY", "MUMBLE_PASSWORD", "OPENROUTER_API_KEY"] {
-                command.env_remove(var);
-            }
             let env: BTreeMap<String, String> =
                 serde_json::from_value(unit(eval, &unit_name)["environment"].clone()).unwrap_or_default();
-            let out = command
-                .envs(env)
-                .env("CREDENTIALS_DIRECTORY", &creds)
-                .env_remove("RUST_BACKTRACE")
-                .current_dir(tmp.path())
-                .output()
-                .unwrap();
+            // The credential wrapper is a shell script (writeShellScript): run it with bash.
+            let is_wrapper = files.contains_key(&args[0]);
+            let run = |cmd: &[String]| {
+                let mut command = if is_wrapper { Command::new("bash") } else { Command::new(&cmd[0]) };
+                command.args(if is_wrapper { cmd } else { &cmd[1..] });
+                for var in ["LLM_API_KEY", "MUMBLE_PASSWORD", "OPENROUTER_API_KEY"] {
+                    command.env_remove(var);
+                }
+                command
+                    .envs(&env)
+                    .env("CREDENTIALS_DIRECTORY", &creds)
+                    .env_remove("RUST_BACKTRACE")
+                    .current_dir(tmp.path())
+                    .output()
+                    .unwrap()
+            };
+            // The check means something only if the parser refuses what it does not know.
+            let mut bogus = cmd.clone();
+            bogus.insert(bogus.len() - 1, "--no-such-flag-anywhere".into());
+            assert!(!run(&bogus).status.success(), "{unit_name}: --check-config accepts an unknown flag");
+            let out = run(&cmd);
             assert!(
                 out.status.success(),
                 "{unit_name}: the rendered flags are refused ({}):\n{cmd:?}\nstdout: {}\nstderr: {}",
