@@ -25,7 +25,7 @@ WHISPER_URI ?= tcp://0.0.0.0:10300
 LUXTTS_URI ?= tcp://0.0.0.0:10200
 # The default models are the provisioned test models (see scripts/setup.sh).
 WHISPER_ARGS ?= --model "$$WYOMING_TEST_WHISPER_TINY_EN" --silero-model "$$WYOMING_TEST_SILERO_VAD"
-LUXTTS_ARGS ?=
+LUXTTS_ARGS ?= --voice "$$WYOMING_TEST_PIPER_VOICE"
 
 FUZZ_TARGET ?= decode
 FUZZ_SECONDS ?= 60
@@ -84,3 +84,10 @@ bench-stt: setup
 	@$(LOAD_ENV)
 	cargo build --release -p wyoming-whisper-gpu
 	"$$WYOMING_RS_PYTHON" bench/stt.py --ours "$${CARGO_TARGET_DIR:-target}/release/wyoming-whisper-gpu" --model "$$WYOMING_TEST_WHISPER_TINY_EN" --silero-model "$$WYOMING_TEST_SILERO_VAD"
+
+# TTS benchmark against wyoming-piper 2.5.2 (same joe voice and texts); see bench/tts.py.
+.PHONY: bench-tts
+bench-tts: setup
+	@$(LOAD_ENV)
+	cargo build --release -p wyoming-luxtts
+	"$$WYOMING_RS_PYTHON" bench/tts.py --ours "$${CARGO_TARGET_DIR:-target}/release/wyoming-luxtts" --voice "$$WYOMING_TEST_PIPER_VOICE"

@@ -80,6 +80,10 @@ pub struct Cli {
     /// Samples per audio-chunk event
     #[arg(long, default_value_t = 1024)]
     pub samples_per_chunk: usize,
+    /// Appended (its first character) to a request's text that ends without one of these, as wyoming-piper
+    /// does ("" turns it off)
+    #[arg(long, default_value = ".?!。？！．؟")]
+    pub auto_punctuation: String,
     /// Seconds of silence after each sentence
     #[arg(long, default_value_t = 0.0)]
     pub sentence_silence: f32,
@@ -108,9 +112,19 @@ pub struct Cli {
     #[arg(long, hide = true)]
     pub update_voices: bool,
     #[arg(long, hide = true)]
-    pub auto_punctuation: Option<String>,
-    #[arg(long, hide = true)]
     pub streaming: bool,
+    #[arg(long, hide = true)]
+    pub local_files_only: bool,
+    #[arg(long, hide = true)]
+    pub web_server: bool,
+    #[arg(long, hide = true)]
+    pub web_server_host: Option<String>,
+    #[arg(long, hide = true)]
+    pub web_server_port: Option<u16>,
+    #[arg(long, hide = true)]
+    pub web_server_allow: Vec<String>,
+    #[arg(long, hide = true)]
+    pub backend: Option<String>,
 }
 
 fn default_threads() -> usize {
@@ -218,8 +232,8 @@ impl Cli {
         if self.update_voices {
             flags.push("--update-voices");
         }
-        if self.auto_punctuation.is_some() {
-            flags.push("--auto-punctuation");
+        if self.web_server {
+            flags.push("--web-server");
         }
         if self.download_dir.is_some() {
             flags.push("--download-dir");

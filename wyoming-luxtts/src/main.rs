@@ -61,8 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = onnx::runtime(&library)?;
     espeak::init(cli.espeak_data.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let device = onnx::choose_device(if cli.use_cuda { "cuda" } else { &cli.device })?;
-    let threads = if cli.max_concurrent > 1 { cli.threads.div_ceil(cli.max_concurrent).max(1) } else { cli.threads };
-    let session = SessionOptions { device, intra_threads: threads };
+    let session = SessionOptions { device, intra_threads: cli.threads };
     let data_dirs = cli.data_dirs();
     let engine = cli.engine();
     let started = std::time::Instant::now();
@@ -112,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         sentence_silence: cli.sentence_silence,
         streaming: !cli.no_streaming,
         split: SplitConfig::default(),
+        auto_punctuation: cli.auto_punctuation.clone(),
     });
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: wyoming_luxtts::cli::DEFAULT_PORT });
     let server =

@@ -71,6 +71,9 @@ pub fn open(env: &Environment, model: &Path, options: &SessionOptions) -> Result
     let fail = |e: &dyn std::fmt::Display| OnnxError::Open { path: model.to_path_buf(), message: e.to_string() };
     let mut builder = Session::builder(env).map_err(|e| fail(&e))?;
     builder = builder.with_intra_threads(options.intra_threads.max(1)).map_err(|e| fail(&e))?;
+    // Idle intra-op threads sleep instead of spinning: sessions of several requests overlap, and the STT
+    // server usually shares the machine; spinning threads would steal its CPU for nothing.
+    builder = builder.with_intra_op_spinning(false).map_err(|e| fail(&e))?;
     if options.device == Device::Cuda {
         builder =
             builder.with_execution_providers([ep::CUDA::default().build().error_on_failure()]).map_err(|e| fail(&e))?;

@@ -16,7 +16,7 @@
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
 use crate::text::sanitize;
-use crate::text::split::{PhraseSplitter, SplitConfig};
+use crate::text::split::{PhraseSplitter, SplitConfig, auto_punctuate};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::AbortOnDropHandle;
@@ -39,6 +39,8 @@ pub struct Context {
     /// Whether streaming events are served (not `--no-streaming`).
     pub streaming: bool,
     pub split: SplitConfig,
+    /// `--auto-punctuation`: marks one of which ends the last phrase of a request.
+    pub auto_punctuation: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,7 +130,10 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                     finished(&mut job).await?; // one request at a time per connection
                 }
                 let selected = ctx.voices.select(request.voice.as_ref()).map_err(request_error)?;
-                let phrases = PhraseSplitter::split_all(ctx.split.clone(), &request.text);
+                let mut phrases = PhraseSplitter::split_all(ctx.split.clone(), &request.text);
+                if let Some(last) = phrases.last_mut() {
+                    *last = auto_punctuate(last, &ctx.auto_punctuation);
+                }
                 if !phrases.iter().any(|p| sanitize::is_speakable(&sanitize::sanitize(p))) {
                     return Err(Error::request(
                         "nothing to synthesize: the text has no words (empty, or only symbols, emoji or markup)",
@@ -164,7 +169,7 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                 let mut splitter =
                     stream.take().ok_or_else(|| protocol_error("synthesize-stop without synthesize-start"))?;
                 if let Some(job) = &mut job {
-                    splitter.finish().into_iter().for_each(|p| job.push(p));
+                    splitter.finish().into_iter().for_each(|p| job.push(auto_punctuate(&p, &ctx.auto_punctuation)));
                     job.close();
                 }
             }

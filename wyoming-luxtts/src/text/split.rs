@@ -123,10 +123,12 @@ impl PhraseSplitter {
                 i = j;
                 continue;
             }
-            if first && CLAUSE_MARKS.contains(&c) && chars.get(i + 1).is_some_and(|&(_, n)| n.is_whitespace()) {
-                if has_word(&text[..at]) {
-                    return Some(at + c.len_utf8());
-                }
+            if first
+                && CLAUSE_MARKS.contains(&c)
+                && chars.get(i + 1).is_some_and(|&(_, n)| n.is_whitespace())
+                && has_word(&text[..at])
+            {
+                return Some(at + c.len_utf8());
             }
             i += 1;
         }
@@ -142,6 +144,16 @@ impl PhraseSplitter {
             return Some(cut.max(1));
         }
         None
+    }
+}
+
+/// wyoming-piper's auto-punctuation: a text that does not end with one of `marks` gets the first of them, so
+/// the voice ends on a falling, final intonation. Empty `marks` turns it off.
+pub fn auto_punctuate(text: &str, marks: &str) -> String {
+    let trimmed = text.trim_end();
+    match (marks.chars().next(), trimmed.chars().last()) {
+        (Some(first), Some(last)) if !marks.contains(last) && last.is_alphanumeric() => format!("{trimmed}{first}"),
+        _ => trimmed.to_string(),
     }
 }
 
@@ -219,6 +231,14 @@ mod tests {
     fn punctuation_only_text_makes_no_empty_phrase() {
         assert_eq!(stream(&["!!! ", "... ", "?"]), [(3, "!!! ... ?".into())]);
         assert!(stream(&["   ", "\n\n"]).is_empty());
+    }
+
+    #[test]
+    fn auto_punctuation_as_wyoming_piper() {
+        assert_eq!(auto_punctuate("Hello there", ".?!"), "Hello there.");
+        assert_eq!(auto_punctuate("Really? ", ".?!"), "Really?");
+        assert_eq!(auto_punctuate("a list:", ".?!"), "a list:");
+        assert_eq!(auto_punctuate("no marks", ""), "no marks");
     }
 
     proptest! {
