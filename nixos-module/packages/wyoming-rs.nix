@@ -155,17 +155,17 @@ buildRustPackage {
 
   env =
     lib.optionalAttrs (isStt && systemCt2) {
-    CMAKE_LIBRARY_PATH = lib.makeLibraryPath [
-      ct2
-      ct2LinkStubs
-    ];
-    # The shared CTranslate2's directory in the binary's rpath (read by wyoming-whisper-gpu's build.rs).
-    WYOMING_CT2_RPATH = "${lib.getLib ct2}/lib";
-  }
-  // lib.optionalAttrs (isStt && cudaSupport && !systemCt2) {
-    CUDA_TOOLKIT_ROOT_DIR = "${cudaRoot}";
-    CUDA_ARCH_LIST = archList;
-  };
+      CMAKE_LIBRARY_PATH = lib.makeLibraryPath [
+        ct2
+        ct2LinkStubs
+      ];
+      # The shared CTranslate2's directory in the binary's rpath (read by wyoming-whisper-gpu's build.rs).
+      WYOMING_CT2_RPATH = "${lib.getLib ct2}/lib";
+    }
+    // lib.optionalAttrs (isStt && cudaSupport && !systemCt2) {
+      CUDA_TOOLKIT_ROOT_DIR = "${cudaRoot}";
+      CUDA_ARCH_LIST = archList;
+    };
 
   # The tests need the provisioned models and Python peers (scripts/setup.sh); CI runs them.
   doCheck = false;

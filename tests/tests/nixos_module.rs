@@ -417,6 +417,9 @@ fn bad_configurations_are_refused() {
         let eval = evaluate(&bin, configuration).unwrap_or_else(|e| panic!("{configuration}: {e}"));
         strings(&eval["failedAssertions"]).iter().map(|s| s.to_string()).collect()
     };
+    let nothing = evaluate(&bin, "{ services.wyoming-rs.faster-whisper.servers.x.enable = false; }").unwrap();
+    assert_eq!(nothing["units"], serde_json::json!({}), "nothing enabled, no unit");
+    assert_eq!(nothing["firewall"], serde_json::json!({"allowedTCPPorts": [], "allowedUDPPorts": []}));
     let piper_without_voice = failed("{ services.wyoming-rs.piper.servers.x.enable = true; }");
     assert!(piper_without_voice.iter().any(|m| m.contains("needs `voice`")), "{piper_without_voice:?}");
     let lux_without_model =
