@@ -37,7 +37,7 @@ pub async fn run(client: &MumbleClient, mut events: mpsc::Receiver<Event>, delay
             Event::Text(t) => info!(from = ?t.sender, text = %t.text, "text message"),
             Event::UserJoined { name, .. } => info!(%name, "user joined"),
             Event::UserLeft { name, .. } => info!(%name, "user left"),
-            Event::Disconnected { reason } => info!(%reason, "disconnected; reconnecting"),
+            Event::Disconnected { reason, retry_in } => info!(%reason, ?retry_in, "disconnected; reconnecting"),
             Event::UserMoved { .. } => {}
         }
     }

@@ -97,9 +97,7 @@ impl MumbleClient {
                 } else {
                     warn!(%server, %reason, retry_in = ?delay, "disconnected");
                 }
-                if ended.was_ready {
-                    let _ = events_tx.try_send(Event::Disconnected { reason });
-                }
+                let _ = events_tx.try_send(Event::Disconnected { reason, retry_in: delay });
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = shutdown_rx.wait_for(|stop| *stop) => return,

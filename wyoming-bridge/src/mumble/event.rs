@@ -6,9 +6,10 @@
 pub enum Event {
     /// The handshake completed (`ServerSync`); sent again after every reconnect.
     Connected(Connected),
-    /// The connection ended; the client reconnects by itself.
+    /// The connection ended, or an attempt failed; the client tries again after `retry_in`.
     Disconnected {
         reason: String,
+        retry_in: std::time::Duration,
     },
     /// A user is on the server (also sent for everyone present when we connect).
     UserJoined {
