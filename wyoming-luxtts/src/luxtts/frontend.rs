@@ -67,4 +67,18 @@ mod tests {
     fn prepare_chains_the_text_stages() {
         assert_eq!(Frontend::prepare("**Dr.** Lee’s 2 cats… 你好"), "doctor Lee's two cats…");
     }
+
+    #[test]
+    fn ids_are_unframed_tokens_txt_ids() {
+        // The reference's example: "testing" is t ˈ ɛ s t ɪ ŋ, ids 32 120 61 31 32 74 44 (no ^/$, no pads).
+        let ids =
+            IdMap::parse_tokens_txt("_\t0\n \t3\n,\t8\n.\t10\nt\t32\nˈ\t120\nɛ\t61\ns\t31\nɪ\t74\nŋ\t44\n").unwrap();
+        let frontend = Frontend::new(ids);
+        assert_eq!(frontend.tokens("testing").unwrap(), [32, 120, 61, 31, 32, 74, 44]);
+        assert_eq!(
+            frontend.tokens("Testing, testing.").unwrap(),
+            [32, 120, 61, 31, 32, 74, 44, 8, 3, 32, 120, 61, 31, 32, 74, 44, 10]
+        );
+        assert!(frontend.tokens(" ** ").unwrap().is_empty());
+    }
 }
