@@ -16,6 +16,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The files of a model directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +102,18 @@ pub struct Trace {
     pub merged: Vec<f32>,
     /// 48 kHz samples in [−1, 1].
     pub output: Vec<f32>,
+    pub timings: Timings,
+}
+
+/// Wall time of each stage of one pass.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    pub text_encoder: Duration,
+    /// One entry per decoder call (including building its input tensors).
+    pub decoder_steps: Vec<Duration>,
+    pub vocoder: Duration,
+    /// The 12 kHz merge and post-processing (pure Rust).
+    pub merge: Duration,
 }
 
 /// The loaded LuxTTS model.
@@ -203,6 +216,8 @@ impl LuxModel {
             return Err(SynthError::Model("LuxTTS needs prompt tokens and text tokens".into()));
         }
         let plan = duration::plan(fp, p, l, params.speed, params.min_frames);
+        let mut timings = Timings::default();
+        let started = Instant::now();
 
         let fail = run_error("text_encoder");
         let text_condition = self.text_encoder.with(|session| -> Result<(Vec<f32>, Vec<i64>), SynthError> {
@@ -218,6 +233,7 @@ impl LuxModel {
             Ok((data.to_vec(), shape.to_vec()))
         })??;
         let (text_condition, shape) = text_condition;
+        timings.text_encoder = started.elapsed();
         if shape.len() != 3 || shape[0] != 1 || shape[2] != dim as i64 {
             return Err(SynthError::Model(format!("text_encoder returned shape {shape:?}, expected [1, F, {dim}]")));
         }
@@ -244,6 +260,7 @@ impl LuxModel {
         let state_shape = vec![1_i64, total as i64, dim as i64];
         let features = self.fm_decoder.with(|session| {
             sampler::sample(noise.clone(), &times, |t, x| -> Result<Vec<f32>, SynthError> {
+                let step = Instant::now();
                 let outputs = session
                     .run(ort::inputs![
                         "t" => scalar(t).map_err(&fail)?,
@@ -257,7 +274,9 @@ impl LuxModel {
                 if v.len() != x.len() {
                     return Err(SynthError::Model(format!("fm_decoder returned {} values for {} inputs", v.len(), x.len())));
                 }
-                Ok(v.to_vec())
+                let v = v.to_vec();
+                timings.decoder_steps.push(step.elapsed());
+                Ok(v)
             })
         })??;
 
@@ -269,6 +288,7 @@ impl LuxModel {
             }
         }
         let fail = run_error("vocos");
+        let started = Instant::now();
         let (audio_48k, audio_24k) = self.vocoder.with(|session| -> Result<(Vec<f32>, Vec<f32>), SynthError> {
             let input = Tensor::from_array((vec![1_i64, dim as i64, generated as i64], vocoder_input.clone()))
                 .map_err(&fail)?;
@@ -277,9 +297,13 @@ impl LuxModel {
             let (_, a24) = outputs["audio_24k"].try_extract_tensor::<f32>().map_err(&fail)?;
             Ok((a48.to_vec(), a24.to_vec()))
         })??;
+        timings.vocoder = started.elapsed();
+        let started = Instant::now();
         let merged = merge::merge(&audio_48k, &audio_24k);
         let mut output = merged.clone();
         post::finish(&mut output, prompt.rms);
+        timings.merge = started.elapsed();
+        tracing::debug!(frames = total, generated, ?timings, "LuxTTS pass");
         Ok(Trace {
             plan,
             total_frames: total,
@@ -290,6 +314,7 @@ impl LuxModel {
             audio_24k,
             merged,
             output,
+            timings,
         })
     }
 }
