@@ -58,6 +58,13 @@ fn evaluate(bin: &Path, configuration: &str) -> Result<Value, String> {
     Ok(serde_json::from_slice(&out.stdout).expect("eval.nix prints JSON"))
 }
 
+/// The VM test's machine configuration (`nixos-module/tests/vm.nix`), with `runNixOSTest` stubbed to
+/// return its argument and the module left out (eval.nix imports it already).
+const VM_MACHINE: &str = "(import ./nixos-module/tests/vm.nix { \
+    pkgs = import ./nixos-module/tests/stub-pkgs.nix { lib = import ./nixos-module/tests/stub-lib.nix; } \
+      // { testers.runNixOSTest = test: test; }; \
+    module = { }; }).nodes.machine";
+
 fn sample(bin: &Path) -> Value {
     evaluate(bin, "./nixos-module/tests/sample-config.nix").unwrap_or_else(|e| panic!("evaluation failed:\n{e}"))
 }
@@ -486,6 +493,25 @@ fn readme_example_is_the_evaluated_one() {
     assert!(strings(&bridge["after"]).contains(&"vllm.service"));
 }
 
+#[test]
+fn vm_test_machine_renders_cpu_servers_on_the_fixed_output_models() {
+    let Some(bin) = nix_instantiate() else { return };
+    let eval = evaluate(&bin, VM_MACHINE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(eval["failedAssertions"], Value::Array(vec![]));
+    let stt = argv(&eval, "wyoming-rs-faster-whisper-test");
+    assert!(flag(&stt, "--model").is_some_and(|m| m.ends_with("-whisper-tiny-en")), "{stt:?}");
+    assert_eq!(flag(&stt, "--device"), Some("cpu"));
+    assert!(stt.contains(&"--local-files-only".to_string()) && !stt.contains(&"--zeroconf".to_string()));
+    let tts = argv(&eval, "wyoming-rs-piper-test");
+    assert!(flag(&tts, "--voice").is_some_and(|v| v.ends_with("-piper-en-us-joe-medium/en_US-joe-medium.onnx")));
+    assert_hardened(&eval, "wyoming-rs-faster-whisper-test", false, false);
+    assert_hardened(&eval, "wyoming-rs-piper-test", false, false);
+    let mut tcp: Vec<i64> =
+        eval["firewall"]["allowedTCPPorts"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
+    tcp.sort();
+    assert_eq!(tcp, [10200, 10300]);
+}
+
 // ---- the rendered flags against the real parsers ------------------------------------------------------------
 
 /// A workspace binary, built (or found up to date) by Cargo in this test's own target directory
@@ -528,6 +554,7 @@ fn check_rendered_flags(crate_bin: &str) -> usize {
     let evals = [
         sample(&nix_bin),
         evaluate(&nix_bin, "./nixos-module/examples/gpu-voice-bot.nix").unwrap_or_else(|e| panic!("{e}")),
+        evaluate(&nix_bin, VM_MACHINE).unwrap_or_else(|e| panic!("{e}")),
     ];
     let tmp = tempfile::tempdir().unwrap();
     let creds = tmp.path().join("credentials");
@@ -599,13 +626,13 @@ fn check_rendered_flags(crate_bin: &str) -> usize {
 #[test]
 fn whisper_accepts_the_rendered_flags() {
     let n = check_rendered_flags("wyoming-whisper-gpu");
-    assert!(n == 0 || n == 3, "{n} command lines (sample: gpu and cpu; example: main)");
+    assert!(n == 0 || n == 4, "{n} command lines (sample: gpu and cpu; example: main; VM test: test)");
 }
 
 #[test]
 fn luxtts_accepts_the_rendered_flags() {
     let n = check_rendered_flags("wyoming-luxtts");
-    assert!(n == 0 || n == 3, "{n} command lines (sample: lux and joe; example: main)");
+    assert!(n == 0 || n == 4, "{n} command lines (sample: lux and joe; example: main; VM test: test)");
 }
 
 #[test]
