@@ -1,0 +1,100 @@
+//! The binary's `--check-config` (used by the NixOS test) and `mumble-echo` end to end.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn bridge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wyoming-bridge"))
+}
+
+#[test]
+fn check_config_validates_without_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = bridge().args(args).env("RUST_LOG", "error").output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let missing = dir.path().join("missing.yaml");
+    let (code, stdout, _) = run(&["--check-config", "--config", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("does not exist; defaults apply"), "{stdout}");
+
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "mumble:\n  host: mumble.example\n  port: 1234\n  user: Sam\nllm:\n  model: x\n").unwrap();
+    let (code, stdout, _) = run(&["--config", good.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("would connect to mumble.example:1234 as Sam"), "{stdout}");
+    // Flags are checked too, also after the subcommand.
+    let (code, stdout, _) = run(&["--config", good.to_str().unwrap(), "mumble-echo", "--port", "99", "--check-config"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("mumble.example:99"), "{stdout}");
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "mumble: [unclosed\n").unwrap();
+    let (code, _, stderr) = run(&["--config", bad.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not valid YAML"), "{stderr}");
+
+    let (code, _, stderr) = run(&["--check-config", "--server-cert-sha256", "nothex"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("fingerprint"), "{stderr}");
+
+    let (code, _, _) = run(&["--check-config", "--no-such-flag"]);
+    assert_eq!(code, Some(2), "clap usage error");
+}
+
+#[tokio::test]
+async fn mumble_echo_plays_back_what_it_hears() {
+    let _serial = serial().await;
+    let Some(python) = mumble_python() else { return };
+    if !murmurd_available() {
+        return;
+    }
+    let murmur = Murmur::start(None).await;
+    let data = tempfile::tempdir().unwrap();
+    let echo = bridge()
+        .args(["mumble-echo", "--host", "127.0.0.1", "--user", "echo", "--delay-ms", "300"])
+        .args(["--port", &murmur.port.to_string(), "--config", "/nonexistent.yaml"])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let _echo = wyoming_tests::ChildGuard(echo);
+    let mut talker = Peer::connect(&python, murmur.port, "talker", None).await;
+    // Wait for the echo bot (trust on first use: it pinned the test server's certificate).
+    loop {
+        talker.send(serde_json::json!({"cmd": "users"}));
+        let users = talker.wait_for(|e| e["event"] == "users", Duration::from_secs(5)).await;
+        if users["users"].as_array().unwrap().iter().any(|u| u["name"] == "echo") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let recording = murmur.dir.path().join("echo.pcm");
+    talker.record(&recording).await;
+    let sent = speech("Can you hear me? This should come back.", "en");
+    let file = murmur.dir.path().join("speech.pcm");
+    write_pcm(&file, &sent);
+    talker.play(&file).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    talker.quit().await;
+    let (heard, chunks) = read_recording(&recording);
+    let (corr, lag) = best_correlation(&sent, &heard, 4000);
+    eprintln!(
+        "echo: {} chunks, {:.2} s heard, lag {lag}, correlation {corr:.4}",
+        chunks.len(),
+        heard.len() as f64 / 48_000.0
+    );
+    assert!(corr >= 0.9, "the echo sounds like the speech: {corr:.4}");
+    let pinned = std::fs::read_to_string(data.path().join("mumble_known_servers")).unwrap();
+    assert!(pinned.contains(&format!("127.0.0.1:{}", murmur.port)));
+}
