@@ -108,8 +108,19 @@ async fn voices_are_transcribed_cached_and_synthesise() {
     assert!(!audio.0.is_empty() && audio.0.len().is_multiple_of(512));
     assert!(audio.0.iter().all(|s| (-1.0..=1.0).contains(s)));
     assert_eq!(audio.0, audio.1, "--seed makes synthesis reproducible");
-    let silent = tokio::task::spawn_blocking(move || voice.synthesize("  ** ", None).unwrap()).await.unwrap();
+    let frontend = luxtts::frontend::Frontend::load(&fx.model_dir().join("tokens.txt")).unwrap();
+    let numbers: Vec<String> = (1..26).map(|i| (1_000_003 * i).to_string()).collect();
+    let long_text = numbers.join(" ");
+    let long_tokens = frontend.tokens(&long_text).unwrap().len();
+    assert!(long_tokens > luxtts::MAX_PASS_TOKENS, "{long_tokens} tokens");
+    let (silent, long) = tokio::task::spawn_blocking(move || {
+        // Numbers without punctuation normalise to more tokens than one pass takes: several bounded passes.
+        (voice.synthesize("  ** ", None).unwrap(), voice.synthesize(&long_text, None).unwrap())
+    })
+    .await
+    .unwrap();
     assert!(silent.is_empty());
+    assert!(long.len() > 48_000 && long.iter().all(|s| (-1.0..=1.0).contains(s)));
 
     // Second load with the same settings: from the cache, no STT request.
     luxtts::load_voices(env.clone(), config(&fx.model_dir(), &cache, stt.clone(), 3.0), spec()).await.unwrap();
@@ -145,4 +156,26 @@ async fn an_incomplete_model_directory_is_a_clear_error() {
     let err = luxtts::load_voices(env, config(&fx.model_dir(), fx.dir.path(), stt, 5.0), spec).await.err().unwrap();
     let message = format!("{err:#}");
     assert!(message.contains("missing vocos.onnx"), "{message}");
+}
+
+#[tokio::test]
+async fn corrupt_or_wrong_graphs_are_clear_errors() {
+    let Some(fx) = fixture() else { return };
+    let env = wyoming_luxtts::onnx::runtime(&fx.onnxruntime).unwrap();
+    let stt: WyomingUri = "tcp://127.0.0.1:1".parse().unwrap();
+    let spec = || vec![CloneSpec { name: "ann".into(), reference: fx.dir.path().join("x.wav"), transcript: None }];
+    let dir = fx.model_dir();
+
+    // A graph with other inputs and outputs in the vocoder's place.
+    std::fs::copy(dir.join("text_encoder.onnx"), dir.join("vocos.onnx")).unwrap();
+    let err =
+        luxtts::load_voices(env.clone(), config(&dir, fx.dir.path(), stt.clone(), 5.0), spec()).await.err().unwrap();
+    let message = format!("{err:#}");
+    assert!(message.contains("vocos.onnx is not the expected graph") && message.contains("audio_48k"), "{message}");
+
+    // A truncated decoder.
+    std::fs::write(dir.join("fm_decoder.onnx"), b"not a model").unwrap();
+    let err = luxtts::load_voices(env, config(&dir, fx.dir.path(), stt, 5.0), spec()).await.err().unwrap();
+    let message = format!("{err:#}");
+    assert!(message.contains("cannot open ONNX model") && message.contains("fm_decoder.onnx"), "{message}");
 }

@@ -35,6 +35,11 @@ impl Frontend {
         Ok(Frontend { ids })
     }
 
+    /// Ids of the symbols a long token sequence may be cut after: space and clause punctuation.
+    pub fn break_ids(&self) -> Vec<i64> {
+        [" ", ",", ".", "!", "?", ";", ":"].iter().filter_map(|s| self.ids.get(s)).flatten().copied().collect()
+    }
+
     /// The text as espeak-ng gets it.
     pub fn prepare(text: &str) -> String {
         let text = sanitize::sanitize(text);
@@ -59,6 +64,24 @@ impl Frontend {
     }
 }
 
+/// Cuts `tokens` into pieces of at most `max` tokens, each ending after the last break id (space or
+/// punctuation) that fits, or at `max` when there is none. Every pass covers the prompt plus one piece, so
+/// this bounds the decoder's sequence length (and memory) whatever text arrives.
+pub fn split_tokens(tokens: &[i64], max: usize, break_ids: &[i64]) -> Vec<Vec<i64>> {
+    let max = max.max(1);
+    let mut pieces = Vec::new();
+    let mut rest = tokens;
+    while rest.len() > max {
+        let cut = rest[..max].iter().rposition(|t| break_ids.contains(t)).map(|i| i + 1).unwrap_or(max);
+        pieces.push(rest[..cut].to_vec());
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() {
+        pieces.push(rest.to_vec());
+    }
+    pieces
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +89,14 @@ mod tests {
     #[test]
     fn prepare_chains_the_text_stages() {
         assert_eq!(Frontend::prepare("**Dr.** Lee’s 2 cats… 你好"), "doctor Lee's two cats…");
+    }
+
+    #[test]
+    fn long_sequences_are_cut_after_breaks() {
+        let tokens = [1, 2, 3, 4, 5, 3, 6, 7, 8, 9, 10];
+        assert_eq!(split_tokens(&tokens, 4, &[3]), [vec![1, 2, 3], vec![4, 5, 3], vec![6, 7, 8, 9], vec![10]]);
+        assert_eq!(split_tokens(&tokens, 100, &[3]), [tokens.to_vec()]);
+        assert!(split_tokens(&[], 4, &[3]).is_empty());
     }
 
     #[test]

@@ -65,6 +65,11 @@ impl LuxConfig {
     }
 }
 
+/// The most text tokens one pass takes; longer phrases are cut at spaces or punctuation (see
+/// [`frontend::split_tokens`]). The server's phrase splitter already keeps phrases near 250 characters, so this
+/// only matters for text that normalisation expanded a lot, or for callers that bypass the splitter.
+pub const MAX_PASS_TOKENS: usize = 400;
+
 /// A cloned voice: the shared model plus one encoded reference.
 pub struct LuxVoice {
     name: String,
@@ -139,7 +144,11 @@ impl Voice for LuxVoice {
             return Ok(Vec::new());
         }
         let seed = self.seed.unwrap_or_else(fresh_seed);
-        Ok(self.model.generate(&self.prompt, &tokens, &self.params, seed)?.output)
+        let mut audio = Vec::new();
+        for piece in frontend::split_tokens(&tokens, MAX_PASS_TOKENS, &self.model.frontend().break_ids()) {
+            audio.extend(self.model.generate(&self.prompt, &piece, &self.params, seed)?.output);
+        }
+        Ok(audio)
     }
 }
 
