@@ -7,6 +7,10 @@
 //! - [`audio`]: Opus both ways at 48 kHz mono: per-speaker decoding with loss concealment and
 //!   talk-spurt ends, and the paced [`audio::AudioSink`] with its playout queue.
 //! - [`cli`]: the command line and the `mumble` section of `config.yaml`.
+//! - [`llm`]: the streaming chat-completions client (SSE, think filter, timeouts, one retry, drop
+//!   to cancel).
+//! - [`listen`]: per-speaker turn detection (Silero VAD or RMS). [`stt`]: one utterance streamed to the
+//!   Wyoming STT server. [`speak`]: phrases to the Wyoming TTS server, 48 kHz audio back.
 //! - [`echo`]: `mumble-echo`, which plays back what it hears: the quickest check of a server setup.
 //!
 //! The interface for the voice pipeline is small: [`mumble::MumbleClient::start`] gives a stream of
@@ -17,4 +21,8 @@
 pub mod audio;
 pub mod cli;
 pub mod echo;
+pub mod listen;
+pub mod llm;
 pub mod mumble;
+pub mod speak;
+pub mod stt;
