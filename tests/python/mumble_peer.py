@@ -10,6 +10,7 @@ Prints one JSON object per line on stdout ({"event": ...}); reads one JSON comma
   {"cmd": "record", "file": PATH}             append every received PCM chunk to PATH, and log each chunk's
                                               arrival (time.time(), session, sequence, bytes) to PATH + ".log"
   {"cmd": "users"}                            print the user list
+  {"cmd": "hashes"}                           print each user's certificate hash (session -> SHA-1 hex)
   {"cmd": "quit"}
 """
 
@@ -56,7 +57,13 @@ def main():
 
     def user_event(kind):
         def handler(user, *args):
-            emit(event=kind, session=user["session"], name=user.get("name", ""), channel=user.get("channel_id", 0))
+            emit(
+                event=kind,
+                session=user["session"],
+                name=user.get("name", ""),
+                channel=user.get("channel_id", 0),
+                hash=user.get("hash", ""),
+            )
 
         return handler
 
@@ -110,6 +117,8 @@ def main():
         elif kind == "users":
             users = [{"session": u["session"], "name": u["name"], "channel": u.get("channel_id", 0)} for u in mumble.users.values()]
             emit(event="users", users=users)
+        elif kind == "hashes":
+            emit(event="hashes", hashes={str(u["session"]): u.get("hash", "") for u in mumble.users.values()})
         elif kind == "quit":
             break
     with rec_lock:

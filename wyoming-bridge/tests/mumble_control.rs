@@ -161,3 +161,62 @@ async fn trust_on_first_use_accepts_the_same_server_and_refuses_a_changed_certif
     assert_eq!(std::fs::read_to_string(&store).unwrap(), pinned, "the pin is not overwritten");
     third.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_password_and_client_certificate() {
+    let _serial = serial().await;
+    let Some(python) = mumble_python() else { return };
+    if !murmurd_available() {
+        return;
+    }
+    let murmur = Murmur::start_with(wyoming_tests::free_port(), None, "serverpassword=sesame\n").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("bot.pem"), dir.path().join("bot.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=bot"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success());
+    let config = |password: &str| MumbleConfig {
+        host: "127.0.0.1".into(),
+        port: murmur.port,
+        identity: Identity { username: "bot".into(), password: Some(password.into()), ..Default::default() },
+        tls: TlsOptions { trust: Trust::Insecure, known_servers: None, client_cert: Some((cert.clone(), key.clone())) },
+    };
+
+    let (wrong, mut events) = MumbleClient::start(config("open up")).unwrap();
+    let refused = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, Event::Disconnected { .. } | Event::Connected(_))
+    })
+    .await;
+    assert!(matches!(&refused, Event::Disconnected { reason, .. } if reason.contains("WrongServerPW")), "{refused:?}");
+    wrong.shutdown().await;
+
+    let (client, mut events) = MumbleClient::start(config("sesame")).unwrap();
+    let own = connected(&mut events).await;
+    // The server binds a user to the SHA-1 of their certificate and shows it to others.
+    let mut peer = Peer::connect(&python, murmur.port, "peer", Some("sesame")).await;
+    peer.send(json!({"cmd": "users"}));
+    let users = peer.wait_for(|e| e["event"] == "users", Duration::from_secs(5)).await;
+    assert!(users["users"].as_array().unwrap().iter().any(|u| u["session"] == own), "{users}");
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_file(&cert).unwrap();
+    let sha1: String = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(peer_hash(&mut peer, own).await, sha1, "the server sees our client certificate");
+    peer.quit().await;
+    client.shutdown().await;
+}
+
+async fn peer_hash(peer: &mut Peer, session: u32) -> String {
+    peer.send(json!({"cmd": "hashes"}));
+    let hashes = peer.wait_for(|e| e["event"] == "hashes", Duration::from_secs(5)).await;
+    hashes["hashes"][session.to_string()].as_str().unwrap_or_default().to_string()
+}

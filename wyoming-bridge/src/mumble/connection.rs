@@ -12,11 +12,13 @@ use super::tls::{TrustFailure, trust_failure};
 use crate::audio::receiver::VoiceReceiver;
 use crate::audio::sender::VoiceLink;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's clock, so tests can run the ping and dead-link timers on paused time.
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -248,7 +250,7 @@ async fn session_loop<R: tokio::io::AsyncRead + Unpin>(
                             }
                             Output::Voice(voice) => {
                                 let name = || core.state().user(voice.session).map(|u| u.name.clone()).unwrap_or_default();
-                                match receiver.on_packet(now, &voice) {
+                                match receiver.on_packet(now.into_std(), &voice) {
                                     Ok(received) => {
                                         for (pcm, concealed) in received.frames {
                                             emit(events, Event::Voice(VoiceFrame { session: voice.session, name: name(), pcm, concealed }));
@@ -265,7 +267,7 @@ async fn session_loop<R: tokio::io::AsyncRead + Unpin>(
                 }
             }
             _ = spurt_check.tick() => {
-                for session in receiver.expire(Instant::now()) {
+                for session in receiver.expire(Instant::now().into_std()) {
                     let name = core.state().user(session).map(|u| u.name.clone()).unwrap_or_default();
                     emit(events, Event::VoiceEnd { session, name });
                 }
@@ -298,5 +300,82 @@ async fn session_loop<R: tokio::io::AsyncRead + Unpin>(
                 return Err(ConnectionError::Io(error));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mumble::control::MessageType;
+    use crate::mumble::core::Identity;
+    use crate::mumble::proto;
+    use prost::Message;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_every_5_s_and_gives_up_after_30_s_of_silence() {
+        let (mut server, client_side) = tokio::io::duplex(64 * 1024);
+        let (mut reader, _unused_write_half) = tokio::io::split(client_side);
+        let (out_tx, mut out_rx) = mpsc::channel(256);
+        let mut writer_task = tokio::spawn(std::future::pending::<std::io::Result<()>>());
+        let (events_tx, mut events_rx) = mpsc::channel(64);
+        let (_commands_tx, mut commands_rx) = mpsc::channel(4);
+        let (voice_link, voice_link_rx) = watch::channel(None);
+        let (_shutdown_tx, mut shutdown_rx) = watch::channel(false);
+        let mut core = ClientCore::new(Identity { username: "bot".into(), ..Default::default() });
+        let sync = proto::ServerSync { session: Some(1), max_bandwidth: Some(72_000), ..Default::default() };
+        server.write_all(&Frame::new(MessageType::ServerSync, sync.encode_to_vec()).to_bytes()).await.unwrap();
+
+        let started = Instant::now();
+        let result = session_loop(
+            &mut core,
+            &mut reader,
+            &out_tx,
+            &mut writer_task,
+            &events_tx,
+            &mut commands_rx,
+            &voice_link,
+            &mut shutdown_rx,
+        )
+        .await;
+        let lasted = started.elapsed();
+        assert!(matches!(result, Err(ConnectionError::Timeout(_))), "{result:?}");
+        assert!(lasted > DEAD_AFTER && lasted <= DEAD_AFTER + PING_INTERVAL, "{lasted:?}");
+        assert!(matches!(events_rx.try_recv(), Ok(Event::Connected(_))));
+        assert!(voice_link_rx.borrow().is_some(), "the sender was given the connection");
+        let mut kinds = Vec::new();
+        while let Ok(frame) = out_rx.try_recv() {
+            kinds.push(frame.kind);
+        }
+        assert_eq!(kinds[..2], [MessageType::Version as u16, MessageType::Authenticate as u16]);
+        let pings = kinds.iter().filter(|&&k| k == MessageType::Ping as u16).count();
+        assert!((6..=8).contains(&pings), "one ping per 5 s: {kinds:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_fails_the_handshake_after_15_s() {
+        let (_server, client_side) = tokio::io::duplex(1024);
+        let (mut reader, _w) = tokio::io::split(client_side);
+        let (out_tx, _out_rx) = mpsc::channel(16);
+        let mut writer_task = tokio::spawn(std::future::pending::<std::io::Result<()>>());
+        let (events_tx, _events_rx) = mpsc::channel(4);
+        let (_commands_tx, mut commands_rx) = mpsc::channel(4);
+        let (voice_link, _voice_link_rx) = watch::channel(None);
+        let (_shutdown_tx, mut shutdown_rx) = watch::channel(false);
+        let mut core = ClientCore::new(Identity::default());
+        let started = Instant::now();
+        let result = session_loop(
+            &mut core,
+            &mut reader,
+            &out_tx,
+            &mut writer_task,
+            &events_tx,
+            &mut commands_rx,
+            &voice_link,
+            &mut shutdown_rx,
+        )
+        .await;
+        assert!(matches!(result, Err(ConnectionError::Timeout(_))), "{result:?}");
+        assert_eq!(started.elapsed(), HANDSHAKE_TIMEOUT);
     }
 }

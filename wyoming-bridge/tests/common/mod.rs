@@ -69,6 +69,11 @@ impl Murmur {
     }
 
     pub async fn start_on(port: u16, superuser: Option<&str>) -> Murmur {
+        Self::start_with(port, superuser, "").await
+    }
+
+    /// `extra` is appended to the ini (for example `serverpassword=...`).
+    pub async fn start_with(port: u16, superuser: Option<&str>, extra: &str) -> Murmur {
         let dir = tempfile::tempdir().expect("tempdir");
         let user =
             Command::new("id").arg("-un").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
@@ -79,7 +84,7 @@ impl Murmur {
              registerName=\nbonjour=false\nuname={uname}\nmessagelimit=100\nmessageburst=100\n",
             db = dir.path().join("murmur.sqlite").display(),
             uname = user.unwrap_or_default(),
-        );
+        ) + extra;
         std::fs::write(dir.path().join("murmur.ini"), ini).expect("write ini");
         let mut murmur = Murmur { dir, port, child: None };
         if let Some(password) = superuser {
