@@ -8,9 +8,10 @@
 //!   talk-spurt ends, and the paced [`audio::AudioSink`] with its playout queue.
 //! - [`cli`]: the command line and the `mumble` section of `config.yaml`.
 //! - [`llm`]: the streaming chat-completions client (SSE, think filter, timeouts, one retry, drop
-//!   to cancel).
-//! - [`listen`]: per-speaker turn detection (Silero VAD or RMS). [`stt`]: one utterance streamed to the
-//!   Wyoming STT server. [`speak`]: phrases to the Wyoming TTS server, 48 kHz audio back.
+//!   to cancel). [`chunker`]: LLM text → speakable phrases, the first one early. [`sanitize`]: text
+//!   made speakable (markdown, emoji, URLs, code).
+//! - [`bot`]: the event loop (speakers, turns, barge-in, history, latency log); [`turn`]: one reply,
+//!   LLM → chunker → TTS → Mumble, as a task.
 //! - [`echo`]: `mumble-echo`, which plays back what it hears: the quickest check of a server setup.
 //!
 //! The interface for the voice pipeline is small: [`mumble::MumbleClient::start`] gives a stream of
@@ -19,10 +20,11 @@
 //! pacing and stops within one frame, and `send_text`.
 
 pub mod audio;
+pub mod bot;
+pub mod chunker;
 pub mod cli;
 pub mod echo;
-pub mod listen;
 pub mod llm;
 pub mod mumble;
-pub mod speak;
-pub mod stt;
+pub mod sanitize;
+pub mod turn;
