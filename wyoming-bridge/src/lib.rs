@@ -10,6 +10,8 @@
 //! - [`llm`]: the streaming chat-completions client (SSE, think filter, timeouts, one retry, drop
 //!   to cancel). [`chunker`]: LLM text → speakable phrases, the first one early. [`sanitize`]: text
 //!   made speakable (markdown, emoji, URLs, code).
+//! - [`listen`]: per-speaker turn detection (Silero VAD or RMS). [`stt`]: one utterance streamed to the
+//!   Wyoming STT server. [`speak`]: phrases to the Wyoming TTS server, 48 kHz audio back.
 //! - [`bot`]: the event loop (speakers, turns, barge-in, history, latency log); [`turn`]: one reply,
 //!   LLM → chunker → TTS → Mumble, as a task.
 //! - [`echo`]: `mumble-echo`, which plays back what it hears: the quickest check of a server setup.
@@ -24,7 +26,10 @@ pub mod bot;
 pub mod chunker;
 pub mod cli;
 pub mod echo;
+pub mod listen;
 pub mod llm;
 pub mod mumble;
 pub mod sanitize;
+pub mod speak;
+pub mod stt;
 pub mod turn;

@@ -74,7 +74,9 @@ enum Detector {
 impl Detector {
     fn probabilities(&mut self, samples: &[f32]) -> Result<Vec<f32>, ListenError> {
         match self {
-            Detector::Silero { model, stream } => stream.push(model, samples).map_err(|e| ListenError::Vad(e.to_string())),
+            Detector::Silero { model, stream } => {
+                stream.push(model, samples).map_err(|e| ListenError::Vad(e.to_string()))
+            }
             Detector::Rms { threshold, pending } => {
                 pending.extend_from_slice(samples);
                 let mut out = Vec::new();
@@ -118,7 +120,8 @@ impl Listener {
             Some(model) => Detector::Silero { model, stream: SileroStream::new() },
             None => Detector::Rms { threshold: config.rms_threshold, pending: Vec::new() },
         };
-        let endpointer = Endpointer::new(EndpointConfig { threshold: config.threshold, silence_ms: config.hangover_ms });
+        let endpointer =
+            Endpointer::new(EndpointConfig { threshold: config.threshold, silence_ms: config.hangover_ms });
         Listener {
             config,
             converter: AudioConverter::new(STT_FORMAT),
@@ -154,24 +157,20 @@ impl Listener {
     /// Ends the utterance now (the speaker left, or the talk spurt ended without trailing silence).
     pub fn flush(&mut self) -> Vec<Heard> {
         let mut out = Vec::new();
-        if let Some(u) = self.utterance.take() {
-            if u.confirmed {
-                out.push(Heard::SpeechEnded {
-                    speech_ms: (u.speech_samples / SAMPLES_PER_MS) as u32,
-                    hangover_ms: ((u.samples - u.speech_samples) / SAMPLES_PER_MS) as u32,
-                    cut: false,
-                });
-            }
+        if let Some(u) = self.utterance.take().filter(|u| u.confirmed) {
+            out.push(Heard::SpeechEnded {
+                speech_ms: (u.speech_samples / SAMPLES_PER_MS) as u32,
+                hangover_ms: ((u.samples - u.speech_samples) / SAMPLES_PER_MS) as u32,
+                cut: false,
+            });
         }
         self.reset();
         out
     }
 
     fn reset(&mut self) {
-        self.endpointer = Endpointer::new(EndpointConfig {
-            threshold: self.config.threshold,
-            silence_ms: self.config.hangover_ms,
-        });
+        self.endpointer =
+            Endpointer::new(EndpointConfig { threshold: self.config.threshold, silence_ms: self.config.hangover_ms });
         self.pre_roll.clear();
     }
 
@@ -236,7 +235,9 @@ mod tests {
         let audio: usize = events.iter().map(|e| if let Heard::Audio(a) = e { a.len() / 2 } else { 0 }).sum();
         let ends = events
             .iter()
-            .filter_map(|e| if let Heard::SpeechEnded { speech_ms, cut, .. } = e { Some((*speech_ms, *cut)) } else { None })
+            .filter_map(
+                |e| if let Heard::SpeechEnded { speech_ms, cut, .. } = e { Some((*speech_ms, *cut)) } else { None },
+            )
             .collect();
         (starts, audio, ends)
     }

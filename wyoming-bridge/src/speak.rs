@@ -110,7 +110,8 @@ async fn run(
             writer.write_event(&Event::SynthesizeStop(SynthesizeStop::default())).await
         }
     };
-    let (sent, received) = tokio::join!(sender, read_audio(&mut reader, &mut converter, "synthesize-stopped", audio, &name));
+    let (sent, received) =
+        tokio::join!(sender, read_audio(&mut reader, &mut converter, "synthesize-stopped", audio, &name));
     sent.map_err(fail)?;
     received
 }

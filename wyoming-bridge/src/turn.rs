@@ -1,0 +1,175 @@
+//! One reply: LLM stream → phrase chunker → TTS → Mumble, every stage streaming into the next.
+//!
+//! Runs as its own task so the bot's event loop stays free to hear a barge-in; aborting the task drops the
+//! LLM stream (the HTTP connection closes, so vLLM or llama.cpp cancel the request) and the TTS connection
+//! (the server stops synthesising). Progress goes back to the loop as [`TurnUpdate`]s with their times, for
+//! the latency log and for recording what was actually said.
+
+use crate::audio::AudioSink;
+use crate::chunker::{ChunkerOptions, PhraseChunker};
+use crate::llm::ChatMessage;
+use crate::llm::client::LlmClient;
+use crate::llm::delta::ReplyEvent;
+use crate::speak::{Speaker, Spoken};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use wyoming_proto::event::SynthesizeVoice;
+use wyoming_proto::uri::WyomingUri;
+
+/// What a turn reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnUpdate {
+    LlmFirstToken(Instant),
+    /// A phrase went to the TTS (the first one is the "first phrase ready" of the latency log).
+    Phrase {
+        at: Instant,
+        text: String,
+    },
+    TtsFirstAudio(Instant),
+    /// The first samples were handed to the Mumble sink.
+    FirstAudioSent(Instant),
+    /// Samples handed to the sink so far (for what-was-said accounting on barge-in).
+    Queued {
+        samples: usize,
+    },
+    LlmDone(Instant),
+    /// The reply is complete: all audio is queued in the sink. `text` is everything the LLM said.
+    Done {
+        text: String,
+        at: Instant,
+    },
+    /// The reply failed; `spoken` says whether any audio went out before.
+    Failed {
+        stage: &'static str,
+        error: String,
+        spoken: bool,
+    },
+}
+
+pub struct TurnPlan {
+    pub llm: LlmClient,
+    pub messages: Vec<ChatMessage>,
+    pub chunker: ChunkerOptions,
+    pub tts_uri: WyomingUri,
+    pub voice: Option<SynthesizeVoice>,
+}
+
+/// Runs a reply to the end; returns when all its audio is queued in `sink`.
+pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender<TurnUpdate>) {
+    let send = |u: TurnUpdate| {
+        let _ = updates.send(u);
+    };
+    let mut stream = plan.llm.stream(&plan.messages);
+    let mut chunker = PhraseChunker::new(plan.chunker);
+    let mut speaker = Speaker::start(plan.tts_uri, plan.voice);
+    let mut full = String::new();
+    let mut llm_open = true;
+    let mut tts_open = true;
+    let mut first_token = false;
+    let mut first_audio = false;
+    let mut queued = 0usize;
+    while llm_open || tts_open {
+        let deadline = chunker.next_deadline();
+        tokio::select! {
+            event = stream.next(), if llm_open => match event {
+                Some(Ok(ReplyEvent::Text(text))) => {
+                    let now = Instant::now();
+                    if !first_token {
+                        first_token = true;
+                        send(TurnUpdate::LlmFirstToken(now));
+                    }
+                    full.push_str(&text);
+                    for phrase in chunker.push(&text, now) {
+                        send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
+                        speaker.say(phrase.text);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    // Speak what arrived before the cut, then report.
+                    for phrase in chunker.finish() {
+                        send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
+                        speaker.say(phrase.text);
+                    }
+                    speaker.finish();
+                    llm_open = false;
+                    send(TurnUpdate::Failed { stage: "llm", error: e.to_string(), spoken: first_audio || !full.is_empty() });
+                }
+                None => {
+                    for phrase in chunker.finish() {
+                        send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
+                        speaker.say(phrase.text);
+                    }
+                    speaker.finish();
+                    llm_open = false;
+                    send(TurnUpdate::LlmDone(Instant::now()));
+                }
+            },
+            _ = sleep_until(deadline), if llm_open && deadline.is_some() => {
+                for phrase in chunker.poll(Instant::now()) {
+                    send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
+                    speaker.say(phrase.text);
+                }
+            }
+            audio = speaker.audio.recv(), if tts_open => match audio {
+                Some(Ok(Spoken::Audio(pcm))) => {
+                    let now = Instant::now();
+                    if !first_audio {
+                        first_audio = true;
+                        send(TurnUpdate::TtsFirstAudio(now));
+                    }
+                    sink.play(&pcm);
+                    if queued == 0 {
+                        send(TurnUpdate::FirstAudioSent(Instant::now()));
+                    }
+                    queued += pcm.len();
+                    send(TurnUpdate::Queued { samples: queued });
+                }
+                Some(Ok(Spoken::Done)) | None => tts_open = false,
+                Some(Err(e)) => {
+                    send(TurnUpdate::Failed { stage: "tts", error: e.to_string(), spoken: first_audio });
+                    return;
+                }
+            },
+        }
+    }
+    sink.finish();
+    send(TurnUpdate::Done { text: full, at: Instant::now() });
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The words of `text` a listener heard when `played` of `total` samples had been played: cut in proportion
+/// at a word boundary, with an ellipsis when cut. Used to record an interrupted reply in the history.
+pub fn heard_part(text: &str, played: usize, total: usize) -> String {
+    if total == 0 || played >= total {
+        return text.trim().to_string();
+    }
+    let keep = text.chars().count() * played / total;
+    let cut: String = text.chars().take(keep).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(i) if keep < text.chars().count() => &cut[..i],
+        _ => &cut,
+    };
+    let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',');
+    if cut.is_empty() { String::new() } else { format!("{cut}…") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_reply_is_cut_at_a_word() {
+        let text = "The capital of France is Paris, a city on the Seine.";
+        assert_eq!(heard_part(text, 100, 100), text);
+        assert_eq!(heard_part(text, 50, 100), "The capital of France is…");
+        assert_eq!(heard_part(text, 0, 100), "");
+        assert_eq!(heard_part(text, 5, 0), text);
+    }
+}
