@@ -9,7 +9,8 @@
 //! - [`cli`]: the command line and the `mumble` section of `config.yaml`.
 //! - [`llm`]: the streaming chat-completions client (SSE, think filter, timeouts, one retry, drop
 //!   to cancel). [`chunker`]: LLM text → speakable phrases, the first one early. [`sanitize`]: text
-//!   made speakable (markdown, emoji, URLs, code).
+//!   made speakable (markdown, emoji, URLs, code). [`stabilizer`]: the stable prefix of partial
+//!   transcripts. [`latency`]: the per-turn record, JSONL log and `latency` report (table, SVG).
 //! - [`listen`]: per-speaker turn detection (Silero VAD or RMS). [`stt`]: one utterance streamed to the
 //!   Wyoming STT server. [`speak`]: phrases to the Wyoming TTS server, 48 kHz audio back.
 //! - [`bot`]: the event loop (speakers, turns, barge-in, history, latency log); [`turn`]: one reply,
@@ -26,10 +27,12 @@ pub mod bot;
 pub mod chunker;
 pub mod cli;
 pub mod echo;
+pub mod latency;
 pub mod listen;
 pub mod llm;
 pub mod mumble;
 pub mod sanitize;
+pub mod stabilizer;
 pub mod speak;
 pub mod stt;
 pub mod turn;
