@@ -1,6 +1,9 @@
 """Writes a tiny deterministic random-weight llama-architecture GGUF model (about 0.5 MB).
 
-Usage: make_tiny_gguf.py OUT.gguf
+Usage: make_tiny_gguf.py OUT.gguf [--slow]
+
+`--slow` makes a wider, deeper model (about 17 MB) that generates at roughly a hundred tokens per second on
+one core instead of thousands: long enough for a test to interrupt a reply while it is still streaming.
 
 The weights produce gibberish, but llama.cpp's server loads and serves the model like any other, and a
 request-level GBNF `grammar` that is a single literal makes it produce exactly that text: a scripted LLM for
@@ -14,6 +17,8 @@ import numpy as np
 from gguf import GGUFWriter, TokenType
 
 EMBED, BLOCKS, FFN, HEADS = 64, 2, 128, 4
+if "--slow" in sys.argv:
+    EMBED, BLOCKS, FFN, HEADS = 512, 4, 1024, 8
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use wyoming_proto::event::SynthesizeVoice;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::vad::silero::SileroModel;
@@ -45,6 +45,9 @@ pub struct BotConfig {
     /// Most user+assistant messages kept in the history.
     pub history_len: usize,
     pub barge_in: bool,
+    /// Speech this long while the bot talks is a barge-in (short, so the bot stops quickly; coughs
+    /// shorter than this don't count).
+    pub barge_in_ms: u32,
     /// Said when a reply was expected but could not be produced.
     pub fallback_phrase: String,
     /// One JSON line per turn is appended here.
@@ -181,7 +184,14 @@ impl Bot {
                     started: None,
                 });
                 match speaker.listener.push(&frame.pcm) {
-                    Ok(heard) => self.on_heard(frame.session, heard),
+                    Ok(heard) => {
+                        let speech_ms = speaker.listener.speech_ms();
+                        if self.config.barge_in && speech_ms >= self.config.barge_in_ms && self.bot_is_speaking() {
+                            info!(user = %frame.name, speech_ms, "barge-in: stopping playback");
+                            self.barge_in();
+                        }
+                        self.on_heard(frame.session, heard);
+                    }
                     Err(e) => warn!(user = %frame.name, "{e}"),
                 }
             }
@@ -230,11 +240,6 @@ impl Bot {
                         self.config.language.clone(),
                         self.config.stt_timeout,
                     ));
-                    let name = speaker.name.clone();
-                    if self.config.barge_in && self.bot_is_speaking() {
-                        info!(user = %name, "barge-in: stopping playback");
-                        self.barge_in();
-                    }
                 }
                 Heard::Audio(pcm) => {
                     if let Some(stt) = &speaker.stt {
@@ -338,6 +343,7 @@ impl Bot {
     fn start_turn(&mut self, latency: TurnLatency, anchor: Instant) {
         let mut messages = vec![ChatMessage::system(self.config.system_prompt.clone())];
         messages.extend(self.history.iter().cloned());
+        debug!(history = ?self.history.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), "LLM request");
         let plan = TurnPlan {
             llm: self.config.llm.clone(),
             messages,

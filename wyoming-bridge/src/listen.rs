@@ -138,6 +138,11 @@ impl Listener {
         self.utterance.is_some()
     }
 
+    /// Speech heard so far in the current utterance, confirmed or not (what barge-in confirmation counts).
+    pub fn speech_ms(&self) -> u32 {
+        self.utterance.as_ref().map_or(0, |u| (u.speech_samples / SAMPLES_PER_MS) as u32)
+    }
+
     /// Feeds Mumble PCM (48 kHz mono).
     pub fn push(&mut self, pcm: &[i16]) -> Result<Vec<Heard>, ListenError> {
         let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();

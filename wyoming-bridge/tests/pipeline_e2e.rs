@@ -1,0 +1,355 @@
+//! The whole bot with real processes on 127.0.0.1: Murmur, pymumble talkers and a listener, our STT server
+//! (Whisper tiny.en), our TTS server (the joe Piper voice), llama.cpp's server (xllamacpp) with a tiny
+//! generated GGUF model whose output is forced by a grammar passed through `llm.extra_body`, and the
+//! `wyoming-bridge` binary.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use wyoming_proto::audio::{AudioConverter, AudioFormat};
+use wyoming_proto::client::{Client, ClientOptions};
+use wyoming_proto::event::*;
+use wyoming_tests::*;
+
+const BRIDGE: &str = env!("CARGO_BIN_EXE_wyoming-bridge");
+const MUMBLE: AudioFormat = AudioFormat { rate: 48_000, width: 2, channels: 1 };
+
+/// A binary of another workspace package, built by `cargo test --workspace`.
+fn sibling(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(BRIDGE).with_file_name(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "{} is not built", path.display());
+    eprintln!("skipped: {} is not built (cargo test --workspace builds it)", path.display());
+    None
+}
+
+struct Process {
+    _child: ChildGuard,
+    log: PathBuf,
+}
+
+impl Process {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+async fn spawn(program: &Path, args: &[&str], dir: &Path, name: &str, port: u16) -> Process {
+    let log = dir.join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let child = ChildGuard(child);
+    wait_for_port(port, Duration::from_secs(120)).await.unwrap_or_else(|e| {
+        panic!("{name}: {e}\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+    });
+    Process { _child: child, log }
+}
+
+struct Rig {
+    dir: tempfile::TempDir,
+    murmur: Murmur,
+    stt: Option<Process>,
+    tts: Option<Process>,
+    llm: Option<Process>,
+    stt_bin: PathBuf,
+    tts_bin: PathBuf,
+    python: PathBuf,
+    mumble_python: PathBuf,
+    model: PathBuf,
+    voice: PathBuf,
+    /// Fixed so that a restarted server is found at the same place.
+    ports: (u16, u16, u16),
+}
+
+impl Rig {
+    async fn start(slow_llm: bool) -> Option<Rig> {
+        let (Some(python), Some(mumble_python), Some(whisper), Some(voice), Some(_)) = (
+            python(),
+            mumble_python(),
+            provisioned("WYOMING_TEST_WHISPER_TINY_EN"),
+            provisioned("WYOMING_TEST_PIPER_VOICE"),
+            provisioned("ORT_DYLIB_PATH"),
+        ) else {
+            return None;
+        };
+        if !murmurd_available() {
+            return None;
+        }
+        let (stt_bin, tts_bin) = (sibling("wyoming-whisper-gpu")?, sibling("wyoming-luxtts")?);
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("tiny.gguf");
+        let mut gguf = Command::new(&python);
+        gguf.arg(python_script("make_tiny_gguf.py")).arg(&model);
+        if slow_llm {
+            gguf.arg("--slow");
+        }
+        assert!(gguf.status().unwrap().success(), "make_tiny_gguf.py failed");
+        let murmur = Murmur::start(None).await;
+        let mut rig = Rig {
+            dir,
+            murmur,
+            stt: None,
+            tts: None,
+            llm: None,
+            stt_bin,
+            tts_bin,
+            python,
+            mumble_python,
+            model,
+            voice,
+            ports: (free_port(), free_port(), free_port()),
+        };
+        let whisper = whisper.to_str().unwrap().to_string();
+        rig.stt = Some(rig.start_stt(&whisper).await);
+        rig.tts = Some(rig.start_tts().await);
+        rig.llm = Some(rig.start_llm().await);
+        Some(rig)
+    }
+
+    async fn start_stt(&self, model: &str) -> Process {
+        let uri = format!("tcp://127.0.0.1:{}", self.ports.0);
+        spawn(&self.stt_bin, &["--uri", &uri, "--model", model, "--early-final-ms", "0"], self.dir.path(), "stt", self.ports.0)
+            .await
+    }
+
+    async fn start_tts(&self) -> Process {
+        let uri = format!("tcp://127.0.0.1:{}", self.ports.1);
+        let voice = self.voice.to_str().unwrap();
+        spawn(&self.tts_bin, &["--uri", &uri, "--voice", voice], self.dir.path(), "tts", self.ports.1).await
+    }
+
+    async fn start_llm(&self) -> Process {
+        let port = self.ports.2.to_string();
+        let script = python_script("llm_server.py");
+        let args = [script.to_str().unwrap(), self.model.to_str().unwrap(), &port];
+        spawn(&self.python, &args, self.dir.path(), "llm", self.ports.2).await
+    }
+
+    /// The bridge with `grammar` forcing the LLM's reply.
+    async fn bridge(&self, grammar: &str) -> Process {
+        let config = self.dir.path().join("config.yaml");
+        let yaml = json!({
+            "mumble": {"host": "127.0.0.1", "port": self.murmur.port, "user": "VoiceBot", "tls": "insecure"},
+            "stt": {"wyoming_host": "127.0.0.1", "wyoming_port": self.ports.0},
+            "tts": {"wyoming_host": "127.0.0.1", "wyoming_port": self.ports.1},
+            "llm": {
+                "endpoint": format!("http://127.0.0.1:{}/v1/chat/completions", self.ports.2),
+                "model": "tiny-test",
+                "max_tokens": 3000,
+                "timeout": 10,
+                "extra_body": {"grammar": grammar},
+            },
+            "bot": {"latency_log": self.dir.path().join("latency.jsonl"), "asr_threshold": 1000},
+        });
+        std::fs::write(&config, serde_json::to_string_pretty(&yaml).unwrap()).unwrap();
+        let log = self.dir.path().join("bridge.log");
+        let child = Command::new(BRIDGE)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .env("RUST_LOG", "info,wyoming_bridge::bot=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let process = Process { _child: ChildGuard(child), log };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !process.log().contains("connected to Mumble") {
+            assert!(std::time::Instant::now() < deadline, "the bridge did not connect:\n{}", process.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        process
+    }
+
+    async fn peer(&self, name: &str) -> Peer {
+        Peer::connect(&self.mumble_python, self.murmur.port, name, None).await
+    }
+
+    /// `text` spoken by the joe voice (piper-tts), as a 48 kHz PCM file for a pymumble talker.
+    fn speech_file(&self, text: &str, name: &str) -> PathBuf {
+        let dir = self.dir.path().join(format!("speech-{name}"));
+        let wav = synthesize_speech(&self.python, &[text], &dir).unwrap().remove(0);
+        let mut reader = hound::WavReader::open(&wav).unwrap();
+        let spec = reader.spec();
+        let pcm: Vec<u8> = reader.samples::<i16>().flat_map(|s| s.unwrap().to_le_bytes()).collect();
+        let format = AudioFormat { rate: spec.sample_rate, width: 2, channels: spec.channels };
+        let mut converter = AudioConverter::new(MUMBLE);
+        let mut out = converter.convert(format, &pcm).unwrap();
+        out.extend(converter.finish());
+        // Half a second of silence after the speech, so the bot's VAD sees the end.
+        out.extend(vec![0u8; 48_000]);
+        let path = dir.join("speech.pcm");
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    fn latency_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("latency.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Transcribes 48 kHz PCM with our STT server.
+    async fn transcribe(&self, pcm: &[i16]) -> String {
+        let uri = format!("tcp://127.0.0.1:{}", self.ports.0).parse().unwrap();
+        let mut client = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+        client.send(&Event::AudioStart(AudioStart::new(MUMBLE))).await.unwrap();
+        let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
+        for chunk in bytes.chunks(9600) {
+            client.send(&Event::AudioChunk(AudioChunk::new(MUMBLE, chunk.to_vec()))).await.unwrap();
+        }
+        client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+        client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await.unwrap()
+    }
+}
+
+/// The audio a session sent, from a listener's recording, and the arrival times of its chunks.
+fn audio_of(recording: &Path, session: u32) -> (Vec<i16>, Vec<f64>) {
+    let (pcm, chunks) = read_recording(recording);
+    let (mut out, mut times, mut at) = (Vec::new(), Vec::new(), 0usize);
+    for chunk in chunks {
+        let n = chunk.bytes / 2;
+        if at + n > pcm.len() {
+            break; // the log line was written before its audio reached the file
+        }
+        if chunk.session == session {
+            out.extend_from_slice(&pcm[at..at + n]);
+            times.push(chunk.time);
+        }
+        at += n;
+    }
+    (out, times)
+}
+
+/// The session of user `name`, as `peer` sees it.
+async fn session_of(peer: &mut Peer, name: &str) -> u32 {
+    peer.send(json!({"cmd": "users"}));
+    let users = peer.wait_for(|e| e["event"] == "users", Duration::from_secs(10)).await;
+    let user = users["users"].as_array().unwrap().iter().find(|u| u["name"] == name);
+    user.unwrap_or_else(|| panic!("{name} is not on the server: {users}"))["session"].as_u64().unwrap() as u32
+}
+
+/// Waits until `session`'s audio at the listener has started and then been quiet for `quiet`.
+async fn wait_for_reply(recording: &Path, session: u32, quiet: Duration, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let (_, times) = audio_of(recording, session);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        if let Some(last) = times.last() {
+            if now - last > quiet.as_secs_f64() {
+                return;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no complete reply from session {session} within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn words_match(expected: &str, heard: &str) -> f64 {
+    let (e, h) = (normalize_words(expected), normalize_words(heard));
+    word_errors(&e, &h) as f64 / e.len() as f64
+}
+
+const ANSWER: &str = "The capital of France is Paris. It is a beautiful city.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_question_gets_a_spoken_answer_and_two_users_share_the_history() {
+    let _serial = serial().await;
+    let Some(rig) = Rig::start(false).await else { return };
+    let bridge = rig.bridge(&format!("root ::= \"{ANSWER}\"")).await;
+    let mut alice = rig.peer("Alice").await;
+    let mut carol = rig.peer("Carol").await;
+    let mut listener = rig.peer("Bob").await;
+    let bot_session = session_of(&mut listener, "VoiceBot").await;
+    let recording = rig.dir.path().join("bob.pcm");
+    listener.record(&recording).await;
+
+    let question = rig.speech_file("What is the capital of France?", "q1");
+    alice.play(&question).await;
+    wait_for_reply(&recording, bot_session, Duration::from_millis(1500), Duration::from_secs(60)).await;
+    let (reply, _) = audio_of(&recording, bot_session);
+    let heard = rig.transcribe(&reply).await;
+    eprintln!("the listener heard {heard:?}");
+    assert!(words_match(ANSWER, &heard) <= 0.2, "expected {ANSWER:?}, heard {heard:?}");
+
+    // A second user; the history holds both.
+    let question = rig.speech_file("And what about the weather today?", "q2");
+    carol.play(&question).await;
+    let before = audio_of(&recording, bot_session).1.len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while audio_of(&recording, bot_session).1.len() == before {
+        assert!(std::time::Instant::now() < deadline, "no second reply:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_reply(&recording, bot_session, Duration::from_millis(1500), Duration::from_secs(60)).await;
+    let log = bridge.log();
+    let request = log.lines().filter(|l| l.contains("LLM request")).last().expect("a logged LLM request");
+    assert!(request.contains("Alice: ") && request.contains("Carol: "), "{request}");
+
+    let lines = rig.latency_lines();
+    assert_eq!(lines.len(), 2, "one latency line per turn: {lines:?}");
+    for line in &lines {
+        for key in ["speech_end", "vad_end", "stt_done", "llm_first_token", "first_phrase_ready", "tts_first_audio", "first_audio_sent", "ttfa_ms"] {
+            assert!(line[key].is_number(), "{key} missing in {line}");
+        }
+        eprintln!("turn {}: TTFA {} ms", line["turn"], line["ttfa_ms"]);
+    }
+    alice.quit().await;
+    carol.quit().await;
+    listener.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_silences_the_bot_and_cancels_the_llm_request() {
+    let _serial = serial().await;
+    let Some(rig) = Rig::start(true).await else { return };
+    let monologue = "Let me tell you a very long story about the sea, the wind and the old lighthouse keeper. ".repeat(25);
+    let bridge = rig.bridge(&format!("root ::= \"{}\"", monologue.trim())).await;
+    let mut alice = rig.peer("Alice").await;
+    let mut listener = rig.peer("Bob").await;
+    let bot_session = session_of(&mut listener, "VoiceBot").await;
+    let recording = rig.dir.path().join("bob.pcm");
+    listener.record(&recording).await;
+
+    alice.play(&rig.speech_file("Tell me a story please.", "q1")).await;
+    // Let the bot talk for a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while audio_of(&recording, bot_session).1.len() < 100 {
+        assert!(std::time::Instant::now() < deadline, "the bot never spoke:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let interruption = rig.speech_file("Stop, stop, that is enough.", "stop");
+    let pcm = read_pcm(&interruption);
+    // Where speech begins in the interruption (the first 10 ms above the VAD threshold).
+    let onset = pcm.chunks(480).position(|c| {
+        (c.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / c.len() as f64).sqrt() > 1000.0
+    });
+    let played = alice.play(&interruption).await;
+    let speech_started = played["started"].as_f64().unwrap() + onset.unwrap() as f64 * 0.01;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, times) = audio_of(&recording, bot_session);
+    let last = times.iter().copied().filter(|&t| t < speech_started + 5.0).fold(0f64, f64::max);
+    let after = (last - speech_started) * 1000.0;
+    eprintln!("last bot audio {after:.0} ms after the interruption began");
+    assert!(after <= 300.0, "the bot kept talking {after:.0} ms into the interruption");
+    let llm_log = rig.llm.as_ref().unwrap().log();
+    assert!(llm_log.contains("cancel task"), "llama.cpp did not log a cancelled request:\n{llm_log}");
+    let line = rig.latency_lines().into_iter().next().expect("a latency line");
+    assert!(line["barge_in"].is_number() && line["cancelled"].is_number(), "{line}");
+    alice.quit().await;
+    listener.quit().await;
+}
