@@ -185,16 +185,19 @@ impl PhraseChunker {
             return;
         }
         let run = std::mem::take(&mut self.backticks);
+        let mut after_fence = false;
         if run >= 3 {
             self.in_code = !self.in_code;
             if !self.in_code {
-                // A fence ends a phrase like a newline.
+                // A closing fence ends a phrase like a newline.
                 self.buffer.push('\n');
+                after_fence = true;
             }
         } else if !self.in_code {
             self.buffer.extend(std::iter::repeat_n('`', run));
         }
-        if !self.in_code && !(run >= 3 && c != '\n' && c.is_whitespace()) {
+        let space_after_fence = after_fence && c != '\n' && c.is_whitespace();
+        if !self.in_code && !space_after_fence {
             self.buffer.push(c);
         }
     }

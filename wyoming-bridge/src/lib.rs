@@ -11,6 +11,8 @@
 //!   to cancel). [`chunker`]: LLM text → speakable phrases, the first one early. [`sanitize`]: text
 //!   made speakable (markdown, emoji, URLs, code). [`stabilizer`]: the stable prefix of partial
 //!   transcripts. [`latency`]: the per-turn record, JSONL log and `latency` report (table, SVG).
+//! - [`config`]: the rest of the Python bot's `config.yaml` (llm, stt, tts, vad, bot, streaming, soul…)
+//!   with defaults, warnings for unknown keys, and its quirks fixed (listed in the module docs).
 //! - [`listen`]: per-speaker turn detection (Silero VAD or RMS). [`stt`]: one utterance streamed to the
 //!   Wyoming STT server. [`speak`]: phrases to the Wyoming TTS server, 48 kHz audio back.
 //! - [`bot`]: the event loop (speakers, turns, barge-in, history, latency log); [`turn`]: one reply,
@@ -26,6 +28,7 @@ pub mod audio;
 pub mod bot;
 pub mod chunker;
 pub mod cli;
+pub mod config;
 pub mod echo;
 pub mod latency;
 pub mod listen;
