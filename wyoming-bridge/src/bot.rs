@@ -277,23 +277,29 @@ impl Bot {
     }
 
     fn barge_in(&mut self) {
+        let unplayed = self.sink.queued();
         self.sink.stop();
         if let Some(turn) = &mut self.turn {
             turn.latency.barge_in = Some(ms_since(turn.anchor, Instant::now()));
         }
-        self.cancel_turn("barge-in");
+        self.end_turn("barge-in", unplayed);
     }
 
-    /// Ends the current turn: aborts its task and records what was heard.
+    /// Ends the current turn (see [`Bot::end_turn`]) with whatever the sink still holds unplayed.
     fn cancel_turn(&mut self, why: &str) {
+        let unplayed = self.sink.queued();
+        self.end_turn(why, unplayed);
+    }
+
+    /// Ends the current turn: aborts its task and records what was heard (all it queued but `unplayed`).
+    fn end_turn(&mut self, why: &str, unplayed: Duration) {
         let Some(mut turn) = self.turn.take() else { return };
         let now = Instant::now();
         drop(turn.task);
         if !turn.done {
             turn.latency.cancelled = Some(ms_since(turn.anchor, now));
         }
-        let queued_now = self.sink.queued().as_secs_f64() * 48_000.0;
-        let played = turn.queued.saturating_sub(queued_now as usize);
+        let played = turn.queued.saturating_sub((unplayed.as_secs_f64() * 48_000.0) as usize);
         let heard = heard_part(&turn.text, played, turn.queued.max(1));
         info!(why, heard = %heard, "turn ended early");
         turn.latency.reply = heard.clone();

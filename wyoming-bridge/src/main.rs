@@ -155,7 +155,7 @@ fn bot_config(file: &Value) -> anyhow::Result<BotConfig> {
         chunker: ChunkerOptions::default(),
         history_len: number(file, "llm", "context_messages").map_or(20, |v| v as usize),
         barge_in: flag(file, "bot", "barge_in_enabled").unwrap_or(true),
-        barge_in_ms: number(file, "bot", "barge_in_ms").map_or(150, |v| v as u32),
+        barge_in_ms: number(file, "bot", "barge_in_ms").map_or(100, |v| v as u32),
         fallback_phrase: string(file, "bot", "fallback_phrase")
             .unwrap_or_else(|| "Sorry, I can't answer that right now.".into()),
         latency_log: string(file, "bot", "latency_log").map(Into::into),
