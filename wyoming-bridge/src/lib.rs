@@ -13,6 +13,8 @@
 //!   transcripts. [`latency`]: the per-turn record, JSONL log and `latency` report (table, SVG).
 //! - [`config`]: the rest of the Python bot's `config.yaml` (llm, stt, tts, vad, bot, streaming, soul…)
 //!   with defaults, warnings for unknown keys, and its quirks fixed (listed in the module docs).
+//!   [`history`]: the channel-wide history (`Name: text`, what was really spoken on barge-in).
+//!   [`respond`]: whether to answer (echo filter, meaningful utterance, wake word, continuations).
 //! - [`listen`]: per-speaker turn detection (Silero VAD or RMS). [`stt`]: one utterance streamed to the
 //!   Wyoming STT server. [`speak`]: phrases to the Wyoming TTS server, 48 kHz audio back.
 //! - [`bot`]: the event loop (speakers, turns, barge-in, history, latency log); [`turn`]: one reply,
@@ -30,12 +32,14 @@ pub mod chunker;
 pub mod cli;
 pub mod config;
 pub mod echo;
+pub mod history;
 pub mod latency;
 pub mod listen;
 pub mod llm;
 pub mod mumble;
+pub mod respond;
 pub mod sanitize;
-pub mod stabilizer;
 pub mod speak;
+pub mod stabilizer;
 pub mod stt;
 pub mod turn;
