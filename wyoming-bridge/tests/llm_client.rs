@@ -531,3 +531,30 @@ async fn non_streamed_json_answer() {
     assert_eq!(out.text, "Plain answer.");
     assert_eq!(server.requests()[0].body["stream"], json!(false));
 }
+
+#[tokio::test]
+async fn next_is_cancel_safe_in_select() {
+    // A ticker interrupts `next()` every 5 ms, during connection, the 180 ms wait for the first
+    // token and the body: still one request and the whole text.
+    let server = ReplayServer::start(vec![fixture("vllm_503.sse"), fixture("vllm_basic.sse")]).await;
+    let client = LlmClient::new(options(&server.url)).unwrap();
+    let mut stream = client.stream(&[ChatMessage::user("hi")]);
+    let mut ticker = tokio::time::interval(Duration::from_millis(5));
+    let (mut text, mut ticks, mut error) = (String::new(), 0, None);
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(ReplyEvent::Text(t))) => text.push_str(&t),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => error = Some(e),
+                None => break,
+            },
+            _ = ticker.tick() => ticks += 1,
+        }
+    }
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(text, "Sure, the café is open 👨\u{200d}👩\u{200d}👧. It is sunny.");
+    assert!(ticks > 20, "the ticker must really have interrupted next(): {ticks}");
+    assert_eq!(server.requests().len(), 2, "the 503 and one retry, nothing more");
+    assert_eq!(stream.timings().attempts, 2);
+}

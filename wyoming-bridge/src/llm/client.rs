@@ -17,6 +17,7 @@
 //! - The API key lives in an [`ApiKey`], whose `Debug` is redacted, and the header is marked
 //!   sensitive; request bodies (the conversation) are logged only at `trace` level.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -237,10 +238,34 @@ pub struct StreamTimings {
 }
 
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+type PendingResponse = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
+/// Where the reply is. Every `await` in [`ReplyStream::next`] polls something stored here, so a
+/// `next()` dropped by `select!` loses nothing and the following call resumes.
 enum State {
     NotStarted,
-    Receiving { body: Body, parser: SseParser, decoder: ReplyDecoder, last_read: Instant },
+    /// Waiting before the retry.
+    Backoff {
+        until: Instant,
+    },
+    Connecting {
+        response: PendingResponse,
+        deadline: Instant,
+    },
+    /// Reading a whole body: an error (`status` set) or a non-streamed JSON answer.
+    ReadingWhole {
+        body: Body,
+        bytes: Vec<u8>,
+        deadline: Instant,
+        status: Option<u16>,
+        decoder: ReplyDecoder,
+    },
+    Receiving {
+        body: Body,
+        parser: SseParser,
+        decoder: ReplyDecoder,
+        last_read: Instant,
+    },
     Finished,
 }
 
@@ -272,6 +297,9 @@ impl ReplyStream {
     }
 
     /// The next event; `None` once the reply is complete or after an error was returned.
+    ///
+    /// Cancel-safe: it can be a `tokio::select!` branch; a call dropped before it returned loses
+    /// no data and starts no second request.
     pub async fn next(&mut self) -> Option<Result<ReplyEvent, LlmError>> {
         loop {
             if let Some(event) = self.queue.pop_front() {
@@ -279,23 +307,34 @@ impl ReplyStream {
             }
             let result = match self.state {
                 State::Finished => return None,
-                State::NotStarted => self.start().await,
+                State::NotStarted => {
+                    self.begin();
+                    Ok(())
+                }
+                State::Backoff { until } => {
+                    tokio::time::sleep_until(until).await;
+                    self.state = State::NotStarted;
+                    Ok(())
+                }
+                State::Connecting { .. } => self.connect().await,
+                State::ReadingWhole { .. } => self.read_whole().await,
                 State::Receiving { .. } => self.read().await,
             };
             if let Err(error) = result {
                 let retry = !self.text_seen && self.timings.attempts < 2 && error.is_retryable();
-                self.state = if retry { State::NotStarted } else { State::Finished };
                 if !retry {
+                    self.state = State::Finished;
                     return Some(Err(error));
                 }
                 self.queue.clear();
                 tracing::warn!(%error, "LLM request failed before any text; retrying once");
-                tokio::time::sleep(self.client.options.retry_backoff).await;
+                self.state = State::Backoff { until: Instant::now() + self.client.options.retry_backoff };
             }
         }
     }
 
-    async fn start(&mut self) -> Result<(), LlmError> {
+    /// Builds the request and stores its pending response.
+    fn begin(&mut self) {
         let options = &self.client.options;
         let now = Instant::now();
         self.timings.attempts += 1;
@@ -318,7 +357,16 @@ impl ReplyStream {
             request = request.header(AUTHORIZATION, value);
         }
         let deadline = now + options.first_token_timeout;
-        let response = match tokio::time::timeout_at(deadline, request.send()).await {
+        self.state = State::Connecting { response: Box::pin(request.send()), deadline };
+    }
+
+    async fn connect(&mut self) -> Result<(), LlmError> {
+        let options = self.client.options.clone();
+        let State::Connecting { response, deadline } = &mut self.state else {
+            return Ok(());
+        };
+        let deadline = *deadline;
+        let response = match tokio::time::timeout_at(deadline, response.as_mut()).await {
             Err(_) => return Err(LlmError::FirstTokenTimeout(options.first_token_timeout)),
             Ok(Err(e)) if e.is_timeout() || e.is_connect() => return Err(LlmError::Connect(e)),
             Ok(Err(e)) => return Err(LlmError::Transport(e)),
@@ -328,29 +376,42 @@ impl ReplyStream {
         let status = response.status();
         let content_type =
             response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-        let mut body: Body = Box::pin(response.bytes_stream());
-        if !status.is_success() {
-            let bytes = read_limited(&mut body, MAX_ERROR_BODY, deadline).await;
-            return Err(LlmError::Status { status: status.as_u16(), error: parse_error_body(status.as_u16(), &bytes) });
-        }
+        let body: Body = Box::pin(response.bytes_stream());
         let think = if options.starts_in_think { ThinkFilter::starting_inside() } else { ThinkFilter::new() };
-        let mut decoder = ReplyDecoder::new(think);
-        if content_type.starts_with("application/json") {
-            // A whole answer: decode it as one event.
-            let bytes = read_limited(&mut body, MAX_JSON_BODY, deadline).await;
-            let events = decoder.event(super::sse::SseEvent::Data(String::from_utf8_lossy(&bytes).into_owned()))?;
-            self.accept(events);
-            let events = decoder.finish();
-            self.accept(events);
-            self.reasoning_chars = decoder.reasoning_chars();
-            self.timings.done = Some(Instant::now());
-            self.state = State::Finished;
-            return Ok(());
-        }
-        if !content_type.starts_with("text/event-stream") && !content_type.is_empty() {
+        let decoder = ReplyDecoder::new(think);
+        self.state = if !status.is_success() || content_type.starts_with("application/json") {
+            let status = (!status.is_success()).then_some(status.as_u16());
+            State::ReadingWhole { body, bytes: Vec::new(), deadline, status, decoder }
+        } else if content_type.starts_with("text/event-stream") || content_type.is_empty() {
+            State::Receiving { body, parser: SseParser::new(), decoder, last_read: Instant::now() }
+        } else {
             return Err(LlmError::ContentType(content_type));
+        };
+        Ok(())
+    }
+
+    /// Reads an error body (its start only) or a whole JSON answer, then decodes it.
+    async fn read_whole(&mut self) -> Result<(), LlmError> {
+        let State::ReadingWhole { body, bytes, deadline, status, decoder } = &mut self.state else {
+            return Ok(());
+        };
+        let limit = if status.is_some() { MAX_ERROR_BODY } else { MAX_JSON_BODY };
+        while bytes.len() < limit {
+            match tokio::time::timeout_at(*deadline, body.next()).await {
+                Ok(Some(Ok(chunk))) => bytes.extend_from_slice(&chunk[..chunk.len().min(limit - bytes.len())]),
+                _ => break,
+            }
         }
-        self.state = State::Receiving { body, parser: SseParser::new(), decoder, last_read: Instant::now() };
+        if let Some(status) = *status {
+            return Err(LlmError::Status { status, error: parse_error_body(status, bytes) });
+        }
+        // A whole answer: decode it as one event.
+        let mut events = decoder.event(super::sse::SseEvent::Data(String::from_utf8_lossy(bytes).into_owned()))?;
+        events.extend(decoder.finish());
+        self.reasoning_chars = decoder.reasoning_chars();
+        self.timings.done = Some(Instant::now());
+        self.state = State::Finished;
+        self.accept(events);
         Ok(())
     }
 
@@ -408,18 +469,6 @@ impl ReplyStream {
             self.queue.push_back(event);
         }
     }
-}
-
-/// Reads up to `limit` bytes of a body before `deadline`; whatever arrived is returned.
-async fn read_limited(body: &mut Body, limit: usize, deadline: Instant) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < limit {
-        match tokio::time::timeout_at(deadline, body.next()).await {
-            Ok(Some(Ok(bytes))) => out.extend_from_slice(&bytes[..bytes.len().min(limit - out.len())]),
-            _ => break,
-        }
-    }
-    out
 }
 
 #[cfg(test)]
