@@ -48,7 +48,7 @@ fn defaults_without_a_file() {
         (c.vad.engine, c.vad.rms_threshold, c.vad.hangover_ms, c.vad.max_utterance_ms),
         (VadEngine::Auto, 2000, 600, 30_000)
     );
-    assert_eq!(c.barge_in, Some(Duration::from_millis(150)));
+    assert_eq!(c.barge_in, Some(Duration::from_millis(defaults::BARGE_IN_MS as u64)));
     assert_eq!(c.history.context_messages, 20);
     assert_eq!(c.history.max_age, Duration::from_secs(300));
     assert!(c.respond.echo_filter && c.respond.utterance_filter && c.respond.wake_word.is_none());
