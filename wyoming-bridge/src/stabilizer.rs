@@ -135,6 +135,7 @@ fn normalise(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn stable_after(partials: &[&str], window: usize) -> (String, Vec<StableUpdate>) {
         let mut s = TranscriptStabilizer::new(window, 0);
@@ -215,5 +216,26 @@ mod tests {
     fn window_of_one_trusts_each_partial_but_the_last_word() {
         let (stable, _) = stable_after(&["a b c"], 1);
         assert_eq!(stable, "a b");
+    }
+
+    proptest! {
+        /// Whatever the partials, stable text only grows, and the deltas add up to it.
+        #[test]
+        fn stable_text_only_grows(
+            partials in proptest::collection::vec(proptest::collection::vec("(a|b|c|A,|b\\.)", 0..8), 0..12),
+            window in 1usize..4,
+        ) {
+            let mut s = TranscriptStabilizer::new(window, 0);
+            let mut deltas = String::new();
+            let mut previous = String::new();
+            for words in &partials {
+                let update = s.update(&words.join(" "));
+                deltas.push_str(&update.stable_delta);
+                let stable = s.stable();
+                prop_assert!(stable.starts_with(&previous), "{previous:?} -> {stable:?}");
+                prop_assert_eq!(&deltas, &stable);
+                previous = stable;
+            }
+        }
     }
 }
