@@ -267,10 +267,8 @@ async fn wait_for_reply(recording: &Path, session: u32, quiet: Duration, timeout
     loop {
         let (_, times) = audio_of(recording, session);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-        if let Some(last) = times.last() {
-            if now - last > quiet.as_secs_f64() {
-                return;
-            }
+        if times.last().is_some_and(|last| now - last > quiet.as_secs_f64()) {
+            return;
         }
         assert!(std::time::Instant::now() < deadline, "no complete reply from session {session} within {timeout:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -315,7 +313,7 @@ async fn a_spoken_question_gets_a_spoken_answer_and_two_users_share_the_history(
     }
     wait_for_reply(&recording, bot_session, Duration::from_millis(1500), Duration::from_secs(60)).await;
     let log = bridge.log();
-    let request = log.lines().filter(|l| l.contains("LLM request")).last().expect("a logged LLM request");
+    let request = log.lines().rfind(|l| l.contains("LLM request")).expect("a logged LLM request");
     assert!(request.contains("Alice: ") && request.contains("Carol: "), "{request}");
 
     let lines = rig.latency_lines();
