@@ -108,7 +108,7 @@ fn emit(events: &mpsc::Sender<Event>, event: Event) {
     match events.try_send(event) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(event)) => {
-            warn!(kind = ?std::mem::discriminant(&event), "event consumer is behind; event dropped");
+            warn!(event = event.kind(), "event consumer is behind; event dropped");
         }
         // Nobody listens (for example a sink-only user): that is fine.
         Err(mpsc::error::TrySendError::Closed(_)) => {}

@@ -39,6 +39,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The variant's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Connected(_) => "connected",
+            Event::Disconnected { .. } => "disconnected",
+            Event::UserJoined { .. } => "user-joined",
+            Event::UserMoved { .. } => "user-moved",
+            Event::UserLeft { .. } => "user-left",
+            Event::Text(_) => "text",
+            Event::Voice(_) => "voice",
+            Event::VoiceEnd { .. } => "voice-end",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connected {
     /// Our own session id on the server.
