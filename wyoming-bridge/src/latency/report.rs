@@ -138,7 +138,8 @@ fn svg(turns: &[TurnLatency]) -> String {
     }
     let max = bars.iter().map(|(_, s)| s.iter().map(|(_, v)| v).sum::<f64>()).fold(0.0, f64::max).max(1.0);
     let tick = nice_tick(max);
-    let scale = (WIDTH - LEFT - 30.0) / (max / tick).ceil().max(1.0) / tick;
+    let axis_end = (max / tick).ceil().max(1.0) * tick;
+    let scale = (WIDTH - LEFT - 40.0) / axis_end;
     let top = 40.0;
     let chart_bottom = top + bars.len() as f64 * (BAR + GAP);
     let height = chart_bottom + 70.0;
@@ -156,7 +157,7 @@ fn svg(turns: &[TurnLatency]) -> String {
     );
     // Grid and axis labels.
     let mut x = 0.0;
-    while x <= max + tick * 0.5 {
+    while x <= axis_end + tick * 0.01 {
         let px = LEFT + x * scale;
         let _ = writeln!(out, r##"<line x1="{px:.1}" y1="{top}" x2="{px:.1}" y2="{chart_bottom}" stroke="#e0e0e0"/>"##);
         let _ = writeln!(out, r#"<text x="{px:.1}" y="{:.1}" text-anchor="middle">{x:.0}</text>"#, chart_bottom + 14.0);
