@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 mod report;
 
-pub use report::{LatencyReport, latency_report, report_from_jsonl};
+pub use report::{LatencyReport, latency_report, report_from_jsonl, write_report};
 
 /// Converts monotonic instants to epoch seconds, anchored once.
 #[derive(Debug, Clone, Copy)]

@@ -558,3 +558,90 @@ async fn next_is_cancel_safe_in_select() {
     assert_eq!(server.requests().len(), 2, "the 503 and one retry, nothing more");
     assert_eq!(stream.timings().attempts, 2);
 }
+
+/// The sans-IO path on the fixtures' bytes: however the network splits them (inside a line, inside a
+/// UTF-8 character), the decoded reply is the same.
+mod any_split {
+    use super::*;
+    use proptest::prelude::*;
+    use wyoming_bridge::llm::delta::ReplyDecoder;
+    use wyoming_bridge::llm::sse::SseParser;
+    use wyoming_bridge::llm::think::ThinkFilter;
+
+    const STREAMS: [&str; 10] = [
+        "vllm_basic.sse",
+        "vllm_length_no_usage.sse",
+        "vllm_reasoning.sse",
+        "vllm_reasoning_content.sse",
+        "vllm_think_tags.sse",
+        "vllm_starts_inside_think.sse",
+        "vllm_error_midstream.sse",
+        "llamacpp_basic.sse",
+        "llamacpp_legacy_error.sse",
+        "vllm_no_done.sse",
+    ];
+
+    fn decode(bytes: &[u8], cuts: &[usize]) -> (Vec<ReplyEvent>, Option<String>, bool) {
+        let mut parser = SseParser::new();
+        let mut decoder = ReplyDecoder::new(ThinkFilter::new());
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut pieces: Vec<&[u8]> = cuts
+            .iter()
+            .map(|&c| {
+                let piece = &bytes[start..c];
+                start = c;
+                piece
+            })
+            .collect();
+        pieces.push(&bytes[start..]);
+        let mut events = Vec::new();
+        for piece in pieces {
+            events.extend(parser.push(piece));
+        }
+        events.extend(parser.finish());
+        for event in events {
+            match decoder.event(event) {
+                Ok(decoded) => out.extend(decoded),
+                Err(e) => return (out, Some(e.to_string()), parser.is_done()),
+            }
+        }
+        out.extend(decoder.finish());
+        (out, None, parser.is_done())
+    }
+
+    proptest! {
+        #[test]
+        fn fixture_bytes_split_anywhere(
+            name in prop::sample::select(STREAMS.to_vec()),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..40),
+        ) {
+            let bytes: Vec<u8> = fixture(name).writes.into_iter().flat_map(|(_, b)| b).collect();
+            let whole = decode(&bytes, &[]);
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            points.sort_unstable();
+            prop_assert_eq!(decode(&bytes, &points), whole);
+        }
+    }
+
+    #[test]
+    fn fixture_outcomes() {
+        let text = |name: &str| -> (String, Option<String>, bool) {
+            let bytes: Vec<u8> = fixture(name).writes.into_iter().flat_map(|(_, b)| b).collect();
+            let (events, error, done) = decode(&bytes, &[]);
+            let text = events
+                .iter()
+                .filter_map(|e| if let ReplyEvent::Text(t) = e { Some(t.as_str()) } else { None })
+                .collect();
+            (text, error, done)
+        };
+        assert_eq!(
+            text("vllm_basic.sse"),
+            ("Sure, the café is open 👨\u{200d}👩\u{200d}👧. It is sunny.".into(), None, true)
+        );
+        assert_eq!(text("vllm_no_done.sse"), ("Half a sentence".into(), None, false));
+        let (t, e, _) = text("vllm_error_midstream.sse");
+        assert_eq!(t, "Let me");
+        assert!(e.unwrap().contains("The engine encountered an error."));
+    }
+}

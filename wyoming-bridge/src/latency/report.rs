@@ -27,6 +27,19 @@ pub fn latency_report(path: &Path) -> Result<LatencyReport, LatencyError> {
     Ok(report)
 }
 
+/// The `wyoming-bridge latency FILE` subcommand: builds the report and writes the chart to `svg_out`,
+/// or next to the file with `.svg` appended. Returns the table and where the chart went.
+pub fn write_report(path: &Path, svg_out: Option<&Path>) -> Result<(String, std::path::PathBuf), LatencyError> {
+    let report = latency_report(path)?;
+    let svg_path = svg_out.map(Path::to_path_buf).unwrap_or_else(|| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".svg");
+        name.into()
+    });
+    std::fs::write(&svg_path, &report.svg).map_err(|source| LatencyError::Io { path: svg_path.clone(), source })?;
+    Ok((report.table, svg_path))
+}
+
 /// The report for the text of a JSONL file. Lines that do not parse are counted and skipped: a
 /// log cut by a crash must still be readable.
 pub fn report_from_jsonl(text: &str) -> LatencyReport {

@@ -162,6 +162,11 @@ fn report_from_a_file_and_errors() {
     let r = latency_report(&path).unwrap();
     assert_eq!(r.turns, 2);
     assert!(r.table.contains("1192.0"));
+    let (table, svg) = write_report(&path, None).unwrap();
+    assert_eq!(svg, dir.path().join("latency.jsonl.svg"));
+    assert!(table.contains("1192.0") && std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let chosen = dir.path().join("chart.svg");
+    assert_eq!(write_report(&path, Some(&chosen)).unwrap().1, chosen);
     std::fs::write(&path, "\n").unwrap();
     assert!(matches!(latency_report(&path), Err(LatencyError::Empty { .. })));
     assert!(matches!(latency_report(&dir.path().join("missing")), Err(LatencyError::Io { .. })));
