@@ -392,3 +392,109 @@ async fn barge_in_silences_the_bot_and_cancels_the_llm_request() {
     alice.quit().await;
     listener.quit().await;
 }
+
+impl Rig {
+    /// Stops a server (its port stays reserved in `ports` for the restart).
+    fn kill(&mut self, which: &str) {
+        match which {
+            "stt" => self.stt = None,
+            "tts" => self.tts = None,
+            "llm" => self.llm = None,
+            _ => unreachable!(),
+        }
+    }
+
+    async fn restart(&mut self, which: &str) {
+        match which {
+            "stt" => {
+                let model = std::env::var("WYOMING_TEST_WHISPER_TINY_EN").unwrap();
+                self.stt = Some(self.start_stt(&model).await);
+            }
+            "tts" => self.tts = Some(self.start_tts().await),
+            "llm" => self.llm = Some(self.start_llm().await),
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// Asks a question and returns what the listener heard the bot say in reply, transcribed.
+async fn ask(rig: &Rig, talker: &mut Peer, recording: &Path, bot: u32, question: &Path) -> String {
+    let before = audio_of(recording, bot).0.len();
+    talker.play(question).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while audio_of(recording, bot).0.len() == before {
+        assert!(std::time::Instant::now() < deadline, "no reply");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_reply(recording, bot, Duration::from_millis(1500), Duration::from_secs(60)).await;
+    let reply = audio_of(recording, bot).0.split_off(before);
+    rig.transcribe(&reply).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_survived_and_the_next_turn_works() {
+    let _serial = serial().await;
+    let Some(mut rig) = Rig::start(false).await else { return };
+    let bridge = rig.bridge(&format!("root ::= \"{ANSWER}\"")).await;
+    let mut alice = rig.peer("Alice").await;
+    let mut listener = rig.peer("Bob").await;
+    let bot = session_of(&mut listener, "VoiceBot").await;
+    let recording = rig.dir.path().join("bob.pcm");
+    listener.record(&recording).await;
+    let question = rig.speech_file("What is the capital of France?", "q");
+    let answered = |heard: &str| words_match(ANSWER, heard) <= 0.2;
+    let apologised = |heard: &str| normalize_words(heard).contains(&"sorry".to_string());
+
+    // The LLM server is down: the bot says its fallback phrase; once it is back, the next turn works.
+    rig.kill("llm");
+    let heard = ask(&rig, &mut alice, &recording, bot, &question).await;
+    assert!(apologised(&heard), "LLM down: heard {heard:?}");
+    rig.restart("llm").await;
+    let heard = ask(&rig, &mut alice, &recording, bot, &question).await;
+    assert!(answered(&heard), "after the LLM restart: heard {heard:?}");
+
+    // The STT server dies while the question is being spoken (and streamed to it).
+    let before = audio_of(&recording, bot).0.len();
+    alice.send(json!({"cmd": "play", "file": question}));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    rig.kill("stt");
+    alice.wait_for(|e| e["event"] == "played", Duration::from_secs(30)).await;
+    wait_for_reply(&recording, bot, Duration::from_millis(1500), Duration::from_secs(60)).await;
+    let reply = audio_of(&recording, bot).0.split_off(before);
+    rig.restart("stt").await;
+    let heard = rig.transcribe(&reply).await;
+    assert!(apologised(&heard), "STT down: heard {heard:?}");
+    let heard = ask(&rig, &mut alice, &recording, bot, &question).await;
+    assert!(answered(&heard), "after the STT restart: heard {heard:?}");
+
+    // The TTS server is down: nothing can be said, so the fallback goes out as a text message.
+    rig.kill("tts");
+    alice.play(&question).await;
+    let text = listener.wait_for(|e| e["event"] == "text", Duration::from_secs(30)).await;
+    assert!(text["message"].as_str().unwrap_or_default().contains("Sorry"), "{text}");
+    rig.restart("tts").await;
+    let heard = ask(&rig, &mut alice, &recording, bot, &question).await;
+    assert!(answered(&heard), "after the TTS restart: heard {heard:?}");
+
+    // Murmur restarts: the bridge reconnects and answers the next question.
+    alice.quit().await;
+    listener.quit().await;
+    rig.murmur.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while bridge.log().matches("connected to Mumble").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no reconnect:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut alice = rig.peer("Alice").await;
+    let mut listener = rig.peer("Bob").await;
+    let bot = session_of(&mut listener, "VoiceBot").await;
+    let recording = rig.dir.path().join("bob2.pcm");
+    listener.record(&recording).await;
+    let heard = ask(&rig, &mut alice, &recording, bot, &question).await;
+    assert!(answered(&heard), "after the Murmur restart: heard {heard:?}");
+
+    let log = bridge.log();
+    assert!(!log.contains("panicked"), "{log}");
+    alice.quit().await;
+    listener.quit().await;
+}
