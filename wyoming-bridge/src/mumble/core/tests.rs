@@ -55,6 +55,20 @@ fn voice(session: u32, sequence: u64, opus: &[u8]) -> Frame {
 }
 
 #[test]
+fn authenticate_carries_password_and_tokens() {
+    let identity = Identity {
+        username: "bot".into(),
+        password: Some("sesame".into()),
+        tokens: vec!["red".into(), "blue".into()],
+        channel: None,
+    };
+    let [_, auth] = ClientCore::new(identity).hello();
+    let a = proto::Authenticate::decode(auth.payload).unwrap();
+    assert_eq!((a.password.as_deref(), a.tokens), (Some("sesame"), vec!["red".to_string(), "blue".to_string()]));
+    assert!(a.celt_versions.is_empty());
+}
+
+#[test]
 fn hello_advertises_1_4_0_without_v2_and_opus() {
     let [version, auth] = core(None).hello();
     assert_eq!(version.kind, 0);
