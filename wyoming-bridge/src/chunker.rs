@@ -281,8 +281,8 @@ struct Boundary {
 }
 
 /// Words that end in `.` without ending a sentence.
-const ABBREVIATIONS: [&str; 16] =
-    ["mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "prof", "jr", "sr", "no", "approx", "mt", "fig"];
+const ABBREVIATIONS: [&str; 13] =
+    ["mr", "mrs", "ms", "dr", "st", "vs", "etc", "prof", "jr", "sr", "approx", "mt", "fig"];
 
 /// Every decided boundary in `text`, in order: the character after the punctuation must be there.
 fn boundaries(text: &str) -> impl Iterator<Item = Boundary> + '_ {
@@ -338,7 +338,12 @@ fn ends_sentence(text: &str, dot: usize) -> bool {
     let word_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
     let word = &before[word_start..];
     let lower = word.to_lowercase();
-    if ABBREVIATIONS.contains(&lower.as_str()) || (word.chars().count() == 1 && word.chars().all(char::is_alphabetic)) {
+    // `Mr.`, an initial (`J.`), or a dotted abbreviation (`e.g.`, `U.S.`, `a.m.`).
+    let dotted = word.contains('.');
+    if ABBREVIATIONS.contains(&lower.as_str())
+        || dotted
+        || (word.chars().count() == 1 && word.chars().all(char::is_alphabetic))
+    {
         return false;
     }
     let line_start = before[..word_start].trim_end_matches([' ', '\t']).is_empty()

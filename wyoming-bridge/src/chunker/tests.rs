@@ -57,6 +57,8 @@ fn abbreviations_decimals_and_list_numbers_do_not_split() {
     let phrases = run(&words("Dr. Smith measured 3.5 kg, e.g. a lot. Then he left."));
     assert_eq!(phrases, ["Dr. Smith measured 3.5 kg,", "e.g. a lot. Then he left."]);
     assert_eq!(run(&["Steps:\n1. Open it\n2. Close it"]), ["Steps:", "1. Open it", "2. Close it"]);
+    assert_eq!(run(&words("The U.S. economy grew. No. It shrank.")), ["The U.S. economy grew.", "No. It shrank."]);
+    assert_eq!(run(&words("No. I don't think so.")), ["No.", "I don't think so."]);
 }
 
 #[test]
