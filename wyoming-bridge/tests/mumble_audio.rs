@@ -188,3 +188,46 @@ async fn stop_silences_the_bot_within_40_ms() {
     assert!(after <= 0.040, "audio arrived {:.1} ms after stop()", after * 1000.0);
     client.shutdown().await;
 }
+
+/// Our client to our client: the reply's terminator bit ends the listener's spurt at once, not after
+/// the 200 ms silence that pymumble (which never sets the bit) needs.
+#[tokio::test]
+async fn our_terminator_ends_the_spurt_at_once() {
+    let _serial = serial().await;
+    if !murmurd_available() {
+        return;
+    }
+    let murmur = Murmur::start(None).await;
+    let (listener, mut heard) = our_client(murmur.port, "ear", None);
+    connected(&mut heard).await;
+    let (speaker, mut events) = our_client(murmur.port, "mouth", None);
+    let mouth = connected(&mut events).await;
+    let sent = speech(SENTENCE, "en");
+    let sink = speaker.audio();
+    sink.play(&sent);
+    sink.finish();
+    let mut received = Vec::new();
+    let mut last_frame = tokio::time::Instant::now();
+    let ended_after = loop {
+        match next_event(&mut heard, Duration::from_secs(30), |e| matches!(e, Event::Voice(_) | Event::VoiceEnd { .. }))
+            .await
+        {
+            Event::Voice(frame) => {
+                assert_eq!((frame.session, frame.name.as_str()), (mouth, "mouth"));
+                received.extend_from_slice(&frame.pcm);
+                last_frame = tokio::time::Instant::now();
+            }
+            Event::VoiceEnd { session, .. } => {
+                assert_eq!(session, mouth);
+                break last_frame.elapsed();
+            }
+            _ => unreachable!(),
+        }
+    };
+    let (corr, lag) = best_correlation(&sent, &received, 2000);
+    eprintln!("us → us: lag {lag}, correlation {corr:.4}, spurt ended {ended_after:?} after the last frame");
+    assert!(corr >= 0.93, "correlation {corr:.4}");
+    assert!(ended_after < Duration::from_millis(100), "ended by the terminator bit, not by the silence timer");
+    listener.shutdown().await;
+    speaker.shutdown().await;
+}
