@@ -100,7 +100,19 @@ pub fn parse_payload(data: &str) -> Result<Payload, MalformedEvent> {
     if let Some(choice) = choice {
         chunk.finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_owned);
         if let Some(delta) = choice.get("delta").or_else(|| choice.get("message")) {
-            chunk.content = delta.get("content").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+            chunk.content = match delta.get("content") {
+                Some(Value::String(text)) => Some(text.clone()),
+                // Content as a list of parts (`[{"type": "text", "text": "…"}]`), as some gateways send.
+                Some(Value::Array(parts)) => Some(
+                    parts
+                        .iter()
+                        .filter(|p| p.get("type").and_then(Value::as_str).is_none_or(|t| t == "text"))
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect(),
+                ),
+                _ => None,
+            }
+            .filter(|text: &String| !text.is_empty());
             chunk.reasoning_chars = ["reasoning", "reasoning_content"]
                 .iter()
                 .filter_map(|k| delta.get(*k).and_then(Value::as_str))
@@ -333,6 +345,14 @@ mod tests {
         assert_eq!((c.content, c.reasoning_chars), (None, 2));
         let c = chunk(r#"{"choices":[{"index":0,"delta":{"reasoning_content":"abc","content":null}}]}"#);
         assert_eq!((c.content, c.reasoning_chars), (None, 3));
+    }
+
+    #[test]
+    fn content_as_a_list_of_parts() {
+        let c = chunk(
+            r#"{"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"Hi"},{"type":"image_url"},{"text":"!"}]}}]}"#,
+        );
+        assert_eq!(c.content.as_deref(), Some("Hi!"));
     }
 
     #[test]
