@@ -11,7 +11,8 @@ use wyoming_bridge::mumble::proto;
 fuzz_target!(|input: &[u8]| {
     let Some((&split, bytes)) = input.split_first() else { return };
     let at = usize::from(split).min(bytes.len());
-    let mut core = ClientCore::new(Identity { username: "bot".into(), channel: Some("Tavern".into()), ..Default::default() });
+    let mut core =
+        ClientCore::new(Identity { username: "bot".into(), channel: Some("Tavern".into()), ..Default::default() });
     let sync = proto::ServerSync { session: Some(1), ..Default::default() };
     let mut out = Vec::new();
     let _ = core.handle(&Frame::new(MessageType::ServerSync, prost::Message::encode_to_vec(&sync)), &mut out);
