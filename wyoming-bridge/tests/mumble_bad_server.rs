@@ -8,7 +8,6 @@ mod common;
 use common::next_event;
 use prost::Message;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,27 +17,15 @@ use wyoming_bridge::mumble::proto;
 use wyoming_bridge::mumble::voice::{self, Direction, OpusPacket};
 use wyoming_bridge::mumble::{Event, Fingerprint, Identity, MumbleClient, MumbleConfig, TlsOptions, Trust};
 
-/// A self-signed certificate and key made by the `openssl` command, or `None` (skip) without it.
-fn make_cert(
-    dir: &Path,
-) -> Option<(Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>)> {
+/// The fake server's throwaway certificate and key (`tests/fixtures/mumble`).
+fn server_cert() -> (Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>) {
     use rustls::pki_types::pem::PemObject;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=fake-murmur"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    if !made.is_ok_and(|o| o.status.success()) {
-        assert!(std::env::var_os("WYOMING_RS_REQUIRE_PEERS").is_none(), "the openssl command is required");
-        eprintln!("skipped: no openssl command to make a test certificate");
-        return None;
-    }
-    let chain = rustls::pki_types::CertificateDer::pem_file_iter(&cert).ok()?.collect::<Result<Vec<_>, _>>().ok()?;
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).ok()?;
-    Some((chain, key))
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mumble");
+    let chain = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (chain, rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap())
 }
 
 fn frame(kind: MessageType, msg: impl Message) -> Vec<u8> {
@@ -55,14 +42,12 @@ type Script = Vec<Vec<u8>>;
 struct FakeServer {
     port: u16,
     fingerprint: Fingerprint,
-    _dir: tempfile::TempDir,
 }
 
 /// Serves `script` to every connection (writing each piece separately), then holds the connection
 /// open for `hold` (or closes it at once if `hold` is zero).
-async fn fake_server(script: Script, hold: Duration) -> Option<FakeServer> {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, key) = make_cert(dir.path())?;
+async fn fake_server(script: Script, hold: Duration) -> FakeServer {
+    let (chain, key) = server_cert();
     let fingerprint = Fingerprint::of(&chain[0]);
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -103,7 +88,7 @@ async fn fake_server(script: Script, hold: Duration) -> Option<FakeServer> {
             });
         }
     });
-    Some(FakeServer { port, fingerprint, _dir: dir })
+    FakeServer { port, fingerprint }
 }
 
 fn client(port: u16, trust: Trust) -> (MumbleClient, tokio::sync::mpsc::Receiver<Event>) {
@@ -153,7 +138,7 @@ async fn disconnected(events: &mut tokio::sync::mpsc::Receiver<Event>) -> (Strin
 async fn reject_is_reported_with_its_reason_and_not_retried_soon() {
     let reject =
         frame(MessageType::Reject, proto::Reject { r#type: Some(4), reason: Some("Wrong server password".into()) });
-    let Some(server) = fake_server(vec![reject], Duration::from_secs(5)).await else { return };
+    let server = fake_server(vec![reject], Duration::from_secs(5)).await;
     let (client, mut events) = client(server.port, Trust::Insecure);
     let (reason, retry_in) = disconnected(&mut events).await;
     assert_eq!(reason, "server rejected us: WrongServerPW (Wrong server password)");
@@ -164,7 +149,7 @@ async fn reject_is_reported_with_its_reason_and_not_retried_soon() {
 #[tokio::test]
 async fn a_disconnect_mid_handshake_is_reported_and_retried() {
     let version = frame(MessageType::Version, proto::Version { version_v1: Some(0x10304), ..Default::default() });
-    let Some(server) = fake_server(vec![version], Duration::ZERO).await else { return };
+    let server = fake_server(vec![version], Duration::ZERO).await;
     let (client, mut events) = client(server.port, Trust::Insecure);
     let (reason, retry_in) = disconnected(&mut events).await;
     assert_eq!(reason, "the server closed the connection during the handshake");
@@ -210,7 +195,7 @@ async fn bad_messages_and_voice_packets_are_dropped_alone_and_an_oversized_frame
     ]);
     // An oversized frame: only the header is needed.
     *script.last_mut().unwrap() = [0x00, 0x07, 0xFF, 0xFF, 0xFF, 0xFF].to_vec();
-    let Some(server) = fake_server(script, Duration::from_secs(5)).await else { return };
+    let server = fake_server(script, Duration::from_secs(5)).await;
     let (client, mut events) = client(server.port, Trust::Insecure);
     let mut voice_frames = Vec::new();
     let reason = loop {
@@ -227,7 +212,7 @@ async fn bad_messages_and_voice_packets_are_dropped_alone_and_an_oversized_frame
 
 #[tokio::test]
 async fn a_pinned_fingerprint_is_accepted_and_any_other_refused() {
-    let Some(server) = fake_server(handshake(3), Duration::from_secs(5)).await else { return };
+    let server = fake_server(handshake(3), Duration::from_secs(5)).await;
     let (good, mut events) = client(server.port, Trust::Pinned(server.fingerprint));
     match next_event(&mut events, Duration::from_secs(10), |e| {
         matches!(e, Event::Connected(_) | Event::Disconnected { .. })

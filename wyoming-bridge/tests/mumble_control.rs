@@ -170,17 +170,8 @@ async fn server_password_and_client_certificate() {
         return;
     }
     let murmur = Murmur::start_with(wyoming_tests::free_port(), None, "serverpassword=sesame\n").await;
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("bot.pem"), dir.path().join("bot.key"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=bot"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(made.status.success());
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mumble");
+    let (cert, key) = (fixtures.join("client.pem"), fixtures.join("client.key"));
     let config = |password: &str| MumbleConfig {
         host: "127.0.0.1".into(),
         port: murmur.port,
