@@ -1,28 +1,30 @@
 //! The voice bot's event loop: Mumble events in, turns out.
 //!
 //! Per speaker, a [`Listener`] finds utterances and streams each to STT while it is spoken. A transcript that
-//! passes the respond rules joins the channel-wide history as `Name: text` and starts a [`turn`]; the turn
-//! streams LLM → chunker → TTS → Mumble in its own task. Speech from anyone while the bot talks is a
-//! barge-in once it has lasted the listener's `min_speech_ms` (so coughs don't count): playback stops within
-//! one frame, the turn task is aborted (dropping the LLM and TTS connections), and the history records only
-//! what was heard. Every turn writes one JSON line of timestamps. Failures of STT, LLM or TTS are logged and,
-//! where a reply was expected, answered with a short fallback phrase; nothing here ends the loop except
-//! the Mumble event stream ending.
+//! passes the respond rules ([`crate::respond`]) joins the channel-wide [`ChannelHistory`] as `Name: text` and
+//! starts a [`turn`]; the turn streams LLM → chunker → TTS → Mumble in its own task. Speech from anyone while
+//! the bot talks is a barge-in once it has lasted `barge_in_ms` (so clicks and short coughs don't count):
+//! playback stops within one frame, the turn task is aborted (dropping the LLM and TTS connections, so the
+//! servers stop working on it), and the history and echo filter keep only what was heard. Every turn writes
+//! one [`TurnLatency`] JSON line. Failures of STT, LLM or TTS are logged and, where a reply was expected,
+//! answered with a short fallback phrase (or a text message when the TTS itself is down); nothing here ends
+//! the loop except the Mumble event stream ending.
 
 use crate::audio::AudioSink;
 use crate::chunker::ChunkerOptions;
+use crate::history::{ChannelHistory, Entry, PhrasePlayback, SpokenText, spoken_text};
+use crate::latency::{LatencyLog, TurnLatency, WallClock};
 use crate::listen::{Heard, ListenConfig, Listener};
-use crate::llm::ChatMessage;
-use crate::llm::client::LlmClient;
+use crate::llm::LlmClient;
 use crate::mumble::Event;
+use crate::respond::{self, EchoFilter, RespondRules};
+use crate::speak::{Speaker as TtsSpeaker, Spoken};
 use crate::stt::SttUtterance;
-use crate::turn::{self, TurnPlan, TurnUpdate, heard_part};
-use serde::Serialize;
+use crate::turn::{self, TurnPlan, TurnUpdate};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
@@ -30,7 +32,7 @@ use wyoming_proto::event::SynthesizeVoice;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::vad::silero::SileroModel;
 
-/// Everything the loop needs, resolved from `config.yaml` and flags.
+/// Everything the loop needs, resolved from `config.yaml` ([`crate::config`]) and loaded.
 pub struct BotConfig {
     pub stt_uri: WyomingUri,
     pub tts_uri: WyomingUri,
@@ -42,61 +44,31 @@ pub struct BotConfig {
     pub llm: LlmClient,
     pub system_prompt: String,
     pub chunker: ChunkerOptions,
-    /// Most user+assistant messages kept in the history.
-    pub history_len: usize,
+    /// The channel's conversation journal (sizes from the config).
+    pub history: ChannelHistory,
     pub barge_in: bool,
-    /// Speech this long while the bot talks is a barge-in (short, so the bot stops quickly; coughs
-    /// shorter than this don't count).
+    /// Speech this long while the bot talks is a barge-in.
     pub barge_in_ms: u32,
     /// Said when a reply was expected but could not be produced.
     pub fallback_phrase: String,
     /// One JSON line per turn is appended here.
     pub latency_log: Option<PathBuf>,
-    /// Utterances with fewer words than this are ignored (noise, "uh").
-    pub min_words: usize,
-    /// When set, only utterances containing it (case-insensitive) get a reply.
-    pub wake_word: Option<String>,
-    /// The bot's own recent speech is not taken as a question (echo filter).
-    pub echo_window: Duration,
+    /// Echo filter, wake word, meaningful-utterance filter.
+    pub respond: RespondRules,
+    /// How long the bot's own speech is remembered by the echo filter.
+    pub echo_decay: Duration,
 }
 
-/// The timestamps of one turn, as a JSON line. Times are milliseconds since the end of the user's speech
-/// (negative before it); `None` for stages the turn did not reach.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
-pub struct TurnLatency {
-    pub turn: u64,
-    pub user: String,
-    pub text: String,
-    /// Wall clock of the end of speech (Unix milliseconds).
-    pub wall_ms: u64,
-    pub speech_start: Option<f64>,
-    pub speech_end: f64,
-    pub vad_hangover_ms: u32,
-    pub vad_end: Option<f64>,
-    pub stt_done: Option<f64>,
-    pub llm_request: Option<f64>,
-    pub llm_first_token: Option<f64>,
-    pub first_phrase_ready: Option<f64>,
-    pub tts_first_audio: Option<f64>,
-    pub first_audio_sent: Option<f64>,
-    pub llm_done: Option<f64>,
-    pub reply_queued: Option<f64>,
-    pub barge_in: Option<f64>,
-    pub cancelled: Option<f64>,
-    pub failed: Option<String>,
-    /// Derived: end of speech → first audio sent to Mumble.
-    pub ttfa_ms: Option<f64>,
-    pub stt_ms: Option<f64>,
-    pub llm_ttft_ms: Option<f64>,
-    pub tts_ttfa_ms: Option<f64>,
-    pub reply: String,
-}
+/// Words that, said as a barge-in, only mean "stop talking": no reply follows.
+const STOP_WORDS: [&str; 9] = ["stop", "wait", "pause", "enough", "quiet", "silence", "shush", "hush", "ok"];
 
 struct Speaker {
     name: String,
     listener: Listener,
     stt: Option<SttUtterance>,
     started: Option<Instant>,
+    /// This utterance interrupted the bot.
+    barged_in: bool,
 }
 
 /// The reply being produced or played.
@@ -104,22 +76,22 @@ struct Turn {
     task: AbortOnDropHandle<()>,
     updates: mpsc::UnboundedReceiver<TurnUpdate>,
     latency: TurnLatency,
-    anchor: Instant,
+    /// Samples handed to the sink so far.
     queued: usize,
     /// Phrases sent to TTS, in order.
-    text: String,
-    playing_since: Option<Instant>,
-    done: bool,
+    phrases: Vec<String>,
 }
 
 struct Transcribed {
     session: u32,
     name: String,
     result: Result<String, String>,
+    typed: bool,
+    barged_in: bool,
     speech_start: Option<Instant>,
     speech_end: Instant,
     vad_end: Instant,
-    hangover_ms: u32,
+    stt_done: Instant,
 }
 
 pub struct Bot {
@@ -127,36 +99,41 @@ pub struct Bot {
     sink: AudioSink,
     text_out: mpsc::UnboundedSender<String>,
     speakers: HashMap<u32, Speaker>,
-    history: Vec<ChatMessage>,
+    history: ChannelHistory,
     turn: Option<Turn>,
     turns: u64,
-    /// What the bot said recently, for the echo filter.
-    recent_speech: Vec<(Instant, String)>,
+    echo: EchoFilter,
+    clock: WallClock,
+    latency_log: Option<LatencyLog>,
     transcripts_tx: mpsc::UnboundedSender<Transcribed>,
     transcripts: mpsc::UnboundedReceiver<Transcribed>,
 }
 
 impl Bot {
-    /// `text_out` carries text messages for the channel (fallbacks when the TTS is down).
+    /// `text_out` carries text messages for the channel (the fallback when the TTS is down).
     pub fn new(config: BotConfig, sink: AudioSink, text_out: mpsc::UnboundedSender<String>) -> Self {
         let (transcripts_tx, transcripts) = mpsc::unbounded_channel();
+        let latency_log = config.latency_log.as_deref().and_then(|path| match LatencyLog::open(path) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                warn!("latency log off: {e}");
+                None
+            }
+        });
         Bot {
+            history: config.history.clone(),
+            echo: EchoFilter::new(config.echo_decay),
             config,
             sink,
             text_out,
             speakers: HashMap::new(),
-            history: Vec::new(),
             turn: None,
             turns: 0,
-            recent_speech: Vec::new(),
+            clock: WallClock::new(),
+            latency_log,
             transcripts_tx,
             transcripts,
         }
-    }
-
-    /// The history the next request would carry (for tests and logs).
-    pub fn history(&self) -> &[ChatMessage] {
-        &self.history
     }
 
     /// Runs until the Mumble event stream ends.
@@ -182,12 +159,15 @@ impl Bot {
                     listener: Listener::new(self.config.listen.clone(), self.config.silero.clone()),
                     stt: None,
                     started: None,
+                    barged_in: false,
                 });
                 match speaker.listener.push(&frame.pcm) {
                     Ok(heard) => {
                         let speech_ms = speaker.listener.speech_ms();
-                        if self.config.barge_in && speech_ms >= self.config.barge_in_ms && self.bot_is_speaking() {
+                        let speaking = self.turn.is_some() || self.sink.is_playing();
+                        if self.config.barge_in && speech_ms >= self.config.barge_in_ms && speaking {
                             info!(user = %frame.name, speech_ms, "barge-in: stopping playback");
+                            speaker.barged_in = true;
                             self.barge_in();
                         }
                         self.on_heard(frame.session, heard);
@@ -201,9 +181,11 @@ impl Bot {
                     self.on_heard(session, heard);
                 }
             }
+            Event::UserJoined { name, .. } => self.history.push(Entry::Joined { name }, Instant::now()),
             Event::UserLeft { session, name } => {
                 info!(%name, "left");
                 self.speakers.remove(&session);
+                self.history.push(Entry::Left { name }, Instant::now());
             }
             Event::Text(message) => {
                 let name = message.sender.clone().unwrap_or_else(|| "Someone".into());
@@ -213,10 +195,12 @@ impl Bot {
                     session: message.actor.unwrap_or(0),
                     name,
                     result: Ok(message.text),
+                    typed: true,
+                    barged_in: false,
                     speech_start: None,
                     speech_end: now,
                     vad_end: now,
-                    hangover_ms: 0,
+                    stt_done: now,
                 });
             }
             Event::Connected(c) => info!(session = c.session, "connected to Mumble"),
@@ -225,7 +209,7 @@ impl Bot {
                 self.cancel_turn("disconnected");
                 self.speakers.clear();
             }
-            Event::UserJoined { .. } | Event::UserMoved { .. } => {}
+            Event::UserMoved { .. } => {}
         }
     }
 
@@ -250,6 +234,7 @@ impl Bot {
                     let vad_end = Instant::now();
                     let speech_end = vad_end - Duration::from_millis(hangover_ms as u64);
                     let speech_start = speaker.started.take();
+                    let barged_in = std::mem::take(&mut speaker.barged_in);
                     let Some(stt) = speaker.stt.take() else { continue };
                     if cut {
                         info!(user = %speaker.name, speech_ms, "utterance cut at the maximum length");
@@ -261,10 +246,12 @@ impl Bot {
                             session,
                             name,
                             result,
+                            typed: false,
+                            barged_in,
                             speech_start,
                             speech_end,
                             vad_end,
-                            hangover_ms,
+                            stt_done: Instant::now(),
                         });
                     });
                 }
@@ -272,41 +259,52 @@ impl Bot {
         }
     }
 
-    fn bot_is_speaking(&self) -> bool {
-        self.turn.is_some() || self.sink.is_playing()
-    }
-
     fn barge_in(&mut self) {
         let unplayed = self.sink.queued();
+        let now = Instant::now();
         self.sink.stop();
         if let Some(turn) = &mut self.turn {
-            turn.latency.barge_in = Some(ms_since(turn.anchor, Instant::now()));
+            turn.latency.t_barge_in = Some(self.clock.epoch(now));
+            turn.latency.t_audio_stopped = Some(self.clock.epoch(Instant::now()));
+            turn.latency.barged_in = true;
         }
         self.end_turn("barge-in", unplayed);
     }
 
-    /// Ends the current turn (see [`Bot::end_turn`]) with whatever the sink still holds unplayed.
+    /// Ends the current turn early, with whatever the sink still holds unplayed.
     fn cancel_turn(&mut self, why: &str) {
         let unplayed = self.sink.queued();
         self.end_turn(why, unplayed);
     }
 
-    /// Ends the current turn: aborts its task and records what was heard (all it queued but `unplayed`).
+    /// Aborts the turn's task (which closes its LLM and TTS connections) and records what was heard: all it
+    /// queued but `unplayed`.
     fn end_turn(&mut self, why: &str, unplayed: Duration) {
         let Some(mut turn) = self.turn.take() else { return };
         let now = Instant::now();
         drop(turn.task);
-        if !turn.done {
-            turn.latency.cancelled = Some(ms_since(turn.anchor, now));
+        if turn.latency.t_llm_complete.is_none() {
+            turn.latency.t_llm_cancelled = Some(self.clock.epoch(now));
         }
         let played = turn.queued.saturating_sub((unplayed.as_secs_f64() * 48_000.0) as usize);
-        let heard = heard_part(&turn.text, played, turn.queued.max(1));
-        info!(why, heard = %heard, "turn ended early");
-        turn.latency.reply = heard.clone();
-        if !heard.is_empty() {
-            self.remember_bot(heard);
+        let fraction = if turn.queued == 0 { 0.0 } else { played as f32 / turn.queued as f32 };
+        let spoken = heard(&turn.phrases, fraction);
+        info!(why, heard = %spoken.text, "turn ended early");
+        turn.latency.outcome = Some(if turn.latency.barged_in { "barged_in" } else { "cancelled" }.into());
+        self.finish_turn(turn.latency, spoken, now);
+    }
+
+    /// Records a finished turn: history, echo filter, latency line.
+    fn finish_turn(&mut self, mut latency: TurnLatency, spoken: SpokenText, now: Instant) {
+        latency.response_length = spoken.text.chars().count();
+        if !spoken.text.is_empty() {
+            self.echo.record_spoken(&spoken.text, now);
         }
-        self.write_latency(&turn.latency);
+        self.history.push_bot(&spoken, now);
+        info!("{}", latency.summary_line());
+        if let Some(Err(e)) = self.latency_log.as_mut().map(|log| log.write(&latency)) {
+            warn!("latency log: {e}");
+        }
     }
 
     fn on_transcript(&mut self, t: Transcribed) {
@@ -318,38 +316,47 @@ impl Bot {
                 return;
             }
         };
-        let text = text.trim().to_string();
-        if let Some(reason) = self.ignore_reason(&text) {
-            info!(user = %t.name, %text, reason, "not answering");
+        let now = Instant::now();
+        let words = respond::normalise_words(&text);
+        if t.barged_in && !words.is_empty() && words.iter().all(|w| STOP_WORDS.contains(&w.as_str())) {
+            info!(user = %t.name, %text, "stop command after a barge-in; not answering");
             return;
         }
-        let _ = t.session;
+        let text = match respond::decide(&text, &self.config.respond, &mut self.echo, now) {
+            Ok(text) => text,
+            Err(reason) => {
+                info!(user = %t.name, %text, reason = reason.as_str(), "not answering");
+                return;
+            }
+        };
         info!(user = %t.name, %text, "heard");
         self.cancel_turn("new question");
-        self.push_history(ChatMessage::user(format!("{}: {text}", t.name)));
+        if t.typed {
+            self.history.push_typed(&t.name, &text, now);
+        } else {
+            self.history.push_said(&t.name, &text, now);
+        }
         self.turns += 1;
-        let anchor = t.speech_end;
+        let clock = self.clock;
         let latency = TurnLatency {
-            turn: self.turns,
-            user: t.name.clone(),
-            text: text.clone(),
-            wall_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-                - anchor.elapsed().as_millis() as u64,
-            speech_start: t.speech_start.map(|s| ms_since(anchor, s)),
-            speech_end: 0.0,
-            vad_hangover_ms: t.hangover_ms,
-            vad_end: Some(ms_since(anchor, t.vad_end)),
-            stt_done: Some(ms_since(anchor, Instant::now())),
-            llm_request: Some(ms_since(anchor, Instant::now())),
+            turn_id: format!("turn_{}_{}", self.turns, clock.epoch(now) as u64),
+            user_id: t.session.to_string(),
+            user_name: Some(t.name.clone()),
+            t0_vad_start: t.speech_start.map(|s| clock.epoch(s)),
+            t_speech_end: Some(clock.epoch(t.speech_end)),
+            t_vad_end: Some(clock.epoch(t.vad_end)),
+            t_asr_start: t.speech_start.map(|s| clock.epoch(s)),
+            t_asr_final: Some(clock.epoch(t.stt_done)),
+            t_llm_start: Some(clock.epoch(now)),
+            transcript_length: text.chars().count(),
             ..Default::default()
         };
-        self.start_turn(latency, anchor);
+        self.start_turn(latency);
     }
 
-    fn start_turn(&mut self, latency: TurnLatency, anchor: Instant) {
-        let mut messages = vec![ChatMessage::system(self.config.system_prompt.clone())];
-        messages.extend(self.history.iter().cloned());
-        debug!(history = ?self.history.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), "LLM request");
+    fn start_turn(&mut self, latency: TurnLatency) {
+        let messages = self.history.messages(&self.config.system_prompt, None, Instant::now());
+        debug!(history = ?messages.iter().skip(1).map(|m| m.content.as_str()).collect::<Vec<_>>(), "LLM request");
         let plan = TurnPlan {
             llm: self.config.llm.clone(),
             messages,
@@ -359,109 +366,65 @@ impl Bot {
         };
         let (tx, updates) = mpsc::unbounded_channel();
         let task = AbortOnDropHandle::new(tokio::spawn(turn::run(plan, self.sink.clone(), tx)));
-        self.turn = Some(Turn {
-            task,
-            updates,
-            latency,
-            anchor,
-            queued: 0,
-            text: String::new(),
-            playing_since: None,
-            done: false,
-        });
+        self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new() });
     }
 
     fn on_update(&mut self, update: Option<TurnUpdate>) {
+        let clock = self.clock;
         let Some(turn) = &mut self.turn else { return };
         let Some(update) = update else {
-            // The task ended without Done (it failed): the turn is over.
-            let turn = self.turn.take().expect("checked");
-            self.write_latency(&turn.latency);
+            // The task ended without Done (it failed after speaking): the turn is over.
+            let mut turn = self.turn.take().expect("checked");
+            turn.latency.outcome = Some("error".into());
+            let spoken = heard(&turn.phrases, 1.0);
+            self.finish_turn(turn.latency, spoken, Instant::now());
             return;
         };
-        let at = |i: Instant| Some(ms_since(turn.anchor, i));
+        let at = |i: Instant| Some(clock.epoch(i));
         match update {
-            TurnUpdate::LlmFirstToken(i) => turn.latency.llm_first_token = at(i),
+            TurnUpdate::LlmFirstToken(i) => turn.latency.t_llm_first_token = at(i),
             TurnUpdate::Phrase { at: i, text } => {
-                if turn.latency.first_phrase_ready.is_none() {
-                    turn.latency.first_phrase_ready = at(i);
+                if turn.latency.t_first_phrase.is_none() {
+                    turn.latency.t_first_phrase = at(i);
+                    turn.latency.t_tts_start = at(i);
                 }
-                if !turn.text.is_empty() {
-                    turn.text.push(' ');
-                }
-                turn.text.push_str(&text);
+                turn.phrases.push(text);
             }
-            TurnUpdate::TtsFirstAudio(i) => turn.latency.tts_first_audio = at(i),
+            TurnUpdate::TtsFirstAudio(i) => turn.latency.t_tts_first_audio = at(i),
             TurnUpdate::FirstAudioSent(i) => {
-                turn.latency.first_audio_sent = at(i);
-                turn.playing_since = Some(i);
+                turn.latency.t_playback_start = at(i);
+                // Handed to the 20 ms pacer, which sends it at its next tick.
+                turn.latency.t_first_audio_sent = at(i);
             }
-            TurnUpdate::Queued { samples } => turn.queued = samples,
-            TurnUpdate::LlmDone(i) => turn.latency.llm_done = at(i),
-            TurnUpdate::Done { text, at: i } => {
-                turn.latency.reply_queued = at(i);
-                turn.done = true;
-                let _ = text;
-                let turn = self.turn.take().expect("checked");
-                let spoken = turn.text.clone();
-                let mut latency = turn.latency;
-                latency.reply = spoken.clone();
-                if spoken.is_empty() {
+            TurnUpdate::Queued { samples } => {
+                turn.queued = samples;
+                turn.latency.audio_duration_ms = samples as f64 / 48.0;
+            }
+            TurnUpdate::LlmDone(i) => turn.latency.t_llm_complete = at(i),
+            TurnUpdate::Done { at: i, .. } => {
+                let mut turn = self.turn.take().expect("checked");
+                turn.latency.outcome = Some("spoken".into());
+                turn.latency.t_playback_end = Some(clock.epoch(i + self.sink.queued()));
+                let spoken = heard(&turn.phrases, 1.0);
+                if spoken.text.is_empty() {
                     warn!("the LLM's reply had nothing to say");
-                } else {
-                    self.remember_bot(spoken);
                 }
-                self.write_latency(&latency);
+                self.finish_turn(turn.latency, spoken, i);
             }
             TurnUpdate::Failed { stage, error, spoken } => {
                 warn!(stage, %error, "reply failed");
-                turn.latency.failed = Some(format!("{stage}: {error}"));
+                turn.latency.error = Some(format!("{stage}: {error}"));
                 if !spoken {
-                    let turn = self.turn.take().expect("checked");
-                    self.write_latency(&turn.latency);
+                    let mut turn = self.turn.take().expect("checked");
+                    turn.latency.outcome = Some("error".into());
+                    self.finish_turn(turn.latency, SpokenText::default(), Instant::now());
                     self.say_fallback();
                 }
             }
         }
     }
 
-    fn remember_bot(&mut self, text: String) {
-        self.recent_speech.push((Instant::now(), text.clone()));
-        self.push_history(ChatMessage::assistant(text));
-    }
-
-    fn push_history(&mut self, message: ChatMessage) {
-        self.history.push(message);
-        let excess = self.history.len().saturating_sub(self.config.history_len);
-        self.history.drain(..excess);
-    }
-
-    /// Why an utterance gets no reply, if it does not.
-    fn ignore_reason(&mut self, text: &str) -> Option<&'static str> {
-        let words: Vec<String> = normalized_words(text);
-        if words.len() < self.config.min_words.max(1) {
-            return Some("too short");
-        }
-        let window = self.config.echo_window;
-        self.recent_speech.retain(|(at, _)| at.elapsed() < window);
-        let is_echo = self.recent_speech.iter().any(|(_, said)| {
-            let said = normalized_words(said);
-            let overlap = words.iter().filter(|w| said.contains(w)).count();
-            overlap * 10 >= words.len() * 8
-        });
-        if is_echo {
-            return Some("echo of the bot's own speech");
-        }
-        if let Some(wake) = &self.config.wake_word {
-            let wake = normalized_words(wake).join(" ");
-            if !words.join(" ").contains(&wake) {
-                return Some("no wake word");
-            }
-        }
-        None
-    }
-
-    /// Says the fallback phrase (or writes it, when the TTS cannot be reached).
+    /// Says the fallback phrase, or writes it to the channel when the TTS cannot be reached.
     fn say_fallback(&mut self) {
         let phrase = self.config.fallback_phrase.clone();
         if phrase.is_empty() {
@@ -470,17 +433,17 @@ impl Bot {
         let (sink, uri, voice, text_out) =
             (self.sink.clone(), self.config.tts_uri.clone(), self.config.voice.clone(), self.text_out.clone());
         tokio::spawn(async move {
-            let mut speaker = crate::speak::Speaker::start(uri, voice);
+            let mut speaker = TtsSpeaker::start(uri, voice);
             speaker.say(phrase.clone());
             speaker.finish();
             let mut any = false;
             while let Some(audio) = speaker.audio.recv().await {
                 match audio {
-                    Ok(crate::speak::Spoken::Audio(pcm)) => {
+                    Ok(Spoken::Audio(pcm)) => {
                         any = true;
                         sink.play(&pcm);
                     }
-                    Ok(crate::speak::Spoken::Done) => break,
+                    Ok(Spoken::Done) => break,
                     Err(e) => {
                         warn!("cannot say the fallback phrase: {e}");
                         break;
@@ -494,32 +457,6 @@ impl Bot {
             }
         });
     }
-
-    fn write_latency(&self, latency: &TurnLatency) {
-        let mut latency = latency.clone();
-        latency.ttfa_ms = latency.first_audio_sent;
-        latency.stt_ms = latency.stt_done.zip(latency.vad_end).map(|(d, v)| d - v);
-        latency.llm_ttft_ms = latency.llm_first_token.zip(latency.llm_request).map(|(t, r)| t - r);
-        latency.tts_ttfa_ms = latency.tts_first_audio.zip(latency.first_phrase_ready).map(|(a, p)| a - p);
-        info!(
-            turn = latency.turn,
-            ttfa_ms = ?latency.ttfa_ms.map(|v| v.round()),
-            stt_ms = ?latency.stt_ms.map(|v| v.round()),
-            llm_ttft_ms = ?latency.llm_ttft_ms.map(|v| v.round()),
-            tts_ttfa_ms = ?latency.tts_ttfa_ms.map(|v| v.round()),
-            "turn latency"
-        );
-        let Some(path) = &self.config.latency_log else { return };
-        let line = match serde_json::to_string(&latency) {
-            Ok(line) => line,
-            Err(e) => return warn!("latency log: {e}"),
-        };
-        let written =
-            std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| writeln!(f, "{line}"));
-        if let Err(e) = written {
-            warn!(path = %path.display(), "cannot write the latency log: {e}");
-        }
-    }
 }
 
 async fn next_update(turn: &mut Option<Turn>) -> Option<TurnUpdate> {
@@ -529,14 +466,33 @@ async fn next_update(turn: &mut Option<Turn>) -> Option<TurnUpdate> {
     }
 }
 
-fn ms_since(anchor: Instant, at: Instant) -> f64 {
-    if at >= anchor { (at - anchor).as_secs_f64() * 1000.0 } else { -((anchor - at).as_secs_f64() * 1000.0) }
+/// What was heard of a reply's phrases when `fraction` of its queued audio had played (speech is taken as
+/// evenly spread over the characters).
+fn heard(phrases: &[String], fraction: f32) -> SpokenText {
+    let total: usize = phrases.iter().map(|p| p.chars().count()).sum();
+    let mut remaining = (total as f32 * fraction.clamp(0.0, 1.0)).round() as usize;
+    let playback: Vec<PhrasePlayback> = phrases
+        .iter()
+        .map(|p| {
+            let n = p.chars().count().max(1);
+            let played = if remaining >= n { 1.0 } else { remaining as f32 / n as f32 };
+            remaining = remaining.saturating_sub(n);
+            PhrasePlayback { text: p.clone(), played }
+        })
+        .collect();
+    spoken_text(&playback)
 }
 
-fn normalized_words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split_whitespace()
-        .map(|w| w.chars().filter(|c| c.is_alphanumeric() || *c == '\'').collect::<String>())
-        .filter(|w| !w.is_empty())
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_reply_keeps_the_words_played() {
+        let phrases = vec!["The capital of France is Paris.".to_string(), "It is on the Seine.".to_string()];
+        assert_eq!(heard(&phrases, 1.0).text, "The capital of France is Paris. It is on the Seine.");
+        let half = heard(&phrases, 0.5);
+        assert!(half.interrupted && half.text.starts_with("The capital of France"), "{half:?}");
+        assert!(heard(&phrases, 0.0).text.is_empty());
+    }
 }

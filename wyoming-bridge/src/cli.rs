@@ -30,6 +30,17 @@ pub struct Cli {
 pub enum Command {
     /// Join a channel and play back what is said there after a delay (to check a server's setup)
     MumbleEcho(EchoArgs),
+    /// Print p50/p90/p99 per stage of a latency log (bot.latency_log) and write an SVG chart of the stages
+    Latency(LatencyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LatencyArgs {
+    /// The JSONL latency log
+    pub file: PathBuf,
+    /// Where the SVG chart goes [default: FILE.svg]
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

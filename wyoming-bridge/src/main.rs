@@ -21,6 +21,12 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    if let Some(Command::Latency(args)) = &cli.command {
+        let (table, svg) = wyoming_bridge::latency::write_report(&args.file, args.svg.as_deref())?;
+        println!("{table}");
+        eprintln!("chart written to {}", svg.display());
+        return Ok(());
+    }
     let file = cli::load_config(&cli.config)?;
     if cli.check_config {
         println!("{}", cli::check_config(&cli)?);
@@ -46,8 +52,11 @@ fn main() -> anyhow::Result<()> {
             client.shutdown().await;
             Ok(())
         }),
+        Some(Command::Latency(_)) => unreachable!("handled before the config is read"),
         None => {
-            let bot_config = bot_config(&cli, file.as_ref())?;
+            let mut bot_config = bot_config(&cli, file.as_ref())?;
+            // A reply that starts with the bot's own "Name:" has it removed before it is spoken.
+            bot_config.chunker.speech.bot_name = Some(config.identity.username.clone());
             runtime.block_on(async {
                 let (client, events) = MumbleClient::start(config)?;
                 let (text_tx, mut text_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -113,13 +122,24 @@ fn bot_config(cli: &Cli, file: Option<&Value>) -> anyhow::Result<BotConfig> {
         llm: LlmClient::new(config.llm.clone())?,
         system_prompt: config.system_prompt.clone(),
         chunker: config.chunker.clone(),
-        history_len: config.history.context_messages,
+        history: wyoming_bridge::history::ChannelHistory::new(
+            config.history.context_messages,
+            config.history.max_entries,
+            config.history.max_age,
+        ),
         barge_in: config.barge_in.is_some(),
         barge_in_ms: config.barge_in.map_or(0, |d| d.as_millis() as u32),
         fallback_phrase: config.fallback_phrase.clone(),
         latency_log: config.latency_log.clone(),
-        min_words: if config.respond.utterance_filter { config.respond.min_words } else { 1 },
-        wake_word: config.respond.wake_word.clone(),
-        echo_window: if config.respond.echo_filter { config.respond.echo_decay } else { Duration::ZERO },
+        respond: wyoming_bridge::respond::RespondRules {
+            echo_filter: config.respond.echo_filter,
+            utterance: config.respond.utterance_filter.then_some(wyoming_bridge::respond::UtteranceRules {
+                min_words: config.respond.min_words,
+                min_chars: config.respond.min_chars,
+                hallucination_filter: config.respond.hallucination_filter,
+            }),
+            wake_word: config.respond.wake_word.clone(),
+        },
+        echo_decay: config.respond.echo_decay,
     })
 }

@@ -74,7 +74,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
             event = stream.next(), if llm_open => match event {
                 Some(Ok(ReplyEvent::Text(text))) => {
                     let now = Instant::now();
-                    if !first_token {
+                    if !first_token && !text.trim().is_empty() {
                         first_token = true;
                         send(TurnUpdate::LlmFirstToken(now));
                     }
@@ -141,35 +141,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The words of `text` a listener heard when `played` of `total` samples had been played: cut in proportion
-/// at a word boundary, with an ellipsis when cut. Used to record an interrupted reply in the history.
-pub fn heard_part(text: &str, played: usize, total: usize) -> String {
-    if total == 0 || played >= total {
-        return text.trim().to_string();
-    }
-    let keep = text.chars().count() * played / total;
-    let cut: String = text.chars().take(keep).collect();
-    let cut = match cut.rfind(char::is_whitespace) {
-        Some(i) if keep < text.chars().count() => &cut[..i],
-        _ => &cut,
-    };
-    let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',');
-    if cut.is_empty() { String::new() } else { format!("{cut}…") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_interrupted_reply_is_cut_at_a_word() {
-        let text = "The capital of France is Paris, a city on the Seine.";
-        assert_eq!(heard_part(text, 100, 100), text);
-        assert_eq!(heard_part(text, 50, 100), "The capital of France is…");
-        assert_eq!(heard_part(text, 0, 100), "");
-        assert_eq!(heard_part(text, 5, 0), text);
     }
 }

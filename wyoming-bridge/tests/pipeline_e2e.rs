@@ -320,19 +320,32 @@ async fn a_spoken_question_gets_a_spoken_answer_and_two_users_share_the_history(
     assert_eq!(lines.len(), 2, "one latency line per turn: {lines:?}");
     for line in &lines {
         for key in [
-            "speech_end",
-            "vad_end",
-            "stt_done",
-            "llm_first_token",
-            "first_phrase_ready",
-            "tts_first_audio",
-            "first_audio_sent",
-            "ttfa_ms",
+            "t0_vad_start",
+            "t_speech_end",
+            "t_vad_end",
+            "t_asr_final",
+            "t_llm_start",
+            "t_llm_first_token",
+            "t_first_phrase",
+            "t_tts_first_audio",
+            "t_first_audio_sent",
+            "t_llm_complete",
         ] {
             assert!(line[key].is_number(), "{key} missing in {line}");
         }
-        eprintln!("turn {}: TTFA {} ms", line["turn"], line["ttfa_ms"]);
+        assert_eq!(line["outcome"], "spoken", "{line}");
+        let ttfa = line["t_first_audio_sent"].as_f64().unwrap() - line["t_speech_end"].as_f64().unwrap();
+        eprintln!("{}: TTFA {:.0} ms", line["turn_id"], ttfa * 1000.0);
     }
+    // The latency subcommand prints the table and writes the chart.
+    let file = rig.dir.path().join("latency.jsonl");
+    let out = Command::new(BRIDGE).arg("latency").arg(&file).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{table}");
+    assert!(table.contains("p50") && table.contains("p90") && table.contains("p99"), "{table}");
+    let svg = std::fs::read_to_string(format!("{}.svg", file.display())).expect("the chart");
+    assert!(svg.contains("<svg"), "{svg}");
     alice.quit().await;
     carol.quit().await;
     listener.quit().await;
@@ -388,7 +401,8 @@ async fn barge_in_silences_the_bot_and_cancels_the_llm_request() {
     let llm_log = rig.llm.as_ref().unwrap().log();
     assert!(llm_log.contains("cancel task"), "llama.cpp did not log a cancelled request:\n{llm_log}");
     let line = rig.latency_lines().into_iter().next().expect("a latency line");
-    assert!(line["barge_in"].is_number() && line["cancelled"].is_number(), "{line}");
+    assert!(line["t_barge_in"].is_number() && line["t_llm_cancelled"].is_number(), "{line}");
+    assert_eq!(line["outcome"], "barged_in", "{line}");
     alice.quit().await;
     listener.quit().await;
 }
