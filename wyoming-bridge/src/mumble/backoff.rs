@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub const INITIAL: Duration = Duration::from_millis(500);
-pub const UNREACHABLE_MAX: Duration = Duration::from_secs(4);
+pub const UNREACHABLE_MAX: Duration = Duration::from_secs(3);
 pub const MAX: Duration = Duration::from_secs(60);
 /// Murmur's default `autobanTimeframe`.
 pub const WINDOW: Duration = Duration::from_secs(120);
