@@ -3,7 +3,8 @@
 #   make setup   provision native libraries, test models and Python peers (scripts/setup.sh)
 #   make test    fmt check + clippy (-D warnings) + cargo test, with the test environment loaded
 #   make run     build and run wyoming-whisper-gpu (10300) and wyoming-luxtts (10200) together
-#   make fuzz    fuzz the Wyoming frame decoder for FUZZ_SECONDS (cargo-fuzz, nightly)
+#   make fuzz    fuzz a parser for FUZZ_SECONDS (cargo-fuzz, nightly): FUZZ_CRATE=wyoming-bridge FUZZ_TARGET=voice_packet
+#   make bench-stt / bench-tts / bench-e2e   benchmarks against the Python servers (results in bench/RESULTS.md)
 #
 # Everything provisioned lives outside the clone, in $(WYOMING_RS_CACHE)
 # (default ~/.cache/wyoming-rs); every recipe sources $(WYOMING_RS_CACHE)/env.
@@ -27,6 +28,8 @@ LUXTTS_URI ?= tcp://0.0.0.0:10200
 WHISPER_ARGS ?= --model "$$WYOMING_TEST_WHISPER_TINY_EN" --silero-model "$$WYOMING_TEST_SILERO_VAD"
 LUXTTS_ARGS ?= --voice "$$WYOMING_TEST_PIPER_VOICE"
 
+# FUZZ_CRATE: wyoming-proto (target decode) or wyoming-bridge (voice_packet, control_frames).
+FUZZ_CRATE ?= wyoming-proto
 FUZZ_TARGET ?= decode
 FUZZ_SECONDS ?= 60
 
@@ -70,7 +73,7 @@ fuzz: setup
 	if ! cargo fuzz --version >/dev/null 2>&1; then
 	  cargo install cargo-fuzz --locked
 	fi
-	cd wyoming-proto
+	cd $(FUZZ_CRATE)
 	if rustup run nightly rustc --version >/dev/null 2>&1; then
 	  cargo +nightly fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS)
 	else
@@ -91,3 +94,11 @@ bench-tts: setup
 	@$(LOAD_ENV)
 	cargo build --release -p wyoming-luxtts
 	"$$WYOMING_RS_PYTHON" bench/tts.py --ours "$${CARGO_TARGET_DIR:-target}/release/wyoming-luxtts" --voice "$$WYOMING_TEST_PIPER_VOICE"
+
+# End-to-end bridge benchmark: twenty turns and five barge-ins through real processes; see
+# wyoming-bridge/benches/e2e.rs. Release builds of all three binaries first (the bench finds them next to its own).
+.PHONY: bench-e2e
+bench-e2e: setup
+	@$(LOAD_ENV)
+	cargo build --release -p wyoming-whisper-gpu -p wyoming-luxtts -p wyoming-bridge
+	cargo bench -p wyoming-bridge --bench e2e

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 use wyoming_bridge::mumble::{Event, Identity, MumbleClient, MumbleConfig, TlsOptions, Trust};
 use wyoming_tests::{ChildGuard, free_port};
 
+pub mod rig;
+
 pub const MURMURD: &str = "/usr/sbin/murmurd";
 
 /// Audio tests measure timing and quality on a 2-core machine: one at a time.
