@@ -19,7 +19,8 @@ use crate::llm::LlmClient;
 use crate::mumble::Event;
 use crate::respond::{self, EchoFilter, RespondRules};
 use crate::speak::{Speaker as TtsSpeaker, Spoken};
-use crate::stt::SttUtterance;
+use crate::stabilizer::TranscriptStabilizer;
+use crate::stt::{SttResult, SttUtterance};
 use crate::turn::{self, TurnPlan, TurnUpdate};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub struct BotConfig {
     pub listen: ListenConfig,
     pub silero: Option<Arc<SileroModel>>,
     pub stt_timeout: Duration,
+    /// `stt.streaming_stability_window` and `stt.streaming_min_stable_chars`.
+    pub stability: (usize, usize),
     pub llm: LlmClient,
     pub system_prompt: String,
     pub chunker: ChunkerOptions,
@@ -85,7 +88,7 @@ struct Turn {
 struct Transcribed {
     session: u32,
     name: String,
-    result: Result<String, String>,
+    result: Result<SttResult, String>,
     typed: bool,
     barged_in: bool,
     speech_start: Option<Instant>,
@@ -194,7 +197,7 @@ impl Bot {
                 self.on_transcript(Transcribed {
                     session: message.actor.unwrap_or(0),
                     name,
-                    result: Ok(message.text),
+                    result: Ok(SttResult { text: message.text, first_partial: None, first_stable: None }),
                     typed: true,
                     barged_in: false,
                     speech_start: None,
@@ -223,6 +226,7 @@ impl Bot {
                         self.config.stt_uri.clone(),
                         self.config.language.clone(),
                         self.config.stt_timeout,
+                        TranscriptStabilizer::new(self.config.stability.0, self.config.stability.1),
                     ));
                 }
                 Heard::Audio(pcm) => {
@@ -308,8 +312,8 @@ impl Bot {
     }
 
     fn on_transcript(&mut self, t: Transcribed) {
-        let text = match t.result {
-            Ok(text) => text,
+        let (text, first_partial, first_stable) = match t.result {
+            Ok(r) => (r.text, r.first_partial, r.first_stable),
             Err(e) => {
                 warn!(user = %t.name, "STT failed: {e}");
                 self.say_fallback();
@@ -346,6 +350,8 @@ impl Bot {
             t_speech_end: Some(clock.epoch(t.speech_end)),
             t_vad_end: Some(clock.epoch(t.vad_end)),
             t_asr_start: t.speech_start.map(|s| clock.epoch(s)),
+            t_asr_partial1: first_partial.map(|i| clock.epoch(i)),
+            t_asr_stable1: first_stable.map(|i| clock.epoch(i)),
             t_asr_final: Some(clock.epoch(t.stt_done)),
             t_llm_start: Some(clock.epoch(now)),
             transcript_length: text.chars().count(),

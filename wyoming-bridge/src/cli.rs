@@ -22,6 +22,8 @@ pub struct Cli {
     pub check_config: bool,
     #[command(flatten)]
     pub mumble: MumbleArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -48,6 +50,108 @@ pub struct EchoArgs {
     /// How long after hearing audio it is played back
     #[arg(long, default_value_t = 1000)]
     pub delay_ms: u64,
+}
+
+/// The Python bot's flags for the common pipeline settings; each overrides its config key.
+#[derive(Debug, Args, Default, Clone)]
+pub struct PipelineArgs {
+    /// LLM chat-completions URL [config: llm.endpoint]
+    #[arg(long, global = true)]
+    pub llm_endpoint: Option<String>,
+    /// LLM model name [config: llm.model]
+    #[arg(long, global = true)]
+    pub llm_model: Option<String>,
+    /// LLM API key [config: llm.api_key; env OPENROUTER_API_KEY, LLM_API_KEY]
+    #[arg(long, global = true, hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// The whole base system prompt [config: llm.system_prompt / llm.prompt_file]
+    #[arg(long, global = true)]
+    pub llm_system_prompt: Option<String>,
+    /// Personality name or file appended to the prompt [config: llm.personality]
+    #[arg(long, global = true)]
+    pub personality: Option<String>,
+    /// RMS threshold of the fallback VAD [config: bot.asr_threshold]
+    #[arg(long, global = true)]
+    pub asr_threshold: Option<u32>,
+    /// Wyoming STT server host [config: stt.wyoming_host]
+    #[arg(long, global = true)]
+    pub wyoming_stt_host: Option<String>,
+    /// Wyoming STT server port [config: stt.wyoming_port]
+    #[arg(long, global = true)]
+    pub wyoming_stt_port: Option<u16>,
+    /// Wyoming TTS server host [config: tts.wyoming_host]
+    #[arg(long, global = true)]
+    pub wyoming_tts_host: Option<String>,
+    /// Wyoming TTS server port [config: tts.wyoming_port]
+    #[arg(long, global = true)]
+    pub wyoming_tts_port: Option<u16>,
+    /// Log level: DEBUG, INFO, WARNING or ERROR (RUST_LOG, when set, wins)
+    #[arg(long, global = true, default_value = "INFO")]
+    pub log_level: String,
+    /// JSON log lines
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// Accepted for the Python bot's command lines; the in-process TTS they configured is now the TTS
+    /// server's job, so they only log a warning
+    #[arg(long, global = true, hide = true)]
+    pub reference: Option<String>,
+    #[arg(long, global = true, hide = true)]
+    pub device: Option<String>,
+    #[arg(long, global = true, hide = true)]
+    pub steps: Option<u32>,
+    #[arg(long, global = true, hide = true)]
+    pub voices_dir: Option<String>,
+    #[arg(long, global = true, hide = true)]
+    pub hf_home: Option<String>,
+    #[arg(long, global = true, hide = true)]
+    pub debug_rms: bool,
+    #[arg(long, global = true, hide = true)]
+    pub log_file: Option<String>,
+}
+
+impl PipelineArgs {
+    /// The config overrides these flags make.
+    pub fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            llm_endpoint: self.llm_endpoint.clone(),
+            llm_model: self.llm_model.clone(),
+            llm_api_key: self.llm_api_key.clone(),
+            llm_system_prompt: self.llm_system_prompt.clone(),
+            personality: self.personality.clone(),
+            asr_threshold: self.asr_threshold,
+            stt_host: self.wyoming_stt_host.clone(),
+            stt_port: self.wyoming_stt_port,
+        }
+    }
+
+    /// Flags of the Python bot that have no effect here.
+    pub fn ignored(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (flag, set) in [
+            ("--reference", self.reference.is_some()),
+            ("--device", self.device.is_some()),
+            ("--steps", self.steps.is_some()),
+            ("--voices-dir", self.voices_dir.is_some()),
+            ("--hf-home", self.hf_home.is_some()),
+            ("--debug-rms", self.debug_rms),
+            ("--log-file", self.log_file.is_some()),
+        ] {
+            if set {
+                out.push(flag);
+            }
+        }
+        out
+    }
+
+    /// The tracing filter for `--log-level`.
+    pub fn log_filter(&self) -> &'static str {
+        match self.log_level.to_ascii_uppercase().as_str() {
+            "DEBUG" => "debug",
+            "WARNING" | "WARN" => "warn",
+            "ERROR" => "error",
+            _ => "info",
+        }
+    }
 }
 
 /// Connection flags; each overrides the config file's `mumble` key of the same meaning.

@@ -17,10 +17,20 @@ use wyoming_proto::uri::WyomingUri;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| cli.pipeline.log_filter().into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.pipeline.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    for flag in cli.pipeline.ignored() {
+        tracing::warn!(
+            flag,
+            "accepted for the Python bot's command line, but the TTS server does this now; ignoring it"
+        );
+    }
     if let Some(Command::Latency(args)) = &cli.command {
         let (table, svg) = wyoming_bridge::latency::write_report(&args.file, args.svg.as_deref())?;
         println!("{table}");
@@ -32,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         println!("{}", cli::check_config(&cli)?);
         let base_dir = cli.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let env = |name: &str| std::env::var(name).ok();
-        let options = ParseOptions { base_dir, env: &env, strict: false, overrides: Default::default() };
+        let options = ParseOptions { base_dir, env: &env, strict: false, overrides: cli.pipeline.overrides() };
         let (_, warnings) =
             config::parse_config(file.as_ref(), &options).with_context(|| cli.config.display().to_string())?;
         for warning in warnings {
@@ -82,10 +92,17 @@ fn main() -> anyhow::Result<()> {
 fn bot_config(cli: &Cli, file: Option<&Value>) -> anyhow::Result<BotConfig> {
     let base_dir = cli.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let env = |name: &str| std::env::var(name).ok();
-    let options = ParseOptions { base_dir, env: &env, strict: false, overrides: Default::default() };
-    let (config, warnings) = config::parse_config(file, &options).with_context(|| cli.config.display().to_string())?;
+    let options = ParseOptions { base_dir, env: &env, strict: false, overrides: cli.pipeline.overrides() };
+    let (mut config, warnings) =
+        config::parse_config(file, &options).with_context(|| cli.config.display().to_string())?;
     for warning in warnings {
         tracing::warn!("{}: {warning}", cli.config.display());
+    }
+    if let Some(host) = &cli.pipeline.wyoming_tts_host {
+        config.tts.host = host.clone();
+    }
+    if let Some(port) = cli.pipeline.wyoming_tts_port {
+        config.tts.port = port;
     }
     let silero = match (&config.vad.engine, &config.vad.silero_model, std::env::var_os("ORT_DYLIB_PATH")) {
         (VadEngine::Rms, _, _) => None,
@@ -119,6 +136,7 @@ fn bot_config(cli: &Cli, file: Option<&Value>) -> anyhow::Result<BotConfig> {
         listen,
         silero,
         stt_timeout: config.stt.timeout,
+        stability: (config.stt.stability_window, config.stt.min_stable_chars),
         llm: LlmClient::new(config.llm.clone())?,
         system_prompt: config.system_prompt.clone(),
         chunker: config.chunker.clone(),

@@ -113,16 +113,15 @@ impl Rig {
         Some(rig)
     }
 
+    /// Our STT server with its early final on (Silero VAD), as it would run in production.
     pub async fn start_stt(&self, model: &str) -> Process {
         let uri = format!("tcp://127.0.0.1:{}", self.ports.0);
-        spawn(
-            &self.stt_bin,
-            &["--uri", &uri, "--model", model, "--early-final-ms", "0"],
-            self.dir.path(),
-            "stt",
-            self.ports.0,
-        )
-        .await
+        let silero = std::env::var("WYOMING_TEST_SILERO_VAD").unwrap_or_default();
+        let mut args = vec!["--uri", &uri, "--model", model];
+        if !silero.is_empty() {
+            args.extend(["--silero-model", &silero]);
+        }
+        spawn(&self.stt_bin, &args, self.dir.path(), "stt", self.ports.0).await
     }
 
     pub async fn start_tts(&self) -> Process {
