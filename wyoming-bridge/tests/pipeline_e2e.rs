@@ -47,8 +47,24 @@ async fn a_spoken_question_gets_a_spoken_answer_and_two_users_share_the_history(
     let request = log.lines().rfind(|l| l.contains("LLM request")).expect("a logged LLM request");
     assert!(request.contains("Alice: ") && request.contains("Carol: "), "{request}");
 
-    let lines = rig.latency_lines();
-    assert_eq!(lines.len(), 2, "one latency line per turn: {lines:?}");
+    // A text message to the bot gets a spoken reply, as before.
+    let before = audio_of(&recording, bot_session).0.len();
+    carol.send(json!({"cmd": "text", "message": "What is the capital of France?"}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while audio_of(&recording, bot_session).0.len() == before {
+        assert!(std::time::Instant::now() < deadline, "no spoken reply to a text message:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_reply(&recording, bot_session, Duration::from_millis(1500), Duration::from_secs(60)).await;
+    let heard = rig.transcribe(&audio_of(&recording, bot_session).0.split_off(before)).await;
+    assert!(words_match(ANSWER, &heard) <= 0.2, "reply to a text message: {heard:?}");
+    let log = bridge.log();
+    let request = log.lines().rfind(|l| l.contains("LLM request")).expect("a logged LLM request");
+    assert!(request.contains("Carol (text): "), "{request}");
+
+    let mut lines = rig.latency_lines();
+    assert_eq!(lines.len(), 3, "one latency line per turn: {lines:?}");
+    lines.pop(); // the text message's turn has no speech timestamps
     for line in &lines {
         for key in [
             "t0_vad_start",
@@ -202,6 +218,48 @@ async fn faults_are_survived_and_the_next_turn_works() {
 
     let log = bridge.log();
     assert!(!log.contains("panicked"), "{log}");
+    alice.quit().await;
+    listener.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_dying_mid_reply_is_survived() {
+    let _serial = serial().await;
+    let Some(mut rig) = Rig::start(true).await else { return };
+    let story = "Let me tell you a very long story about the sea, the wind and the old lighthouse keeper. ".repeat(25);
+    let bridge = rig.bridge(&format!("root ::= \"{}\"", story.trim())).await;
+    let mut alice = rig.peer("Alice").await;
+    let mut listener = rig.peer("Bob").await;
+    let bot = session_of(&mut listener, "VoiceBot").await;
+    let recording = rig.dir.path().join("bob.pcm");
+    listener.record(&recording).await;
+    let (ask_story, stop) = (rig.speech_file("Tell me a story please.", "story"), rig.speech_file("Stop!", "stop"));
+
+    alice.play(&ask_story).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while audio_of(&recording, bot).1.len() < 50 {
+        assert!(std::time::Instant::now() < deadline, "the bot never spoke:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The slow model is still streaming the story: kill it mid-reply.
+    rig.kill("llm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !bridge.log().contains("reply failed") {
+        assert!(std::time::Instant::now() < deadline, "the cut stream was not noticed:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What had arrived is still being spoken; interrupt it, bring the LLM back, and ask again.
+    alice.play(&stop).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    rig.restart("llm").await;
+    let before = audio_of(&recording, bot).1.len();
+    alice.play(&ask_story).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while audio_of(&recording, bot).1.len() < before + 50 {
+        assert!(std::time::Instant::now() < deadline, "no reply after the LLM came back:\n{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!bridge.log().contains("panicked"));
     alice.quit().await;
     listener.quit().await;
 }
