@@ -41,9 +41,12 @@ pub struct Cli {
     /// Directories searched for Piper voices; the first also holds the LuxTTS voice cache (repeatable)
     #[arg(long = "data-dir", action = ArgAction::Append)]
     pub data_dirs: Vec<PathBuf>,
-    /// Accepted for wyoming-piper compatibility; voices are not downloaded
+    /// Where catalogue voices are downloaded on first use (default: the first data dir)
     #[arg(long)]
     pub download_dir: Option<PathBuf>,
+    /// Never download; use only voices already in the data dirs
+    #[arg(long)]
+    pub local_files_only: bool,
     /// auto (CUDA when ONNX Runtime offers it, else CPU), cpu or cuda
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -113,8 +116,6 @@ pub struct Cli {
     pub update_voices: bool,
     #[arg(long, hide = true)]
     pub streaming: bool,
-    #[arg(long, hide = true)]
-    pub local_files_only: bool,
     #[arg(long, hide = true)]
     pub web_server: bool,
     #[arg(long, hide = true)]
@@ -234,9 +235,6 @@ impl Cli {
         }
         if self.web_server {
             flags.push("--web-server");
-        }
-        if self.download_dir.is_some() {
-            flags.push("--download-dir");
         }
         flags
     }

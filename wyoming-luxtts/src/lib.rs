@@ -4,7 +4,7 @@
 //! - [`session`]: one connection; events in, phrases to synthesis, audio events out.
 //! - [`text`]: the shared frontend: sanitising, phrase splitting, normalisation, espeak-ng IPA, token ids.
 //! - [`engine`]: what a voice must do, the voice registry, PCM conversion.
-//! - [`piper`]: Piper VITS voices. [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
+//! - [`piper`]: Piper VITS voices ([`piper_files`]: finding or downloading them). [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
 //! - [`onnx`]: ONNX Runtime, device choice, session pools. [`cli`], [`info`]: flags and the advertised info.
 
 pub mod cli;
@@ -13,5 +13,6 @@ pub mod info;
 pub mod luxtts;
 pub mod onnx;
 pub mod piper;
+pub mod piper_files;
 pub mod session;
 pub mod text;

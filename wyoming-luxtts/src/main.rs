@@ -4,13 +4,13 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{info, warn};
 use wyoming_luxtts::cli::{Cli, EngineKind};
 use wyoming_luxtts::engine::{Voice, Voices};
 use wyoming_luxtts::onnx::{self, SessionOptions};
 use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
+use wyoming_luxtts::piper_files;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
 use wyoming_luxtts::{info as server_info, luxtts};
@@ -33,25 +33,6 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(run(cli))
-}
-
-/// A Piper voice argument: an `.onnx` path, or a name looked up as `NAME.onnx` in the data dirs.
-fn find_piper_voice(voice: &str, data_dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
-    let path = Path::new(voice);
-    if voice.ends_with(".onnx") || path.is_file() {
-        anyhow::ensure!(path.is_file(), "Piper voice {voice}: no such file");
-        return Ok(path.to_path_buf());
-    }
-    data_dirs
-        .iter()
-        .flat_map(|dir| [dir.join(format!("{voice}.onnx")), dir.join(voice).join(format!("{voice}.onnx"))])
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "Piper voice {voice:?} not found: looked for {voice}.onnx (with {voice}.onnx.json) in {}",
-                data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-            )
-        })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -86,7 +67,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
             for name in &cli.voices {
-                let path = find_piper_voice(name, &data_dirs)?;
+                let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
+                let (name, dirs, local) = (name.clone(), data_dirs.clone(), cli.local_files_only);
+                let path = tokio::task::spawn_blocking(move || piper_files::locate(&name, &dirs, &download_dir, local))
+                    .await??;
                 let (env, session) = (env.clone(), session.clone());
                 let voice =
                     tokio::task::spawn_blocking(move || PiperVoice::load(env, &path, session, overrides)).await??;

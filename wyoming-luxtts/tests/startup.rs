@@ -61,8 +61,11 @@ fn missing_or_corrupt_voices_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
 
-    let (ok, err) = run(&[&URI[..], &["--voice", "en_US-nobody-medium", "--data-dir", data]].concat(), Some(ort));
-    assert!(!ok && err.contains("Piper voice \"en_US-nobody-medium\" not found"), "{err}");
+    let (ok, err) = run(&[&URI[..], &["--voice", "nobody", "--data-dir", data]].concat(), Some(ort));
+    assert!(!ok && err.contains("Piper voice \"nobody\" not found"), "{err}");
+    let args = [&URI[..], &["--voice", "en_US-nobody-medium", "--data-dir", data, "--local-files-only"]].concat();
+    let (ok, err) = run(&args, Some(ort));
+    assert!(!ok && err.contains("not found") && err.contains("--local-files-only"), "{err}");
 
     // A model without its .onnx.json.
     let lonely = dir.path().join("lonely.onnx");
@@ -81,4 +84,61 @@ fn missing_or_corrupt_voices_are_clear_errors() {
     std::fs::write(dir.path().join("corrupt.onnx.json"), b"{\"audio\": 5}").unwrap();
     let (ok, err) = run(&[&URI[..], &["--voice", "corrupt", "--data-dir", data]].concat(), Some(ort));
     assert!(!ok && err.contains("is not a Piper voice config"), "{err}");
+}
+
+/// A catalogue voice missing from the data dirs is downloaded from the model hub on first use, as
+/// wyoming-piper does; here the hub is a local HTTP server with the hub's URL layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalogue_voice_is_downloaded_on_first_use() {
+    use std::time::Duration;
+    use wyoming_tests::{ChildGuard, free_port, python, wait_for_port};
+    let (Some(ort), Some(voice), Some(python)) =
+        (provisioned("ORT_DYLIB_PATH"), provisioned("WYOMING_TEST_PIPER_VOICE"), python())
+    else {
+        return;
+    };
+    let hub = tempfile::tempdir().unwrap();
+    let files = hub.path().join("rhasspy/piper-voices/resolve/main/en/en_US/joe/medium");
+    std::fs::create_dir_all(&files).unwrap();
+    std::os::unix::fs::symlink(&voice, files.join("en_US-joe-medium.onnx")).unwrap();
+    std::os::unix::fs::symlink(format!("{}.json", voice.display()), files.join("en_US-joe-medium.onnx.json")).unwrap();
+    let hub_port = free_port();
+    let hub_server = ChildGuard(
+        Command::new(&python)
+            .args(["-m", "http.server", &hub_port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(hub.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(hub_port, Duration::from_secs(20)).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let start = |extra: &[&str]| {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .args(["--voice", "en_US-joe-medium", "--data-dir", data.path().to_str().unwrap()])
+            .args(["--uri", &format!("tcp://127.0.0.1:{port}")])
+            .args(extra)
+            .env("ORT_DYLIB_PATH", &ort)
+            .env("HF_ENDPOINT", format!("http://127.0.0.1:{hub_port}"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        (ChildGuard(child), port)
+    };
+    let (server, port) = start(&[]);
+    wait_for_port(port, Duration::from_secs(60)).await.unwrap();
+    assert!(data.path().join("en_US-joe-medium.onnx").is_file());
+    assert!(data.path().join("en_US-joe-medium.onnx.json").is_file());
+    assert!(!data.path().join("en_US-joe-medium.onnx.part").exists());
+    drop(server);
+    // Offline from now on: the downloaded voice is found locally.
+    drop(hub_server);
+    let (_server, port) = start(&["--local-files-only"]);
+    wait_for_port(port, Duration::from_secs(60)).await.unwrap();
+    let uri = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+    let client = wyoming_proto::client::Client::connect(&uri, Default::default()).await;
+    let info = client.unwrap().describe().await.unwrap();
+    assert_eq!(info.tts[0].voices[0].artifact.name, "en_US-joe-medium");
 }

@@ -29,6 +29,8 @@ pub mod connection;
 mod error;
 pub mod event;
 pub mod frame;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod json;
 #[cfg(feature = "onnx")]
 pub mod onnx;
