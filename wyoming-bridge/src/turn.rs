@@ -127,6 +127,8 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
                 }
                 Some(Ok(Spoken::Done)) | None => tts_open = false,
                 Some(Err(e)) => {
+                    // What was queued still plays, and its last frame ends the talk spurt.
+                    sink.finish();
                     send(TurnUpdate::Failed { stage: "tts", error: e.to_string(), spoken: first_audio });
                     return;
                 }
