@@ -3,7 +3,7 @@
 //! Per speaker, a [`Listener`] finds utterances and streams each to STT while it is spoken. A transcript that
 //! passes the respond rules ([`crate::respond`]) joins the channel-wide [`ChannelHistory`] as `Name: text` and
 //! starts a [`turn`]; the turn streams LLM → chunker → TTS → Mumble in its own task. Speech from anyone while
-//! the bot talks is a barge-in once it has lasted `barge_in_ms` (so clicks and short coughs don't count):
+//! the bot is audible is a barge-in once it has lasted `barge_in_ms` (so clicks and short coughs don't count):
 //! playback stops within one frame, the turn task is aborted (dropping the LLM and TTS connections, so the
 //! servers stop working on it), and the history and echo filter keep only what was heard. Every turn writes
 //! one [`TurnLatency`] JSON line. Failures of STT, LLM or TTS are logged and, where a reply was expected,
@@ -167,7 +167,9 @@ impl Bot {
                 match speaker.listener.push(&frame.pcm) {
                     Ok(heard) => {
                         let speech_ms = speaker.listener.speech_ms();
-                        let speaking = self.turn.is_some() || self.sink.is_playing();
+                        // Only while the bot is audible: someone talking while it is still thinking is a new
+                        // or continued question, which replaces the pending turn when its transcript arrives.
+                        let speaking = self.sink.is_playing() || self.turn.as_ref().is_some_and(|t| t.queued > 0);
                         if self.config.barge_in && speech_ms >= self.config.barge_in_ms && speaking {
                             info!(user = %frame.name, speech_ms, "barge-in: stopping playback");
                             speaker.barged_in = true;
