@@ -409,7 +409,7 @@ impl Bot {
                 turn.latency.audio_duration_ms = samples as f64 / 48.0;
             }
             TurnUpdate::LlmDone(i) => turn.latency.t_llm_complete = at(i),
-            TurnUpdate::Done { at: i, .. } => {
+            TurnUpdate::Done { at: i } => {
                 let mut turn = self.turn.take().expect("checked");
                 turn.latency.outcome = Some("spoken".into());
                 turn.latency.t_playback_end = Some(clock.epoch(i + self.sink.queued()));

@@ -33,9 +33,8 @@ pub enum TurnUpdate {
         samples: usize,
     },
     LlmDone(Instant),
-    /// The reply is complete: all audio is queued in the sink. `text` is everything the LLM said.
+    /// The reply is complete: all its audio is queued in the sink.
     Done {
-        text: String,
         at: Instant,
     },
     /// The reply failed; `spoken` says whether any audio went out before.
@@ -62,7 +61,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
     let mut stream = plan.llm.stream(&plan.messages);
     let mut chunker = PhraseChunker::new(plan.chunker);
     let mut speaker = Speaker::start(plan.tts_uri, plan.voice);
-    let mut full = String::new();
+    let mut any_text = false;
     let mut llm_open = true;
     let mut tts_open = true;
     let mut first_token = false;
@@ -78,7 +77,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
                         first_token = true;
                         send(TurnUpdate::LlmFirstToken(now));
                     }
-                    full.push_str(&text);
+                    any_text = true;
                     for phrase in chunker.push(&text, now) {
                         send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
                         speaker.say(phrase.text);
@@ -93,7 +92,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
                     }
                     speaker.finish();
                     llm_open = false;
-                    send(TurnUpdate::Failed { stage: "llm", error: e.to_string(), spoken: first_audio || !full.is_empty() });
+                    send(TurnUpdate::Failed { stage: "llm", error: e.to_string(), spoken: first_audio || any_text });
                 }
                 None => {
                     for phrase in chunker.finish() {
@@ -136,7 +135,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
         }
     }
     sink.finish();
-    send(TurnUpdate::Done { text: full, at: Instant::now() });
+    send(TurnUpdate::Done { at: Instant::now() });
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

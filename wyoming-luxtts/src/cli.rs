@@ -115,8 +115,6 @@ pub struct Cli {
     #[arg(long, hide = true)]
     pub update_voices: bool,
     #[arg(long, hide = true)]
-    pub streaming: bool,
-    #[arg(long, hide = true)]
     pub web_server: bool,
     #[arg(long, hide = true)]
     pub web_server_host: Option<String>,

@@ -79,13 +79,12 @@ pub fn init(data_dir: Option<&Path>) -> Result<(), &'static EspeakError> {
 
 /// The clauses of `text` in `voice` (an espeak-ng voice name such as `en-us`).
 pub fn phonemize(voice: &str, text: &str) -> Result<Vec<Clause>, EspeakError> {
+    // Initialises with the library's own data when nothing called `init` first; a no-op otherwise.
+    let _ = init(None);
     let state = match ESPEAK.get() {
         Some(Ok(state)) => state,
-        Some(Err(e)) => return Err(EspeakError::Init(if let EspeakError::Init(p) = e { p.clone() } else { None })),
-        None => {
-            init(None).map_err(|_| EspeakError::Init(None))?;
-            return phonemize(voice, text);
-        }
+        Some(Err(EspeakError::Init(path))) => return Err(EspeakError::Init(path.clone())),
+        _ => return Err(EspeakError::Init(None)),
     };
     let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if state.voice.as_deref() != Some(voice) {
