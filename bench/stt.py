@@ -13,7 +13,6 @@ binary and sources the environment), or:
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "pytho
 from wyoming.asr import Transcribe, Transcript  # noqa: E402
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop  # noqa: E402
 from wyoming.client import AsyncClient  # noqa: E402
+from common import free_port, rss_mib, wait_ready  # noqa: E402
 
 SENTENCES = [
     "Set the thermostat to twenty degrees.",
@@ -42,19 +42,6 @@ SENTENCES = [
 ]
 RATE, WIDTH, CHANNELS = 16000, 2, 1
 CHUNK = 160 * WIDTH  # 10 ms, like Home Assistant
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def synthesize(sentences, out_dir):
@@ -78,20 +65,6 @@ def load_corpus(corpus_dir):
             chunk = AudioChunk(w.getframerate(), w.getsampwidth(), w.getnchannels(), w.readframes(w.getnframes()))
         clips.append(converter.convert(chunk).audio)
     return clips
-
-
-async def wait_ready(port, proc, timeout=180):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not open its port")
 
 
 async def utterance(port, pcm, paced=True):
