@@ -105,7 +105,8 @@ async def main(args):
     ports = {"ours": free_port(), "theirs": free_port()}
     servers = {
         "ours": subprocess.Popen(
-            [args.ours, "--uri", f"tcp://127.0.0.1:{ports['ours']}", "--voice", name, "--data-dir", str(data)],
+            [args.ours, "--uri", f"tcp://127.0.0.1:{ports['ours']}", "--voice", name, "--data-dir", str(data)]
+            + args.ours_arg,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "theirs": subprocess.Popen(
             [sys.executable, "-m", "wyoming_piper", "--uri", f"tcp://127.0.0.1:{ports['theirs']}", "--voice", name,
@@ -162,6 +163,7 @@ if __name__ == "__main__":
     parser.add_argument("--ours", required=True)
     parser.add_argument("--voice", default=os.environ.get("WYOMING_TEST_PIPER_VOICE"))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ours-arg", action="append", default=[], help="extra flag for our server (repeatable)")
     args = parser.parse_args()
     if not args.voice:
         parser.error("--voice (or WYOMING_TEST_PIPER_VOICE) is required")
