@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wyoming_luxtts::luxtts::features;
 use wyoming_luxtts::luxtts::model::{LuxModel, SynthParams};
 use wyoming_luxtts::luxtts::voice::{self, PromptSettings};
-use wyoming_luxtts::onnx::{Device, SessionOptions};
+use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -48,9 +48,9 @@ fn main() {
         let t0 = Instant::now();
         let tokens = model.frontend().tokens(text).unwrap();
         let frontend = t0.elapsed();
-        let mut trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1).unwrap();
+        let mut trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1, Width::Wide).unwrap();
         for _ in 1..runs {
-            trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1).unwrap();
+            trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1, Width::Wide).unwrap();
         }
         let t = &trace.timings;
         let per_step = t.decoder_steps.iter().map(|d| ms(*d)).sum::<f64>() / t.decoder_steps.len() as f64;

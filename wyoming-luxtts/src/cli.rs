@@ -93,7 +93,7 @@ pub struct Cli {
     /// Syntheses running at once, over all connections; more wait their turn
     #[arg(long, default_value_t = default_concurrency())]
     pub max_concurrent: usize,
-    /// ONNX Runtime intra-op threads per synthesis
+    /// ONNX Runtime intra-op threads of a synthesis that runs alone; beside others, each runs on one
     #[arg(long, default_value_t = default_threads())]
     pub threads: usize,
     /// Advertise and accept only plain `synthesize` (no streaming)
@@ -126,8 +126,13 @@ pub struct Cli {
     pub backend: Option<String>,
 }
 
-fn default_threads() -> usize {
+/// The CPU cores this process may use.
+pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn default_threads() -> usize {
+    cores()
 }
 
 fn default_concurrency() -> usize {

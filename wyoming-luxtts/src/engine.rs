@@ -3,7 +3,7 @@
 //! A [`Voice`] turns one phrase into float samples at its own rate; the session does the splitting,
 //! streaming and PCM conversion. Both engines (Piper, LuxTTS) implement it, so the server is one code path.
 
-use crate::onnx::OnnxError;
+use crate::onnx::{OnnxError, Width};
 use crate::text::espeak::EspeakError;
 use std::sync::Arc;
 use wyoming_proto::event::{SynthesizeVoice, TtsVoice};
@@ -43,9 +43,11 @@ pub trait Voice: Send + Sync {
     fn describe(&self) -> TtsVoice;
     /// Resolves a speaker name or number to the model's id; `None` is the voice's default speaker.
     fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError>;
-    /// Synthesises one phrase (already sanitised; it may hold several sentences). Blocking: run it off the
-    /// async runtime. Samples are in [-1, 1].
-    fn synthesize(&self, phrase: &str, speaker: Option<i64>) -> Result<Vec<f32>, SynthError>;
+    /// Synthesises one phrase (already sanitised; it may hold several sentences) on `width` threads.
+    /// Blocking: run it off the async runtime. Samples are in [-1, 1].
+    fn synthesize(&self, phrase: &str, speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError>;
+    /// Opens `count` idle sessions of `width` ahead of need (blocking).
+    fn prewarm(&self, width: Width, count: usize) -> Result<(), SynthError>;
 }
 
 /// A voice and speaker chosen for one request.

@@ -5,7 +5,8 @@
 //! - [`text`]: the shared frontend: sanitising, phrase splitting, normalisation, espeak-ng IPA, token ids.
 //! - [`engine`]: what a voice must do, the voice registry, PCM conversion.
 //! - [`piper`]: Piper VITS voices ([`piper_files`]: finding or downloading them). [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
-//! - [`onnx`]: ONNX Runtime, device choice, session pools. [`cli`], [`info`]: flags and the advertised info.
+//! - [`scheduler`]: which synthesis runs now, on how many cores. [`onnx`]: ONNX Runtime, device choice, session
+//!   pools. [`cli`], [`info`]: flags and the advertised info.
 
 pub mod cli;
 pub mod engine;
@@ -14,5 +15,6 @@ pub mod luxtts;
 pub mod onnx;
 pub mod piper;
 pub mod piper_files;
+pub mod scheduler;
 pub mod session;
 pub mod text;

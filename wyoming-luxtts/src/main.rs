@@ -6,11 +6,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use std::sync::Arc;
 use tracing::{info, warn};
-use wyoming_luxtts::cli::{Cli, EngineKind};
+use wyoming_luxtts::cli::{self, Cli, EngineKind};
 use wyoming_luxtts::engine::{Voice, Voices};
-use wyoming_luxtts::onnx::{self, SessionOptions};
+use wyoming_luxtts::onnx::{self, Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
 use wyoming_luxtts::piper_files;
+use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
 use wyoming_luxtts::{info as server_info, luxtts};
@@ -90,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         info: server_info::build_info(program, &voices, !cli.no_streaming),
         voices,
-        limiter: Arc::new(tokio::sync::Semaphore::new(cli.max_concurrent)),
+        scheduler: Arc::new(Scheduler::new(cli.max_concurrent, cli::cores(), cli.threads, device == Device::Cpu)),
         samples_per_chunk: cli.samples_per_chunk,
         sentence_silence: cli.sentence_silence,
         streaming: !cli.no_streaming,
@@ -102,6 +103,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Server::bind(&uri, ServerConfig::default()).await.with_context(|| format!("cannot listen on {uri}"))?;
     let _advertisement =
         cli.server.zeroconf_config(program, &server.local_uri()).and_then(|c| advertise_best_effort(&c));
+    {
+        // Narrow sessions are opened when requests first overlap (see `scheduler`), in the background.
+        let (ctx, count) = (ctx.clone(), cli.max_concurrent.min(cli::cores()));
+        tokio::spawn(async move {
+            ctx.scheduler.wants_narrow().await;
+            info!(sessions = count, "requests overlap: opening single-thread sessions so they can run side by side");
+            let voices = ctx.voices.all().to_vec();
+            let opened = tokio::task::spawn_blocking(move || {
+                voices.iter().try_for_each(|voice| voice.prewarm(Width::Narrow, count))
+            })
+            .await;
+            match opened {
+                Ok(Ok(())) => ctx.scheduler.narrow_ready(),
+                Ok(Err(e)) => warn!(error = %e, "cannot open single-thread sessions; requests keep running in turn"),
+                Err(e) => warn!(error = %e, "cannot open single-thread sessions; requests keep running in turn"),
+            }
+        });
+    }
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals().context("cannot install signal handlers")?;
     server.serve(move |conn, shutdown| session::handle(conn, shutdown, ctx.clone()), shutdown).await?;

@@ -3,11 +3,14 @@
 //!
 //! Why a pool: `ort`'s `Session::run` takes `&mut self`, so one session serves one synthesis at a time. Each
 //! model gets up to `--max-concurrent` sessions, created on first need (the first at start-up, so a missing or
-//! corrupt model fails there), and reused.
+//! corrupt model fails there), and reused. A session's thread count is fixed when it is opened, so the pool
+//! keeps wide sessions (`--threads`) and narrow ones (one thread) apart; [`crate::scheduler`] picks the width.
+//! The sessions of one model share their pre-packed weights, so another session costs little memory.
 
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider as _};
 use ort::session::Session;
+use ort::session::builder::PrepackedWeights;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -60,6 +63,15 @@ pub fn choose_device(requested: &str) -> Result<Device, OnnxError> {
     Ok(device)
 }
 
+/// How many intra-op threads a synthesis runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Width {
+    /// `--threads`: the synthesis runs alone.
+    Wide,
+    /// One thread: others run beside it.
+    Narrow,
+}
+
 /// How sessions of one model are opened.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -67,10 +79,18 @@ pub struct SessionOptions {
     pub intra_threads: usize,
 }
 
-pub fn open(env: &Environment, model: &Path, options: &SessionOptions) -> Result<Session, OnnxError> {
+pub fn open(
+    env: &Environment,
+    model: &Path,
+    options: &SessionOptions,
+    width: Width,
+    prepacked: &PrepackedWeights,
+) -> Result<Session, OnnxError> {
     let fail = |e: &dyn std::fmt::Display| OnnxError::Open { path: model.to_path_buf(), message: e.to_string() };
     let mut builder = Session::builder(env).map_err(|e| fail(&e))?;
-    builder = builder.with_intra_threads(options.intra_threads.max(1)).map_err(|e| fail(&e))?;
+    builder = builder.with_prepacked_weights(prepacked).map_err(|e| fail(&e))?;
+    let threads = if width == Width::Narrow { 1 } else { options.intra_threads.max(1) };
+    builder = builder.with_intra_threads(threads).map_err(|e| fail(&e))?;
     // Idle intra-op threads sleep instead of spinning: sessions of several requests overlap, and the STT
     // server usually shares the machine; spinning threads would steal its CPU for nothing.
     builder = builder.with_intra_op_spinning(false).map_err(|e| fail(&e))?;
@@ -86,30 +106,64 @@ pub struct SessionPool {
     env: Arc<Environment>,
     model: PathBuf,
     options: SessionOptions,
-    idle: Mutex<Vec<Session>>,
+    /// Idle sessions by width.
+    idle: Mutex<Vec<(Width, Session)>>,
+    prepacked: PrepackedWeights,
 }
 
 impl SessionPool {
-    /// Opens the first session now, so a bad model is a start-up error.
+    /// Opens the first (wide) session now, so a bad model is a start-up error.
     pub fn open(env: Arc<Environment>, model: &Path, options: SessionOptions) -> Result<(Self, Session), OnnxError> {
-        let first = open(&env, model, &options)?;
-        Ok((SessionPool { env, model: model.to_path_buf(), options, idle: Mutex::new(Vec::new()) }, first))
+        let prepacked = PrepackedWeights::new();
+        let first = open(&env, model, &options, Width::Wide, &prepacked)?;
+        Ok((SessionPool { env, model: model.to_path_buf(), options, idle: Mutex::new(Vec::new()), prepacked }, first))
     }
 
-    /// Puts a session (back) into the pool.
+    /// Opens sessions of `width` until `count` are idle, so that the first concurrent requests do not wait
+    /// seconds for one (blocking).
+    pub fn prewarm(&self, width: Width, count: usize) -> Result<(), OnnxError> {
+        let width = self.lane(width);
+        let idle = |pool: &Self| {
+            pool.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(w, _)| *w == width).count()
+        };
+        for _ in idle(self)..count {
+            let session = open(&self.env, &self.model, &self.options, width, &self.prepacked)?;
+            self.put_width(width, session);
+        }
+        Ok(())
+    }
+
+    /// Widths mean nothing on a GPU: every session there is opened the same way.
+    fn lane(&self, width: Width) -> Width {
+        if self.options.device == Device::Cuda { Width::Wide } else { width }
+    }
+
+    /// Puts the first session (from [`SessionPool::open`]) into the pool.
     pub fn put(&self, session: Session) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
+        self.put_width(Width::Wide, session);
     }
 
-    /// Runs `f` with an idle session, opening another one if all are busy. The caller bounds concurrency.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Session) -> R) -> Result<R, OnnxError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    fn put_width(&self, width: Width, session: Session) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push((width, session));
+    }
+
+    /// Runs `f` with an idle session of `width`, opening another one if all are busy. The caller bounds
+    /// concurrency.
+    pub fn with<R>(&self, width: Width, f: impl FnOnce(&mut Session) -> R) -> Result<R, OnnxError> {
+        let width = self.lane(width);
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.iter().rposition(|(w, _)| *w == width).map(|i| idle.swap_remove(i).1)
+        };
         let mut session = match idle {
             Some(session) => session,
-            None => open(&self.env, &self.model, &self.options)?,
+            None => {
+                tracing::debug!(model = %self.model.display(), ?width, "opening another session");
+                open(&self.env, &self.model, &self.options, width, &self.prepacked)?
+            }
         };
         let result = f(&mut session);
-        self.put(session);
+        self.put_width(width, session);
         Ok(result)
     }
 

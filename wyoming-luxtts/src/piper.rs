@@ -3,7 +3,7 @@
 //! a wyoming-piper user hears the same voice.
 
 use crate::engine::{SynthError, Voice};
-use crate::onnx::{OnnxError, SessionOptions, SessionPool};
+use crate::onnx::{OnnxError, SessionOptions, SessionPool, Width};
 use crate::text::phonemes::{self, IdMap};
 use crate::text::{espeak, sanitize};
 use ort::environment::Environment;
@@ -198,13 +198,13 @@ impl PiperVoice {
     }
 
     /// One sentence's ids to audio, peak-normalised like `piper-tts` (`normalize_audio`, its default).
-    pub fn ids_to_audio(&self, ids: &[i64], speaker: Option<i64>) -> Result<Vec<f32>, SynthError> {
+    pub fn ids_to_audio(&self, ids: &[i64], speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
         let scales = [self.scales.noise_scale, self.scales.length_scale, self.scales.noise_w];
         let speaker = if self.config.num_speakers > 1 { Some(speaker.unwrap_or(0)) } else { None };
         let model = self.name.clone();
         let fail =
             move |e: ort::Error| SynthError::Onnx(OnnxError::Run { model: model.clone(), message: e.to_string() });
-        let mut audio = self.pool.with(|session| -> Result<Vec<f32>, SynthError> {
+        let mut audio = self.pool.with(width, |session| -> Result<Vec<f32>, SynthError> {
             let input = Tensor::from_array((vec![1_i64, ids.len() as i64], ids.to_vec())).map_err(&fail)?;
             let lengths = Tensor::from_array((vec![1_i64], vec![ids.len() as i64])).map_err(&fail)?;
             let scales = Tensor::from_array((vec![3_i64], scales.to_vec())).map_err(&fail)?;
@@ -288,14 +288,18 @@ impl Voice for PiperVoice {
         }
     }
 
-    fn synthesize(&self, phrase: &str, speaker: Option<i64>) -> Result<Vec<f32>, SynthError> {
+    fn prewarm(&self, width: Width, count: usize) -> Result<(), SynthError> {
+        Ok(self.pool.prewarm(width, count)?)
+    }
+
+    fn synthesize(&self, phrase: &str, speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
         let text = sanitize::sanitize(phrase);
         if !sanitize::is_speakable(&text) {
             return Ok(Vec::new());
         }
         let mut audio = Vec::new();
         for ids in self.phoneme_ids(&text)? {
-            audio.extend(self.ids_to_audio(&ids, speaker)?);
+            audio.extend(self.ids_to_audio(&ids, speaker, width)?);
         }
         Ok(audio)
     }

@@ -15,10 +15,11 @@
 //! order) are `error` events; the server then closes the connection, so no client waits forever.
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
+use crate::scheduler::Scheduler;
 use crate::text::sanitize;
 use crate::text::split::{PhraseSplitter, SplitConfig, auto_punctuate};
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::debug;
 use wyoming_proto::Error;
@@ -32,7 +33,7 @@ pub struct Context {
     pub voices: Voices,
     pub info: Info,
     /// Bounds the syntheses running at once over all connections (`--max-concurrent`).
-    pub limiter: Arc<Semaphore>,
+    pub scheduler: Arc<Scheduler>,
     pub samples_per_chunk: usize,
     /// Seconds of silence after each phrase but the last.
     pub sentence_silence: f32,
@@ -189,19 +190,24 @@ async fn run(
 ) -> Result<(), Error> {
     let format = AudioFormat { rate: selected.voice.sample_rate(), width: 2, channels: 1 };
     let (audio_tx, mut audio_rx) = mpsc::channel::<Result<Vec<f32>, SynthError>>(1);
-    let limiter = ctx.limiter.clone();
+    let scheduler = ctx.scheduler.clone();
     let synthesis = AbortOnDropHandle::new(tokio::spawn(async move {
         while let Some(phrase) = phrases.recv().await {
-            let Ok(permit) = limiter.clone().acquire_owned().await else { return };
-            let (voice, speaker) = (selected.voice.clone(), selected.speaker);
+            let Some(slot) = scheduler.acquire().await else { return };
+            let (voice, speaker, width) = (selected.voice.clone(), selected.speaker, slot.width);
             let started = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                voice.synthesize(&phrase, speaker)
+                let _slot = slot;
+                voice.synthesize(&phrase, speaker, width)
             })
             .await
             .unwrap_or_else(|e| Err(SynthError::Model(format!("synthesis failed: {e}"))));
-            debug!(elapsed_ms = started.elapsed().as_millis() as u64, ok = result.is_ok(), "phrase synthesised");
+            debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                ?width,
+                ok = result.is_ok(),
+                "phrase synthesised"
+            );
             let failed = result.is_err();
             if audio_tx.send(result).await.is_err() || failed {
                 return;

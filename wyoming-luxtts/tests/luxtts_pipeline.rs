@@ -5,9 +5,8 @@
 //! Compared, as max |Δ| (all must be below 1e-4): the prompt features (× 0.1, after the RMS normalisation),
 //! the frame plan (the encoder's `speed` input and F, exactly), the text condition, the vocoder input (sampler
 //! result sliced, ÷ 0.1, transposed), both vocoder heads, the 12 kHz merge, and the final output after clamp
-//! and volume match. Python computes features and the merge in float64 from its own code; the ONNX Runtime
-//! builds differ too (Rust loads 1.24.4, Python imports the `onnxruntime` wheel), so agreement is not a matter
-//! of shared code.
+//! and volume match. Python computes features and the merge in float64 from its own code, and loads its own
+//! ONNX Runtime (the `onnxruntime` wheel, not `ORT_DYLIB_PATH`), so agreement is not a matter of shared code.
 
 mod luxtts_common;
 
@@ -15,7 +14,7 @@ use luxtts_common::{fixture, max_abs_diff, read_f32, reference, write_f32, write
 use wyoming_luxtts::luxtts::features::N_MELS;
 use wyoming_luxtts::luxtts::model::{LuxModel, SynthParams};
 use wyoming_luxtts::luxtts::voice::{self, PromptSettings};
-use wyoming_luxtts::onnx::{Device, SessionOptions};
+use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
 
 struct Case {
     name: &'static str,
@@ -70,7 +69,7 @@ fn rust_pipeline_matches_the_numpy_reference() {
         let prompt = voice::encode(&audio, case.transcript, prompt_tokens.clone(), &settings).unwrap();
         let text_tokens = model.frontend().tokens(case.text).unwrap();
         assert!(!text_tokens.is_empty() && !prompt_tokens.is_empty());
-        let trace = model.generate(&prompt, &text_tokens, &case.params, case.seed).unwrap();
+        let trace = model.generate(&prompt, &text_tokens, &case.params, case.seed, Width::Wide).unwrap();
         assert_eq!(trace.total_frames, trace.plan.total_frames, "{}: the plan predicts the encoder's F", case.name);
         let generated = trace.total_frames - prompt.frames;
         assert!(generated >= case.params.min_frames, "{}: {generated} frames", case.name);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wyoming_luxtts::cli::CloneSpec;
 use wyoming_luxtts::luxtts::{self, LuxConfig};
-use wyoming_luxtts::onnx::{Device, SessionOptions};
+use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
 use wyoming_proto::codec::Limits;
 use wyoming_proto::connection::Connection;
 use wyoming_proto::event::{Event, Transcript};
@@ -98,8 +98,8 @@ async fn voices_are_transcribed_cached_and_synthesise() {
         let voice = voice.clone();
         move || {
             (
-                voice.synthesize("Hello there, how are you?", None).unwrap(),
-                voice.synthesize("Hello there, how are you?", None).unwrap(),
+                voice.synthesize("Hello there, how are you?", None, Width::Wide).unwrap(),
+                voice.synthesize("Hello there, how are you?", None, Width::Wide).unwrap(),
             )
         }
     })
@@ -115,7 +115,10 @@ async fn voices_are_transcribed_cached_and_synthesise() {
     assert!(long_tokens > luxtts::MAX_PASS_TOKENS, "{long_tokens} tokens");
     let (silent, long) = tokio::task::spawn_blocking(move || {
         // Numbers without punctuation normalise to more tokens than one pass takes: several bounded passes.
-        (voice.synthesize("  ** ", None).unwrap(), voice.synthesize(&long_text, None).unwrap())
+        (
+            voice.synthesize("  ** ", None, Width::Wide).unwrap(),
+            voice.synthesize(&long_text, None, Width::Wide).unwrap(),
+        )
     })
     .await
     .unwrap();

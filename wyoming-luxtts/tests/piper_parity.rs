@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use wyoming_luxtts::onnx::{Device, SessionOptions};
+use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
 use wyoming_luxtts::text::espeak;
 use wyoming_tests::{provisioned, python, python_script};
@@ -90,7 +90,7 @@ fn matches_the_python_piper_engine() {
         let theirs: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let mut audio = Vec::new();
         for sentence in &ids {
-            audio.extend(ours.ids_to_audio(sentence, None).unwrap());
+            audio.extend(ours.ids_to_audio(sentence, None, Width::Wide).unwrap());
         }
         assert_eq!(audio.len(), theirs.len(), "{:?}: sample counts differ", entry.text);
         let max_diff = audio.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

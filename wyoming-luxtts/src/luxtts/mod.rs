@@ -24,7 +24,7 @@ pub mod voice;
 
 use crate::cli::CloneSpec;
 use crate::engine::{SynthError, Voice};
-use crate::onnx::SessionOptions;
+use crate::onnx::{SessionOptions, Width};
 use model::{LuxModel, SynthParams};
 use ort::environment::Environment;
 use std::path::PathBuf;
@@ -138,7 +138,11 @@ impl Voice for LuxVoice {
         Ok(None)
     }
 
-    fn synthesize(&self, phrase: &str, _speaker: Option<i64>) -> Result<Vec<f32>, SynthError> {
+    fn prewarm(&self, width: Width, count: usize) -> Result<(), SynthError> {
+        self.model.prewarm(width, count)
+    }
+
+    fn synthesize(&self, phrase: &str, _speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
         let tokens = self.model.frontend().tokens(phrase)?;
         if tokens.is_empty() {
             return Ok(Vec::new());
@@ -146,7 +150,7 @@ impl Voice for LuxVoice {
         let seed = self.seed.unwrap_or_else(fresh_seed);
         let mut audio = Vec::new();
         for piece in frontend::split_tokens(&tokens, MAX_PASS_TOKENS, &self.model.frontend().break_ids()) {
-            audio.extend(self.model.generate(&self.prompt, &piece, &self.params, seed)?.output);
+            audio.extend(self.model.generate(&self.prompt, &piece, &self.params, seed, width)?.output);
         }
         Ok(audio)
     }

@@ -10,7 +10,7 @@ use super::frontend::Frontend;
 use super::voice::{EncodedVoice, sha256_hex};
 use super::{merge, post, sampler};
 use crate::engine::SynthError;
-use crate::onnx::{OnnxError, SessionOptions, SessionPool};
+use crate::onnx::{OnnxError, SessionOptions, SessionPool, Width};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
@@ -189,6 +189,14 @@ impl LuxModel {
         Ok(LuxModel { files, frontend, tokens_sha256, text_encoder, fm_decoder, vocoder, feat_dim })
     }
 
+    /// Opens `count` idle sessions of `width` for each graph (blocking).
+    pub fn prewarm(&self, width: Width, count: usize) -> Result<(), SynthError> {
+        for pool in [&self.text_encoder, &self.fm_decoder, &self.vocoder] {
+            pool.prewarm(width, count)?;
+        }
+        Ok(())
+    }
+
     pub fn files(&self) -> &ModelFiles {
         &self.files
     }
@@ -209,6 +217,7 @@ impl LuxModel {
         tokens: &[i64],
         params: &SynthParams,
         seed: u64,
+        width: Width,
     ) -> Result<Trace, SynthError> {
         let dim = self.feat_dim;
         let (fp, p, l) = (prompt.frames, prompt.tokens.len(), tokens.len());
@@ -220,7 +229,7 @@ impl LuxModel {
         let started = Instant::now();
 
         let fail = run_error("text_encoder");
-        let text_condition = self.text_encoder.with(|session| -> Result<(Vec<f32>, Vec<i64>), SynthError> {
+        let text_condition = self.text_encoder.with(width, |session| -> Result<(Vec<f32>, Vec<i64>), SynthError> {
             let outputs = session
                 .run(ort::inputs![
                     "tokens" => Tensor::from_array((vec![1_i64, l as i64], tokens.to_vec())).map_err(&fail)?,
@@ -258,7 +267,7 @@ impl LuxModel {
         let times = sampler::schedule(params.num_steps, params.t_shift);
         let fail = run_error("fm_decoder");
         let state_shape = vec![1_i64, total as i64, dim as i64];
-        let features = self.fm_decoder.with(|session| {
+        let features = self.fm_decoder.with(width, |session| {
             sampler::sample(noise.clone(), &times, |t, x| -> Result<Vec<f32>, SynthError> {
                 let step = Instant::now();
                 let outputs = session
@@ -289,14 +298,15 @@ impl LuxModel {
         }
         let fail = run_error("vocos");
         let started = Instant::now();
-        let (audio_48k, audio_24k) = self.vocoder.with(|session| -> Result<(Vec<f32>, Vec<f32>), SynthError> {
-            let input = Tensor::from_array((vec![1_i64, dim as i64, generated as i64], vocoder_input.clone()))
-                .map_err(&fail)?;
-            let outputs = session.run(ort::inputs!["features" => input]).map_err(&fail)?;
-            let (_, a48) = outputs["audio_48k"].try_extract_tensor::<f32>().map_err(&fail)?;
-            let (_, a24) = outputs["audio_24k"].try_extract_tensor::<f32>().map_err(&fail)?;
-            Ok((a48.to_vec(), a24.to_vec()))
-        })??;
+        let (audio_48k, audio_24k) =
+            self.vocoder.with(width, |session| -> Result<(Vec<f32>, Vec<f32>), SynthError> {
+                let input = Tensor::from_array((vec![1_i64, dim as i64, generated as i64], vocoder_input.clone()))
+                    .map_err(&fail)?;
+                let outputs = session.run(ort::inputs!["features" => input]).map_err(&fail)?;
+                let (_, a48) = outputs["audio_48k"].try_extract_tensor::<f32>().map_err(&fail)?;
+                let (_, a24) = outputs["audio_24k"].try_extract_tensor::<f32>().map_err(&fail)?;
+                Ok((a48.to_vec(), a24.to_vec()))
+            })??;
         timings.vocoder = started.elapsed();
         let started = Instant::now();
         let merged = merge::merge(&audio_48k, &audio_24k);
