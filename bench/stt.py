@@ -107,7 +107,7 @@ async def main(args):
         "ours": subprocess.Popen(
             [args.ours, "--uri", f"tcp://127.0.0.1:{ours_port}", "--model", args.model, "--device", args.device,
              "--compute-type", "int8", "--beam-size", "1", "--cpu-threads", threads]
-            + (["--silero-model", args.silero_model] if args.silero_model else []),
+            + (["--silero-model", args.silero_model] if args.silero_model else []) + args.ours_arg,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     }
     if args.reference == "faster-whisper":
@@ -181,6 +181,7 @@ if __name__ == "__main__":
     parser.add_argument("--corpus", help="a folder of WAVs instead of synthesising with piper-tts")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ours-arg", action="append", default=[], help="extra flag for our server (repeatable)")
     args = parser.parse_args()
     if args.write_corpus:
         synthesize(SENTENCES, Path(args.write_corpus))

@@ -37,7 +37,7 @@ fn silero(
     data_dirs: &[std::path::PathBuf],
     endpointing: bool,
 ) -> anyhow::Result<Option<Arc<SileroModel>>> {
-    if cli.early_final_ms == 0 && !endpointing {
+    if cli.early_final_ms == Some(0) && !endpointing {
         return Ok(None);
     }
     let model =
@@ -112,8 +112,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     );
     let endpointing = cli.endpointing_config()?;
     let vad = silero(&cli, &data_dirs, endpointing.is_some())?;
-    let early_final = (cli.early_final_ms > 0 && vad.is_some())
-        .then(|| EndpointConfig { silence_ms: cli.early_final_ms, ..Default::default() });
+    let early_final_ms = cli.early_final_ms(device == ct2rs::sys::Device::CUDA);
+    let early_final = (early_final_ms > 0 && vad.is_some())
+        .then(|| EndpointConfig { silence_ms: early_final_ms, ..Default::default() });
     if let Some(config) = &early_final {
         info!(silence_ms = config.silence_ms, "early final on");
     }

@@ -234,6 +234,8 @@ impl Pending {
         let started = std::time::Instant::now();
         let guess = self.vad.as_mut().and_then(|vad| vad.guess.take());
         let early = guess.is_some();
+        // Whether the early guess was already decoded when audio-stop came: the point of the early final.
+        let ready = guess.as_ref().is_some_and(|g| g.task.is_finished());
         let text = match guess {
             Some(mut guess) => {
                 let early = async { (&mut guess.task).await.unwrap_or(Err(WorkerGone)) };
@@ -246,7 +248,7 @@ impl Pending {
         };
         let wait_ms = started.elapsed().as_millis() as u64;
         if early {
-            debug!(audio_s = seconds, wait_ms, "transcript from the early final");
+            debug!(audio_s = seconds, wait_ms, ready, "transcript from the early final");
         } else {
             debug!(audio_s = seconds, wait_ms, "transcript");
         }

@@ -13,6 +13,11 @@ use wyoming_tests::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wyoming-whisper-gpu");
 
+/// The tests here share two cores. The early-final test measures how soon a transcript follows `audio-stop`,
+/// which only means something on an otherwise idle machine, so it takes this lock exclusively and the
+/// others share it.
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Sentences for these tests only (none was used while developing the engine).
 const SENTENCES: &[&str] = &[
     "Turn on the lights in the kitchen.",
@@ -157,6 +162,7 @@ fn assert_close(sentence: &str, transcript: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_assistant_exchange_48k_stereo_and_empty_utterances() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
     let server = start_ours(&model).await;
     let (sentence, pcm) = &corpus.clips[0];
@@ -192,6 +198,7 @@ async fn home_assistant_exchange_48k_stereo_and_empty_utterances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_while_transcribing_and_eight_concurrent_clients() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
     let server = std::sync::Arc::new(start_ours(&model).await);
     let started = Instant::now();
@@ -225,6 +232,7 @@ async fn describe_while_transcribing_and_eight_concurrent_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
     let server = start_ours(&model).await;
 
@@ -309,6 +317,7 @@ async fn transcripts_side_by_side(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accuracy_and_parity_with_wyoming_faster_whisper() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
     let rows = transcripts_side_by_side(&model, &python, &[], corpus.clips.len()).await;
     let (mut errors, mut words, mut equal) = (0, 0, 0);
@@ -334,6 +343,7 @@ async fn accuracy_and_parity_with_wyoming_faster_whisper() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_prompt_conditions_the_decoder_as_faster_whisper_does() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(_), Some(python)) = (model(), corpus(), python()) else { return };
     let prompt = ["--initial-prompt", "Kitchen Lamp, the thermostat, Sean and Siobhan."];
     let rows = transcripts_side_by_side(&model, &python, &prompt, 8).await;
@@ -348,6 +358,20 @@ async fn initial_prompt_conditions_the_decoder_as_faster_whisper_does() {
     assert!(equal >= 7, "only {equal}/8 identical");
 }
 
+/// The log without its colour codes (fields are written as `name\x1b[..m=\x1b[..mvalue`).
+fn strip_ansi(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Sends PCM in 10 ms chunks at real-time pace, as Home Assistant streams a microphone.
 async fn send_paced(client: &mut Client, pcm16: &[u8]) {
     let mut next = tokio::time::Instant::now();
@@ -360,6 +384,7 @@ async fn send_paced(client: &mut Client, pcm16: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_final_is_used_and_resumed_speech_is_never_dropped() {
+    let _machine = MACHINE.write().await;
     let (Some(model), Some(corpus), Some(_)) = (model(), corpus(), provisioned("WYOMING_TEST_SILERO_VAD")) else {
         return;
     };
@@ -370,24 +395,38 @@ async fn early_final_is_used_and_resumed_speech_is_never_dropped() {
         start_server_logging(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>(), log.reopen().unwrap()).await;
     let silence = vec![0u8; 16_000 * 2 * 6 / 10]; // 600 ms
 
-    // Speech, then 600 ms of trailing silence at real-time pace: decoding starts before audio-stop.
-    let (sentence, pcm) = &corpus.clips[3];
-    let mut client = connect(&server).await;
-    client.send(&Event::Transcribe(Transcribe { language: Some("en".into()), ..Default::default() })).await.unwrap();
-    client.send(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
-    for chunk in convert(pcm, AudioFormat::WHISPER).chunks(3200) {
-        client.send(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+    // Speech, then 600 ms of trailing silence at real-time pace, as Home Assistant sends it: decoding starts
+    // after 100 ms of silence (the CPU default) and is done before audio-stop.
+    let mut waits = Vec::new();
+    for (sentence, pcm) in &corpus.clips[..5] {
+        let mut client = connect(&server).await;
+        client
+            .send(&Event::Transcribe(Transcribe { language: Some("en".into()), ..Default::default() }))
+            .await
+            .unwrap();
+        client.send(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+        send_paced(&mut client, &convert(pcm, AudioFormat::WHISPER)).await;
+        send_paced(&mut client, &silence).await;
+        let stop = Instant::now();
+        client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+        let text =
+            client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await;
+        waits.push(stop.elapsed());
+        assert_close(sentence, &text.unwrap());
     }
-    send_paced(&mut client, &silence).await;
-    let stop = Instant::now();
-    client.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
-    let text =
-        client.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None }).await;
-    let waited = stop.elapsed();
-    assert_close(sentence, &text.unwrap());
-    let logged = std::fs::read_to_string(log.path()).unwrap();
-    assert!(logged.contains("end of speech; decoding early") && logged.contains("early final"), "{logged}");
-    println!("audio-stop to transcript with the early final: {waited:?}");
+    let logged = strip_ansi(&std::fs::read_to_string(log.path()).unwrap());
+    let finals: Vec<&str> = logged.lines().filter(|l| l.contains("transcript from the early final")).collect();
+    let ready = finals.iter().filter(|l| l.contains("ready=true")).count();
+    waits.sort();
+    println!(
+        "audio-stop to transcript with 600 ms of trailing silence: median {:?}, all {waits:?}; the early guess was \
+         already decoded at audio-stop for {ready} of 5",
+        waits[2]
+    );
+    // Every one was answered from a guess started before audio-stop. Whether that guess is finished by then
+    // depends on the decode time (tiny.en takes 450–750 ms on two shared cores): `make bench-stt` reports the
+    // milliseconds against the target; a timed assertion here would only measure the CI machine.
+    assert_eq!(finals.len(), 5, "not every utterance used the early final: {logged}");
 
     // Speech, a pause long enough for a guess, more speech: the transcript has both parts.
     let ((first, a), (second, b)) = (&corpus.clips[4], &corpus.clips[5]);
@@ -412,6 +451,7 @@ async fn early_final_is_used_and_resumed_speech_is_never_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vad_endpointing_answers_before_audio_stop() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus), Some(_)) = (model(), corpus(), provisioned("WYOMING_TEST_SILERO_VAD")) else {
         return;
     };
@@ -464,6 +504,7 @@ fn wyoming_bench(bench: &Path, server: &Server, corpus: &Path, mode: &str, sampl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wyoming_bench_reports_wer_and_timings() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
     let bench = python.with_file_name("wyoming-bench");
     assert!(bench.exists(), "wyoming-bench is a provisioned peer: run `make setup`");
@@ -483,6 +524,7 @@ async fn wyoming_bench_reports_wer_and_timings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_transcripts_stream_deltas_then_the_full_transcript() {
+    let _machine = MACHINE.read().await;
     let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
     let server = start_ours_with(&model, &["--partial-transcripts", "--partial-interval-ms", "500"]).await;
     let info = connect(&server).await.describe().await.unwrap();
