@@ -123,6 +123,7 @@ async def main(args):
         # Warm-up, then RSS after load and one request.
         for name in servers:
             await utterance(ports[name], clips[0])
+        await asyncio.sleep(1)  # both idle: ours hands a decode's freed buffers back once its worker is idle
         rss = {name: rss_mib(proc.pid) for name, proc in servers.items()}
 
         latency = {(name, tail): [] for name in servers for tail in ("silence", "none")}
@@ -165,8 +166,8 @@ async def main(args):
         for q, qname in ((0.5, "median"), (0.9, "p90")):
             o = pct(latency[("ours", tail)], q) * 1000
             t = pct(latency[("theirs", tail)], q) * 1000 if theirs else None
-            row(f"audio-stop to transcript, {qname}, {label} (ms)", o, t, ".0f")
-    row("RSS after load (MiB)", rss["ours"], rss.get("theirs"), ".0f")
+            row(f"audio-stop to transcript, {qname}, {label} (ms)", o, t, ".1f")
+    row("RSS after load and one request (MiB)", rss["ours"], rss.get("theirs"), ".0f")
     row("throughput, 4 concurrent clients, unpaced (utterances/s)", throughput["ours"], throughput.get("theirs"), ".2f")
 
 

@@ -104,15 +104,14 @@ fn bot_config(cli: &Cli, file: Option<&Value>) -> anyhow::Result<BotConfig> {
     if let Some(port) = cli.pipeline.wyoming_tts_port {
         config.tts.port = port;
     }
-    let silero = match (&config.vad.engine, &config.vad.silero_model, std::env::var_os("ORT_DYLIB_PATH")) {
-        (VadEngine::Rms, _, _) => None,
-        (_, Some(model), Some(ort)) => Some(Arc::new(
-            wyoming_proto::vad::silero::SileroModel::open(ort.as_ref(), model).context("the Silero VAD model")?,
-        )),
-        (VadEngine::Silero, _, _) => {
-            anyhow::bail!("vad.engine silero needs vad.silero_model and ORT_DYLIB_PATH (ONNX Runtime 1.24 or newer)")
+    // Silero is computed natively from the model's weights: the bridge never loads ONNX Runtime.
+    let silero = match (&config.vad.engine, &config.vad.silero_model) {
+        (VadEngine::Rms, _) => None,
+        (_, Some(model)) => {
+            Some(Arc::new(wyoming_proto::vad::silero::SileroModel::load(model).context("the Silero VAD model")?))
         }
-        (VadEngine::Auto, _, _) => None,
+        (VadEngine::Silero, None) => anyhow::bail!("vad.engine silero needs vad.silero_model"),
+        (VadEngine::Auto, None) => None,
     };
     tracing::info!(vad = if silero.is_some() { "silero" } else { "rms" }, "turn detection");
     let listen = ListenConfig {

@@ -71,8 +71,8 @@ pub struct Cli {
     /// Silero VAD model for the early final (default: silero_vad.onnx in a data dir)
     #[arg(long)]
     pub silero_model: Option<PathBuf>,
-    /// ONNX Runtime library for Silero VAD (1.24 or newer)
-    #[arg(long, env = "ORT_DYLIB_PATH")]
+    /// Accepted and unused: Silero VAD now runs without ONNX Runtime
+    #[arg(long, hide = true)]
     pub onnxruntime: Option<PathBuf>,
     /// Parse and validate the flags (and WYO_WHISPER_* variables), print a one-line summary and exit,
     /// without loading, downloading or even looking for the model
@@ -193,6 +193,7 @@ impl Cli {
             }
         };
         check(self.vad_filter, "--vad-filter");
+        check(self.onnxruntime.is_some(), "--onnxruntime");
         check(self.vad_threshold.is_some(), "--vad-threshold");
         check(self.vad_min_speech_ms.is_some(), "--vad-min-speech-ms");
         check(self.vad_min_silence_ms.is_some(), "--vad-min-silence-ms");

@@ -2,11 +2,13 @@
 //!
 //! [`Endpointer`] is pure (probabilities in, events out, time counted in samples), so servers and the
 //! bridge share one tested rule. [`silero`] (feature `silero`) computes the probabilities with Silero
-//! VAD through ONNX Runtime.
+//! VAD, natively ([`silero_net`]) or through ONNX Runtime.
 
 mod endpoint;
 #[cfg(feature = "silero")]
 pub mod silero;
+#[cfg(feature = "silero")]
+pub mod silero_net;
 
 pub use endpoint::{EndpointConfig, Endpointer, VadEvent};
 

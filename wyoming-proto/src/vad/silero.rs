@@ -1,9 +1,10 @@
-//! Silero VAD (v5/v6 `silero_vad.onnx`) through ONNX Runtime, loaded at run time from an explicit
-//! path so that a missing library is an error value, never `ort::init()`'s panic.
+//! Silero VAD (v5/v6 `silero_vad.onnx`): computed natively from the model's weights
+//! ([`SileroModel::load`], see [`super::silero_net`]), or through ONNX Runtime ([`SileroModel::open`]),
+//! loaded at run time from an explicit path so that a missing library is an error value, never
+//! `ort::init()`'s panic. The two agree to 1e-4; the native one spares a server ONNX Runtime's memory.
 //!
-//! One [`SileroModel`] (an ONNX session behind a lock: a call takes well under a millisecond) serves any
-//! number of [`SileroStream`]s, each with its own recurrent state and 64-sample context, as Silero's
-//! own wrapper keeps them.
+//! One [`SileroModel`] (a call takes well under a millisecond) serves any number of [`SileroStream`]s,
+//! each with its own recurrent state and 64-sample context, as Silero's own wrapper keeps them.
 
 use super::WINDOW;
 use crate::onnx::{OnnxError, runtime};
@@ -13,7 +14,7 @@ use ort::value::Tensor;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-const CONTEXT: usize = 64;
+pub(crate) const CONTEXT: usize = 64;
 const STATE: usize = 2 * 128;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +29,20 @@ pub enum VadError {
 
 /// The model, shared by every stream.
 pub struct SileroModel {
-    session: Mutex<Session>,
-    _env: Arc<Environment>,
+    backend: Backend,
+}
+
+enum Backend {
+    Native(Box<super::silero_net::SileroNet>),
+    Onnx { session: Mutex<Session>, _env: Arc<Environment> },
 }
 
 impl SileroModel {
+    /// Reads the weights of the 16 kHz network from `model` and computes it in Rust (no ONNX Runtime).
+    pub fn load(model: &Path) -> Result<SileroModel, VadError> {
+        Ok(SileroModel { backend: Backend::Native(Box::new(super::silero_net::SileroNet::load(model)?)) })
+    }
+
     /// Loads ONNX Runtime from `library` (once per process) and opens `model` on the CPU.
     pub fn open(library: &Path, model: &Path) -> Result<SileroModel, VadError> {
         let env = runtime(library)?;
@@ -42,22 +52,31 @@ impl SileroModel {
             .map_err(|e| fail(&e))?
             .with_intra_threads(1)
             .map_err(|e| fail(&e))?
+            // Windows are tiny (512 samples): an arena and memory patterns only hold on to memory.
+            .with_memory_pattern(false)
+            .map_err(|e| fail(&e))?
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(|e| fail(&e))?
             .commit_from_file(model)
             .map_err(|e| fail(&e))?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if inputs != ["input", "state", "sr"] {
             return Err(fail(&format!("expected inputs input, state, sr; found {inputs:?}")));
         }
-        Ok(SileroModel { session: Mutex::new(session), _env: env })
+        Ok(SileroModel { backend: Backend::Onnx { session: Mutex::new(session), _env: env } })
     }
 
     /// Speech probability of one window: `context ‖ 512 new samples`, updating `state`.
     fn infer(&self, input: Vec<f32>, state: &mut Vec<f32>) -> Result<f32, VadError> {
+        let session = match &self.backend {
+            Backend::Native(net) => return Ok(net.infer(&input, state)),
+            Backend::Onnx { session, .. } => session,
+        };
         let fail = |e: &dyn std::fmt::Display| VadError::Inference(e.to_string());
         let input = Tensor::from_array((vec![1i64, (CONTEXT + WINDOW) as i64], input)).map_err(|e| fail(&e))?;
         let state_in = Tensor::from_array((vec![2i64, 1, 128], std::mem::take(state))).map_err(|e| fail(&e))?;
         let sr = Tensor::from_array((Vec::<i64>::new(), vec![16_000i64])).map_err(|e| fail(&e))?;
-        let mut session = self.session.lock().map_err(|_| VadError::Inference("session lock poisoned".into()))?;
+        let mut session = session.lock().map_err(|_| VadError::Inference("session lock poisoned".into()))?;
         let outputs =
             session.run(ort::inputs!["input" => input, "state" => state_in, "sr" => sr]).map_err(|e| fail(&e))?;
         let (_, probability) = outputs["output"].try_extract_tensor::<f32>().map_err(|e| fail(&e))?;
