@@ -7,7 +7,7 @@
 #
 #   bench/gpu-check.sh gpu-check.tar
 #
-# ONNX Runtime (for Silero VAD) is taken from ORT_DYLIB_PATH or the machine's Python onnxruntime package.
+# Silero VAD runs natively (no ONNX Runtime needed).
 # Not run yet: no GPU has been available to this project (see bench/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +37,6 @@ export CUDA_ARCH_LIST="$arch" CMAKE_PARALLEL="$(nproc)"
 cargo build --release --locked -p wyoming-whisper-gpu --no-default-features --features ct2-bundled,cuda
 bin="${CARGO_TARGET_DIR:-target}/release/wyoming-whisper-gpu"
 
-if [[ -z "${ORT_DYLIB_PATH:-}" ]]; then
-  ORT_DYLIB_PATH="$(python3 -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so*")))[-1])')"
-  export ORT_DYLIB_PATH
-fi
 python3 -m pip install -q --no-index --no-deps --target "$work/site" "$deps"/wheels/*.whl
 export PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 

@@ -118,7 +118,9 @@ impl Engine {
         }
     }
 
-    /// Decodes every window in one `generate` call; `None` for windows judged silent.
+    /// Decodes every window in one `generate` call; `None` for windows judged silent. Windows whose greedy
+    /// result looks like a hallucination (repetitive or unsure) are decoded again with faster-whisper's
+    /// temperature fallback, all of them in one call per temperature.
     fn decode_windows(
         &self,
         windows: &mut [(usize, Vec<f32>)],
@@ -155,26 +157,117 @@ impl Engine {
                 self.vocab.prompt(&language, self.config.task, &self.previous, true)
             })
             .collect();
-        let options = WhisperOptions {
+        let greedy = WhisperOptions {
             beam_size: self.config.beam_size.max(1),
             return_scores: true,
             return_no_speech_prob: true,
             ..WhisperOptions::default()
         };
-        let results = self.model.generate(input, &prompts, &options).map_err(fail)?;
-        Ok(results
+        let results = self.model.generate(input, &prompts, &greedy).map_err(fail)?;
+        let mut tried: Vec<Vec<Decoded>> = results.into_iter().map(|r| vec![self.decoded(r)]).collect();
+
+        for &temperature in &FALLBACK_TEMPERATURES {
+            let pending: Vec<usize> =
+                (0..tried.len()).filter(|&w| tried[w].last().is_some_and(needs_fallback)).collect();
+            if pending.is_empty() {
+                break;
+            }
+            tracing::debug!(windows = pending.len(), temperature, "temperature fallback");
+            let window_len = n_mels * WINDOW_FRAMES;
+            let mut subset: Vec<f32> =
+                pending.iter().flat_map(|&w| features[w * window_len..][..window_len].iter().copied()).collect();
+            let subset_view =
+                StorageView::new(&[pending.len(), n_mels, WINDOW_FRAMES], &mut subset, Device::CPU).map_err(fail)?;
+            let subset_prompts: Vec<Vec<String>> = pending.iter().map(|&w| prompts[w].clone()).collect();
+            let sampling = WhisperOptions {
+                beam_size: 1,
+                num_hypotheses: BEST_OF,
+                sampling_topk: 0,
+                sampling_temperature: temperature,
+                return_scores: true,
+                return_no_speech_prob: true,
+                ..WhisperOptions::default()
+            };
+            let results = self.model.generate(&subset_view, &subset_prompts, &sampling).map_err(fail)?;
+            for (&w, result) in pending.iter().zip(results) {
+                tried[w].push(self.decoded(result));
+            }
+        }
+        Ok(tried
             .into_iter()
-            .map(|r| {
-                let ids = r.sequences_ids.into_iter().next().unwrap_or_default();
-                let score = r.scores.first().copied().unwrap_or(0.0);
-                // CTranslate2's score is the log-probability normalised by length; faster-whisper
-                // averages over length + 1 (the end token), timestamps included.
-                let avg_logprob = score * ids.len() as f32 / (ids.len() as f32 + 1.0);
-                let silent = r.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOG_PROB_THRESHOLD;
-                (!silent).then(|| self.vocab.segments_text(&ids))
+            .map(|attempts| {
+                let best = pick(attempts);
+                let silent = best.no_speech_prob > NO_SPEECH_THRESHOLD && best.avg_logprob < LOG_PROB_THRESHOLD;
+                (!silent).then_some(best.text)
             })
             .collect())
     }
+
+    fn decoded(&self, result: ct2rs::sys::WhisperGenerationResult) -> Decoded {
+        let ids = result.sequences_ids.into_iter().next().unwrap_or_default();
+        let score = result.scores.first().copied().unwrap_or(0.0);
+        // CTranslate2's score is the log-probability normalised by length; faster-whisper averages over
+        // length + 1 (the end token), timestamps included.
+        let avg_logprob = score * ids.len() as f32 / (ids.len() as f32 + 1.0);
+        let text = self.vocab.segments_text(&ids);
+        Decoded {
+            compression_ratio: compression_ratio(&text),
+            text,
+            avg_logprob,
+            no_speech_prob: result.no_speech_prob,
+        }
+    }
+}
+
+/// faster-whisper's fallback (its defaults, which wyoming-faster-whisper keeps): after the greedy or beam
+/// decode, sampling at these temperatures, best of five each.
+const FALLBACK_TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
+const BEST_OF: usize = 5;
+const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+
+/// One decode of one window.
+#[derive(Debug, Clone)]
+struct Decoded {
+    text: String,
+    avg_logprob: f32,
+    no_speech_prob: f32,
+    compression_ratio: f32,
+}
+
+/// Text length over its zlib-compressed length: high for repetition loops. Through zlib itself (`flate2`'s
+/// `zlib` backend): the pure-Rust miniz backend compresses short repetitions differently (" Thank you." × 8
+/// gives 2.38 there, 4.0 in CPython), which would move faster-whisper's 2.4 threshold.
+fn compression_ratio(text: &str) -> f32 {
+    use std::io::Write as _;
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+    let compressed = encoder.write_all(text.as_bytes()).and_then(|()| encoder.finish());
+    compressed.map_or(0.0, |c| text.len() as f32 / c.len().max(1) as f32)
+}
+
+/// faster-whisper's rule: repetitive or unsure output is decoded again, unless the window is silence.
+fn needs_fallback(d: &Decoded) -> bool {
+    let suspicious = d.compression_ratio > COMPRESSION_RATIO_THRESHOLD || d.avg_logprob < LOG_PROB_THRESHOLD;
+    let silence = d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOG_PROB_THRESHOLD;
+    suspicious && !silence
+}
+
+/// The accepted attempt, or, if every temperature failed, faster-whisper's choice: the most confident of
+/// those that are not repetitive, else the most confident of all.
+fn pick(mut attempts: Vec<Decoded>) -> Decoded {
+    if attempts.last().is_some_and(|d| !needs_fallback(d)) || attempts.len() == 1 {
+        return attempts.pop().expect("at least one decode per window");
+    }
+    let by_confidence = |a: &&Decoded, b: &&Decoded| a.avg_logprob.total_cmp(&b.avg_logprob);
+    let best = attempts
+        .iter()
+        .filter(|d| d.compression_ratio <= COMPRESSION_RATIO_THRESHOLD)
+        .max_by(by_confidence)
+        .or_else(|| attempts.iter().max_by(by_confidence))
+        .cloned();
+    best.expect("at least one decode per window")
 }
 
 /// Tokenises an initial prompt as faster-whisper does (`" " + text.strip()`, the last 223 tokens), with
@@ -224,6 +317,39 @@ mod tests {
         assert_eq!(results.len(), 2);
         assert_eq!(results[0].as_deref().unwrap().trim(), "");
         assert_eq!(results[1].as_deref().unwrap(), "", "no audio, no text; English-only models ignore the language");
+    }
+
+    fn attempt(text: &str, avg_logprob: f32, no_speech_prob: f32) -> Decoded {
+        Decoded { text: text.into(), avg_logprob, no_speech_prob, compression_ratio: compression_ratio(text) }
+    }
+
+    #[test]
+    fn compression_ratio_is_cpython_zlibs() {
+        // len(t) / len(zlib.compress(t)) from CPython 3.11, exactly.
+        assert_eq!(compression_ratio(" Turn on the lights in the kitchen."), 35.0 / 38.0);
+        assert_eq!(compression_ratio(&" Thank you.".repeat(8)), 88.0 / 22.0);
+        assert_eq!(compression_ratio(&format!(" {}", "la ".repeat(40))), 121.0 / 14.0);
+        assert_eq!(compression_ratio(""), 0.0);
+    }
+
+    #[test]
+    fn fallback_follows_faster_whisper() {
+        assert!(!needs_fallback(&attempt(" Turn on the lights.", -0.3, 0.01)));
+        assert!(needs_fallback(&attempt(&" Thank you.".repeat(8), -0.2, 0.01)), "a repetition loop");
+        assert!(needs_fallback(&attempt(" Turn on the lights.", -1.4, 0.01)), "unsure");
+        assert!(!needs_fallback(&attempt(" you", -1.4, 0.9)), "silence is not decoded again");
+        // Accepted on the second try: that one.
+        let good = pick(vec![attempt(&" Thank you.".repeat(8), -0.2, 0.0), attempt(" Thank you.", -0.4, 0.0)]);
+        assert_eq!(good.text, " Thank you.");
+        // All failed: the most confident non-repetitive one, else the most confident.
+        let all = vec![
+            attempt(&" Thank you.".repeat(8), -0.1, 0.0),
+            attempt(" Turn on.", -1.5, 0.0),
+            attempt(" Turn off.", -1.2, 0.0),
+        ];
+        assert_eq!(pick(all).text, " Turn off.");
+        let loops = vec![attempt(&" la".repeat(30), -1.3, 0.0), attempt(&" Thank you.".repeat(8), -1.1, 0.0)];
+        assert!(pick(loops).text.starts_with(" Thank you."));
     }
 
     #[test]
