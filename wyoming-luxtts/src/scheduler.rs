@@ -35,6 +35,14 @@ pub struct Scheduler {
     overlapped: AtomicBool,
 }
 
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The right to run one synthesis; dropping it frees the cores.
 pub struct Slot {
     pub width: Width,
@@ -77,6 +85,8 @@ impl Scheduler {
             return Some(Slot { width: Width::Wide, _concurrent: concurrent, _cores: None });
         };
         let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Counted down however this ends, also when the request is dropped while it waits (client gone).
+        let _waiting = Waiting(&self.waiting);
         let alone = ahead == 0 && cores.available_permits() == self.total;
         if !alone && !self.narrow.load(Ordering::SeqCst) && !self.overlapped.swap(true, Ordering::SeqCst) {
             self.overlap.notify_one();
@@ -84,7 +94,6 @@ impl Scheduler {
         let narrow = !alone && self.narrow.load(Ordering::SeqCst);
         let (width, permits) = if narrow { (Width::Narrow, 1) } else { (Width::Wide, self.wide) };
         let held = cores.clone().acquire_many_owned(permits).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
         Some(Slot { width, _concurrent: concurrent, _cores: Some(held.ok()?) })
     }
 }
@@ -163,5 +172,19 @@ mod tests {
         let _first = s.acquire().await.unwrap();
         let third = tokio::time::timeout(Duration::from_millis(20), s.acquire()).await;
         assert!(third.is_err(), "three syntheses on two cores");
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_waiting_does_not_leave_later_ones_narrow() {
+        let s = Arc::new(Scheduler::new(4, 2, 2, true));
+        s.narrow_ready();
+        let first = s.acquire().await.unwrap();
+        let s2 = s.clone();
+        let waiter = tokio::spawn(async move { s2.acquire().await.map(|slot| slot.width) });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waiter.abort(); // the client left while its phrase waited
+        let _ = waiter.await;
+        drop(first);
+        assert_eq!(s.acquire().await.unwrap().width, Width::Wide);
     }
 }

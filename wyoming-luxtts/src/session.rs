@@ -32,7 +32,7 @@ use wyoming_proto::shutdown::Shutdown;
 pub struct Context {
     pub voices: Voices,
     pub info: Info,
-    /// Bounds the syntheses running at once over all connections (`--max-concurrent`).
+    /// Who synthesises now and on how many threads, over all connections (`--max-concurrent`, the cores).
     pub scheduler: Arc<Scheduler>,
     pub samples_per_chunk: usize,
     /// Seconds of silence after each phrase but the last.
