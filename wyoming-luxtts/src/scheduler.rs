@@ -88,10 +88,13 @@ impl Scheduler {
         // Counted down however this ends, also when the request is dropped while it waits (client gone).
         let _waiting = Waiting(&self.waiting);
         let alone = ahead == 0 && cores.available_permits() == self.total;
-        if !alone && !self.narrow.load(Ordering::SeqCst) && !self.overlapped.swap(true, Ordering::SeqCst) {
+        // With `--threads 1` a wide synthesis already runs on one thread: no narrow sessions needed.
+        let splittable = self.wide > 1;
+        if !alone && splittable && !self.narrow.load(Ordering::SeqCst) && !self.overlapped.swap(true, Ordering::SeqCst)
+        {
             self.overlap.notify_one();
         }
-        let narrow = !alone && self.narrow.load(Ordering::SeqCst);
+        let narrow = !alone && splittable && self.narrow.load(Ordering::SeqCst);
         let (width, permits) = if narrow { (Width::Narrow, 1) } else { (Width::Wide, self.wide) };
         let held = cores.clone().acquire_many_owned(permits).await;
         Some(Slot { width, _concurrent: concurrent, _cores: Some(held.ok()?) })
@@ -148,8 +151,8 @@ mod tests {
         let s = Scheduler::new(4, 2, 1, true);
         s.narrow_ready();
         let (a, b) = (s.acquire().await.unwrap(), s.acquire().await.unwrap());
-        assert_eq!(a.width, Width::Wide); // wide is one thread here
-        assert_eq!(b.width, Width::Narrow);
+        // Wide is one thread here, so both run as wide, side by side, on their own core.
+        assert_eq!((a.width, b.width), (Width::Wide, Width::Wide));
         let third = tokio::time::timeout(Duration::from_millis(20), s.acquire()).await;
         assert!(third.is_err(), "three syntheses on two cores");
     }

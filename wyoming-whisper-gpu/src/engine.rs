@@ -211,7 +211,8 @@ impl Engine {
         let avg_logprob = score * ids.len() as f32 / (ids.len() as f32 + 1.0);
         let text = self.vocab.segments_text(&ids);
         Decoded {
-            compression_ratio: compression_ratio(&text),
+            // faster-whisper measures the stripped text.
+            compression_ratio: compression_ratio(text.trim()),
             text,
             avg_logprob,
             no_speech_prob: result.no_speech_prob,

@@ -162,19 +162,46 @@ struct Tensor {
 /// of the protobuf wire format (only the handful of fields needed), so no generated ONNX bindings are
 /// pulled in; `None` if the bytes are not a well-formed model.
 fn onnx_constants(model: &[u8]) -> Option<HashMap<String, Tensor>> {
-    let mut found = HashMap::new();
+    let mut found = Found::default();
     for (field, value) in fields(model)? {
         if let (7, Value::Bytes(graph)) = (field, value) {
-            collect_graph(graph, &mut found)?;
+            collect_graph(graph, &mut found, 0)?;
         }
     }
-    Some(found)
+    // A name given twice (not valid ONNX) is ambiguous: leave it out, so asking for it is an error.
+    for name in found.duplicates {
+        found.tensors.remove(&name);
+    }
+    Some(found.tensors)
 }
 
-fn collect_graph(graph: &[u8], found: &mut HashMap<String, Tensor>) -> Option<()> {
+#[derive(Default)]
+struct Found {
+    tensors: HashMap<String, Tensor>,
+    duplicates: Vec<String>,
+}
+
+impl Found {
+    fn insert(&mut self, name: String, tensor: Tensor) {
+        match self.tensors.entry(name) {
+            std::collections::hash_map::Entry::Occupied(seen) => self.duplicates.push(seen.key().clone()),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(tensor);
+            }
+        }
+    }
+}
+
+/// Subgraphs nest (an `If` inside an `If`); deeper than this is not a Silero model.
+const MAX_DEPTH: usize = 16;
+
+fn collect_graph(graph: &[u8], found: &mut Found, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     for (field, value) in fields(graph)? {
         match (field, value) {
-            (1, Value::Bytes(node)) => collect_node(node, found)?,
+            (1, Value::Bytes(node)) => collect_node(node, found, depth)?,
             (5, Value::Bytes(tensor)) => {
                 if let Some((name, tensor)) = parse_tensor(tensor)? {
                     found.insert(name, tensor);
@@ -186,7 +213,7 @@ fn collect_graph(graph: &[u8], found: &mut HashMap<String, Tensor>) -> Option<()
     Some(())
 }
 
-fn collect_node(node: &[u8], found: &mut HashMap<String, Tensor>) -> Option<()> {
+fn collect_node(node: &[u8], found: &mut Found, depth: usize) -> Option<()> {
     let (mut output, mut op, mut value) = (None, None, None);
     for (field, v) in fields(node)? {
         match (field, v) {
@@ -196,8 +223,8 @@ fn collect_node(node: &[u8], found: &mut HashMap<String, Tensor>) -> Option<()> 
                 for (field, v) in fields(attribute)? {
                     match (field, v) {
                         (5, Value::Bytes(tensor)) => value = parse_tensor(tensor)?,
-                        (6, Value::Bytes(graph)) => collect_graph(graph, found)?,
-                        (11, Value::Bytes(graph)) => collect_graph(graph, found)?,
+                        (6, Value::Bytes(graph)) => collect_graph(graph, found, depth + 1)?,
+                        (11, Value::Bytes(graph)) => collect_graph(graph, found, depth + 1)?,
                         _ => {}
                     }
                 }
@@ -238,7 +265,7 @@ fn parse_tensor(tensor: &[u8]) -> Option<Option<(String, Tensor)>> {
         Some(bytes) => f32s(bytes)?,
         None => floats,
     };
-    let expected: i64 = dims.iter().product();
+    let expected = dims.iter().try_fold(1i64, |n, &d| n.checked_mul(d))?;
     if expected < 0 || data.len() != expected as usize {
         return None;
     }
@@ -328,6 +355,14 @@ mod tests {
         let found = onnx_constants(&model).unwrap();
         assert_eq!(found["w"].dims, [2]);
         assert_eq!(found["w"].data, [1.0, -2.0]);
+        // The same name twice is ambiguous: left out.
+        let mut twice = vec![0x0a, node.len() as u8];
+        twice.extend(&node);
+        twice.extend([0x0a, node.len() as u8]);
+        twice.extend(&node);
+        let mut model = vec![0x3a, twice.len() as u8];
+        model.extend(&twice);
+        assert!(!onnx_constants(&model).unwrap().contains_key("w"));
     }
 
     proptest! {
