@@ -2,12 +2,12 @@
 #
 #   wyoming-whisper-gpu  CTranslate2 (nixpkgs' when its version is the 4.8.4 that ct2rs 0.10.3 is written
 #                        against, otherwise the copy bundled in ct2rs, compiled here), optionally with CUDA
-#                        for `cudaCapabilities`; ONNX Runtime for Silero VAD.
+#                        for `cudaCapabilities` (Silero VAD is computed natively).
 #   wyoming-luxtts       ONNX Runtime (CUDA optional), espeak-ng.
-#   wyoming-bridge       ONNX Runtime (Silero VAD), libopus.
+#   wyoming-bridge       libopus (Silero VAD is computed natively).
 #
-# ONNX Runtime is opened at run time (ort's load-dynamic, API level 24): the wrapper sets ORT_DYLIB_PATH
-# to nixpkgs' library, which must be 1.24 or newer.
+# ONNX Runtime is opened at run time by the TTS server only (ort's load-dynamic, API level 24): its wrapper
+# sets ORT_DYLIB_PATH to nixpkgs' library, which must be 1.24 or newer.
 {
   lib,
   rustPlatform,
@@ -171,14 +171,14 @@ buildRustPackage {
   doCheck = false;
 
   postFixup = ''
-    wrapProgram $out/bin/${crate} \
-      --set-default ORT_DYLIB_PATH ${lib.getLib ort}/lib/libonnxruntime.so ${
-        lib.optionalString (runtimeLibraryPath != "") "--suffix LD_LIBRARY_PATH : ${runtimeLibraryPath}"
-      }
+    wrapProgram $out/bin/${crate} ${
+      lib.optionalString (crate == "wyoming-luxtts")
+        "--set-default ORT_DYLIB_PATH ${lib.getLib ort}/lib/libonnxruntime.so"
+    } ${lib.optionalString (runtimeLibraryPath != "") "--suffix LD_LIBRARY_PATH : ${runtimeLibraryPath}"}
   '';
 
   passthru = {
-    onnxruntime = ort;
+    onnxruntime = if crate == "wyoming-luxtts" then ort else null;
     inherit cudaSupport cudaCapabilities;
     ctranslate2 = if isStt && systemCt2 then ct2 else null;
   };

@@ -391,7 +391,8 @@ fn sample_configuration_renders_the_expected_units() {
     assert!(!firewall["allowedUDPPorts"].as_array().unwrap().is_empty());
 
     // The packages: CTranslate2 with CUDA for 7.5 from the bundled source (the stub nixpkgs has 4.6.1,
-    // not the 4.8.4 ct2rs needs), ONNX Runtime wrapped in, the lock file and no vendor hash.
+    // not the 4.8.4 ct2rs needs), ONNX Runtime wrapped into the TTS server only (the others compute Silero
+    // natively), the lock file and no vendor hash.
     let cuda = &pkgs["whisperCuda"];
     assert_eq!(strings(&cuda["buildFeatures"]), ["ct2-bundled", "cuda"]);
     assert_eq!(cuda["buildNoDefaultFeatures"], true);
@@ -399,7 +400,8 @@ fn sample_configuration_renders_the_expected_units() {
     assert!(strings(&pkgs["whisper"]["buildFeatures"]) == ["ct2-bundled"]);
     for (name, p) in pkgs.as_object().unwrap() {
         assert_eq!(p["lockFile"], "Cargo.lock", "{name}");
-        assert!(p["postFixup"].as_str().unwrap().contains("ORT_DYLIB_PATH"), "{name}");
+        let wraps_ort = p["postFixup"].as_str().unwrap().contains("ORT_DYLIB_PATH");
+        assert_eq!(wraps_ort, name.starts_with("tts"), "{name}");
     }
     assert!(strings(&pkgs["tts"]["buildInputs"]).iter().any(|b| b.starts_with("espeak-ng")));
     assert!(strings(&pkgs["bridge"]["buildInputs"]).iter().any(|b| b.starts_with("libopus")));
