@@ -97,7 +97,8 @@ rec {
       DeviceAllow = if cuda then nvidiaDevices else "";
       PrivateDevices = !cuda;
       LockPersonality = true;
-      # ONNX Runtime (Silero VAD, Piper, LuxTTS) and the CUDA driver's JIT map writable+executable memory.
+      # CTranslate2's oneDNN JIT kernels, ONNX Runtime (Piper, LuxTTS) and the CUDA driver's JIT map
+      # writable+executable memory.
       MemoryDenyWriteExecute = false;
       PrivateTmp = true;
       PrivateUsers = true;
