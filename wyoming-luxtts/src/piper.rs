@@ -3,7 +3,7 @@
 //! a wyoming-piper user hears the same voice.
 
 use crate::engine::{SynthError, Voice};
-use crate::onnx::{OnnxError, SessionOptions, SessionPool, Width};
+use crate::onnx::{Graph, OnnxError, SessionOptions, SessionPool, Width};
 use crate::text::phonemes::{self, IdMap};
 use crate::text::{espeak, sanitize};
 use ort::environment::Environment;
@@ -153,7 +153,7 @@ impl PiperVoice {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        let (pool, first) = SessionPool::open(env, model, options)?;
+        let (pool, first) = SessionPool::open(env, model, options, Graph::Conv1dAs2d)?;
         let inputs: Vec<&str> = first.inputs().iter().map(|i| i.name()).collect();
         if !inputs.contains(&"input") || !inputs.contains(&"input_lengths") || !inputs.contains(&"scales") {
             return Err(PiperError::Invalid {

@@ -10,6 +10,7 @@
 //! - [`transport`]: listening on and connecting to a [`uri::WyomingUri`].
 //! - [`connection`]: typed events over one byte stream, with split read and write halves.
 //! - `onnx` (feature `onnx`): the process's one ONNX Runtime environment, loaded from an explicit path.
+//! - [`protobuf`]: the protobuf wire format, to read and rewrite ONNX model files field by field.
 //! - [`server`]: accept loop with a connection cap and graceful shutdown on SIGINT/SIGTERM.
 //! - [`shutdown`]: the shutdown signal every task listens to.
 //! - [`client`]: connecting with timeouts and simple request/response helpers.
@@ -34,6 +35,7 @@ pub mod hub;
 pub mod json;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+pub mod protobuf;
 pub mod server;
 pub mod shutdown;
 pub mod transport;

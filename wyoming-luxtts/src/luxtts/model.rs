@@ -10,7 +10,7 @@ use super::frontend::Frontend;
 use super::voice::{EncodedVoice, sha256_hex};
 use super::{merge, post, sampler};
 use crate::engine::SynthError;
-use crate::onnx::{OnnxError, SessionOptions, SessionPool, Width};
+use crate::onnx::{Graph, OnnxError, SessionOptions, SessionPool, Width};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
@@ -156,7 +156,7 @@ impl LuxModel {
         let files = ModelFiles::find(dir)?;
         let frontend = Frontend::load(&files.tokens)?;
         let tokens_sha256 = sha256_hex(&std::fs::read(&files.tokens)?);
-        let (text_encoder, first) = SessionPool::open(env.clone(), &files.text_encoder, options.clone())?;
+        let (text_encoder, first) = SessionPool::open(env.clone(), &files.text_encoder, options.clone(), Graph::AsIs)?;
         check_io(
             &first,
             &files.text_encoder,
@@ -164,7 +164,7 @@ impl LuxModel {
             &["text_condition"],
         )?;
         text_encoder.put(first);
-        let (fm_decoder, first) = SessionPool::open(env.clone(), &files.fm_decoder, options.clone())?;
+        let (fm_decoder, first) = SessionPool::open(env.clone(), &files.fm_decoder, options.clone(), Graph::AsIs)?;
         check_io(
             &first,
             &files.fm_decoder,
@@ -183,7 +183,7 @@ impl LuxModel {
             files.fm_decoder.display()
         );
         fm_decoder.put(first);
-        let (vocoder, first) = SessionPool::open(env, &files.vocoder, options)?;
+        let (vocoder, first) = SessionPool::open(env, &files.vocoder, options, Graph::AsIs)?;
         check_io(&first, &files.vocoder, &["features"], &["audio_48k", "audio_24k"])?;
         vocoder.put(first);
         Ok(LuxModel { files, frontend, tokens_sha256, text_encoder, fm_decoder, vocoder, feat_dim })

@@ -9,6 +9,7 @@
 
 use super::WINDOW;
 use super::silero::{CONTEXT, VadError};
+use crate::protobuf::{Field, Value, fields, push_ints};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -163,7 +164,7 @@ struct Tensor {
 /// pulled in; `None` if the bytes are not a well-formed model.
 fn onnx_constants(model: &[u8]) -> Option<HashMap<String, Tensor>> {
     let mut found = Found::default();
-    for (field, value) in fields(model)? {
+    for Field { number: field, value, .. } in fields(model)? {
         if let (7, Value::Bytes(graph)) = (field, value) {
             collect_graph(graph, &mut found, 0)?;
         }
@@ -199,7 +200,7 @@ fn collect_graph(graph: &[u8], found: &mut Found, depth: usize) -> Option<()> {
     if depth > MAX_DEPTH {
         return None;
     }
-    for (field, value) in fields(graph)? {
+    for Field { number: field, value, .. } in fields(graph)? {
         match (field, value) {
             (1, Value::Bytes(node)) => collect_node(node, found, depth)?,
             (5, Value::Bytes(tensor)) => {
@@ -215,12 +216,12 @@ fn collect_graph(graph: &[u8], found: &mut Found, depth: usize) -> Option<()> {
 
 fn collect_node(node: &[u8], found: &mut Found, depth: usize) -> Option<()> {
     let (mut output, mut op, mut value) = (None, None, None);
-    for (field, v) in fields(node)? {
+    for Field { number: field, value: v, .. } in fields(node)? {
         match (field, v) {
             (2, Value::Bytes(name)) if output.is_none() => output = Some(String::from_utf8_lossy(name).into_owned()),
             (4, Value::Bytes(name)) => op = Some(name),
             (5, Value::Bytes(attribute)) => {
-                for (field, v) in fields(attribute)? {
+                for Field { number: field, value: v, .. } in fields(attribute)? {
                     match (field, v) {
                         (5, Value::Bytes(tensor)) => value = parse_tensor(tensor)?,
                         (6, Value::Bytes(graph)) => collect_graph(graph, found, depth + 1)?,
@@ -241,15 +242,9 @@ fn collect_node(node: &[u8], found: &mut Found, depth: usize) -> Option<()> {
 /// `Some(None)`: a well-formed tensor that is not float32.
 fn parse_tensor(tensor: &[u8]) -> Option<Option<(String, Tensor)>> {
     let (mut dims, mut dtype, mut name, mut raw, mut floats) = (Vec::new(), 0u64, String::new(), None, Vec::new());
-    for (field, value) in fields(tensor)? {
+    for Field { number: field, value, .. } in fields(tensor)? {
         match (field, value) {
-            (1, Value::Varint(d)) => dims.push(d as i64),
-            (1, Value::Bytes(packed)) => {
-                let mut pos = 0;
-                while pos < packed.len() {
-                    dims.push(varint(packed, &mut pos)? as i64);
-                }
-            }
+            (1, dim) => push_ints(dim, &mut dims)?,
             (2, Value::Varint(t)) => dtype = t,
             (4, Value::Bytes(packed)) => floats.extend(f32s(packed)?),
             (4, Value::Fixed32(bits)) => floats.push(f32::from_bits(bits)),
@@ -277,57 +272,6 @@ fn f32s(bytes: &[u8]) -> Option<Vec<f32>> {
         .len()
         .is_multiple_of(4)
         .then(|| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-}
-
-enum Value<'a> {
-    Varint(u64),
-    Fixed32(u32),
-    Bytes(&'a [u8]),
-}
-
-fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *buf.get(*pos)?;
-        *pos += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// The fields of one message; `None` if it is malformed.
-fn fields(buf: &[u8]) -> Option<Vec<(u64, Value<'_>)>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < buf.len() {
-        let key = varint(buf, &mut pos)?;
-        let value = match key & 7 {
-            0 => Value::Varint(varint(buf, &mut pos)?),
-            1 => {
-                pos = pos.checked_add(8).filter(|&p| p <= buf.len())?;
-                continue;
-            }
-            2 => {
-                let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
-                let end = pos.checked_add(len).filter(|&e| e <= buf.len())?;
-                let bytes = &buf[pos..end];
-                pos = end;
-                Value::Bytes(bytes)
-            }
-            5 => {
-                let end = pos.checked_add(4).filter(|&e| e <= buf.len())?;
-                let bits = u32::from_le_bytes(buf[pos..end].try_into().ok()?);
-                pos = end;
-                Value::Fixed32(bits)
-            }
-            _ => return None,
-        };
-        out.push((key >> 3, value));
-    }
-    Some(out)
 }
 
 #[cfg(test)]

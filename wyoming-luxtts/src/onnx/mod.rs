@@ -8,6 +8,8 @@
 //! The sessions of one model share their pre-packed weights; each still holds its own copy of the rest
 //! (about 75 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
 
+pub mod conv2d;
+
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider as _};
 use ort::session::Session;
@@ -73,6 +75,14 @@ pub enum Width {
     Narrow,
 }
 
+/// What the pool does to a model's graph before ONNX Runtime loads it (CPU only; a GPU gets the file as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graph {
+    AsIs,
+    /// [`conv2d`]: 1-D convolutions as 2-D ones, for ONNX Runtime's faster x86 kernels. Piper voices.
+    Conv1dAs2d,
+}
+
 /// How sessions of one model are opened.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -84,6 +94,7 @@ pub fn open(
     env: &Environment,
     model: &Path,
     options: &SessionOptions,
+    graph: Graph,
     width: Width,
     prepacked: &PrepackedWeights,
 ) -> Result<Session, OnnxError> {
@@ -92,14 +103,43 @@ pub fn open(
     builder = builder.with_prepacked_weights(prepacked).map_err(|e| fail(&e))?;
     let threads = if width == Width::Narrow { 1 } else { options.intra_threads.max(1) };
     builder = builder.with_intra_threads(threads).map_err(|e| fail(&e))?;
-    // Idle intra-op threads sleep instead of spinning: sessions of several requests overlap, and the STT
-    // server usually shares the machine; spinning threads would steal its CPU for nothing.
-    builder = builder.with_intra_op_spinning(false).map_err(|e| fail(&e))?;
+    // A wide synthesis's worker threads spin between operators instead of sleeping: a Piper run is hundreds of
+    // short parallel sections, and waking a sleeping thread for each cost 7-12% of the real-time factor
+    // (bench/RESULTS.md). It is what ONNX Runtime does by default and what piper-tts gets. After a run the
+    // worker spins for a few milliseconds more before it sleeps; narrow sessions have no workers at all.
+    let spin = width == Width::Wide && threads > 1;
+    builder = builder.with_intra_op_spinning(spin).map_err(|e| fail(&e))?;
     if options.device == Device::Cuda {
         builder =
             builder.with_execution_providers([ep::CUDA::default().build().error_on_failure()]).map_err(|e| fail(&e))?;
     }
-    builder.commit_from_file(model).map_err(|e| fail(&e))
+    let rewritten = match (graph, options.device) {
+        (Graph::Conv1dAs2d, Device::Cpu) => {
+            let bytes = std::fs::read(model).map_err(|e| fail(&e))?;
+            conv2d::rewrite(&bytes)
+        }
+        _ => None,
+    };
+    let session = match rewritten {
+        Some(rewritten) => {
+            tracing::debug!(model = %model.display(), convolutions = rewritten.convolutions, "1-D convolutions run as 2-D");
+            builder.commit_from_memory(&rewritten.model).map_err(|e| fail(&e))
+        }
+        None => builder.commit_from_file(model).map_err(|e| fail(&e)),
+    };
+    release_freed_memory();
+    session
+}
+
+/// Hands back to the system what loading freed. ONNX Runtime copies and transforms every weight while it
+/// optimises a graph (for NCHWc kernels, into a new layout) and frees the originals, but glibc keeps those
+/// many mid-sized blocks: without this, a Piper session with its convolutions rewritten held 70 MiB more.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Sessions of one model, handed out one per synthesis.
@@ -107,6 +147,7 @@ pub struct SessionPool {
     env: Arc<Environment>,
     model: PathBuf,
     options: SessionOptions,
+    graph: Graph,
     /// Idle sessions by width.
     idle: Mutex<Vec<(Width, Session)>>,
     prepacked: PrepackedWeights,
@@ -114,10 +155,16 @@ pub struct SessionPool {
 
 impl SessionPool {
     /// Opens the first (wide) session now, so a bad model is a start-up error.
-    pub fn open(env: Arc<Environment>, model: &Path, options: SessionOptions) -> Result<(Self, Session), OnnxError> {
+    pub fn open(
+        env: Arc<Environment>,
+        model: &Path,
+        options: SessionOptions,
+        graph: Graph,
+    ) -> Result<(Self, Session), OnnxError> {
         let prepacked = PrepackedWeights::new();
-        let first = open(&env, model, &options, Width::Wide, &prepacked)?;
-        Ok((SessionPool { env, model: model.to_path_buf(), options, idle: Mutex::new(Vec::new()), prepacked }, first))
+        let first = open(&env, model, &options, graph, Width::Wide, &prepacked)?;
+        let idle = Mutex::new(Vec::new());
+        Ok((SessionPool { env, model: model.to_path_buf(), options, graph, idle, prepacked }, first))
     }
 
     /// Opens sessions of `width` until `count` are idle, so that the first concurrent requests do not wait
@@ -128,7 +175,7 @@ impl SessionPool {
             pool.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(w, _)| *w == width).count()
         };
         for _ in idle(self)..count {
-            let session = open(&self.env, &self.model, &self.options, width, &self.prepacked)?;
+            let session = open(&self.env, &self.model, &self.options, self.graph, width, &self.prepacked)?;
             self.put_width(width, session);
         }
         Ok(())
@@ -160,7 +207,7 @@ impl SessionPool {
             Some(session) => session,
             None => {
                 tracing::debug!(model = %self.model.display(), ?width, "opening another session");
-                open(&self.env, &self.model, &self.options, width, &self.prepacked)?
+                open(&self.env, &self.model, &self.options, self.graph, width, &self.prepacked)?
             }
         };
         let result = f(&mut session);
