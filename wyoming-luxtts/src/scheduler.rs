@@ -4,7 +4,8 @@
 //! are about 1.7× one on our 2-core machine), but several syntheses that each use all cores oversubscribe the
 //! CPU, and ONNX Runtime's parallel loops then wait on descheduled threads: on 2 cores, two 2-thread
 //! syntheses side by side used 40% more CPU time than the same work in turn. One thread per synthesis is also
-//! the most CPU-efficient (about 15% less CPU time than two). So a synthesis runs **wide** (all of
+//! the most CPU-efficient: about 25% less CPU time than two for a Piper voice, whose convolutions run
+//! in 2-D form ([`crate::onnx::conv2d`]), which helps one thread but not two. So a synthesis runs **wide** (all of
 //! `--threads`) when it would run alone, and **narrow** (one thread) when others run or wait, and the core
 //! budget is never overcommitted: a wide synthesis holds every core's permit, a narrow one holds one.
 //! On a GPU the width means nothing, and only `--max-concurrent` applies.

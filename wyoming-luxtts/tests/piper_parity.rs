@@ -1,9 +1,9 @@
 //! Our Piper engine against the Python `piper-tts` 1.8.0 engine: same voice, texts and scales (noise off so
 //! the output is deterministic), same espeak-ng dictionaries (piper-tts's own `espeak-ng-data`).
 //!
-//! Result: identical phoneme ids for all 20 texts, and audio within 1.1e-4 of full scale (3-4 LSB at 16 bits), on a wide (two-thread)
-//! and a narrow (one-thread) session. It was bit-identical before our sessions ran the voice's 1-D
-//! convolutions as 2-D ones (`onnx::conv2d`); what remains is float summation order. Known difference
+//! Result: identical phoneme ids for all 20 texts; bit-identical audio on a wide (two-thread) session, and
+//! within 1.1e-4 of full scale (3-4 LSB at 16 bits) on a narrow (one-thread) one, whose 1-D convolutions run
+//! as 2-D ones (`onnx::conv2d`): float summation order. Known difference
 //! outside this set: piper-tts statically links a newer espeak-ng (1.52-dev) than the Debian library we link
 //! (1.51), and a few words get slightly different IPA between those versions (e.g. "3 apples" gets a `ʲ` glide
 //! from 1.52). The audio tolerance (1/1000 of full scale) allows for ONNX Runtime version differences.

@@ -7,6 +7,7 @@
 //! keeps wide sessions (`--threads`) and narrow ones (one thread) apart; [`crate::scheduler`] picks the width.
 //! The sessions of one model share their pre-packed weights; each still holds its own copy of the rest
 //! (about 75 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
+//! Narrow CPU sessions of a Piper voice load its graph with the 1-D convolutions rewritten as 2-D ones ([`conv2d`]).
 
 pub mod conv2d;
 
@@ -75,11 +76,13 @@ pub enum Width {
     Narrow,
 }
 
-/// What the pool does to a model's graph before ONNX Runtime loads it (CPU only; a GPU gets the file as it is).
+/// What the pool does to a model's graph before ONNX Runtime loads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Graph {
     AsIs,
-    /// [`conv2d`]: 1-D convolutions as 2-D ones, for ONNX Runtime's faster x86 kernels. Piper voices.
+    /// [`conv2d`]: 1-D convolutions as 2-D ones, for ONNX Runtime's faster x86 kernels, in narrow (one-thread)
+    /// CPU sessions only. With two threads the gain is gone, so a lone request keeps the original graph and
+    /// with it piper-tts's exact audio. For Piper voices.
     Conv1dAs2d,
 }
 
@@ -114,7 +117,7 @@ pub fn open(
             builder.with_execution_providers([ep::CUDA::default().build().error_on_failure()]).map_err(|e| fail(&e))?;
     }
     let rewritten = match (graph, options.device) {
-        (Graph::Conv1dAs2d, Device::Cpu) => {
+        (Graph::Conv1dAs2d, Device::Cpu) if width == Width::Narrow => {
             let bytes = std::fs::read(model).map_err(|e| fail(&e))?;
             conv2d::rewrite(&bytes)
         }
