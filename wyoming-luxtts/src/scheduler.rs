@@ -7,10 +7,11 @@
 //! the most CPU-efficient: about 25% less CPU time than two for a Piper voice, whose convolutions run
 //! in 2-D form ([`crate::onnx::conv2d`]), which helps one thread but not two. So a synthesis runs **wide** (all of
 //! `--threads`) when it would run alone, and **narrow** (one thread) when others run or wait, and the core
-//! budget is never overcommitted: a wide synthesis holds every core's permit, a narrow one holds one.
+//! budget is never overcommitted: a wide synthesis holds every core's permit, a narrow one holds one. (A wide
+//! session's worker spins for a few milliseconds after its run, which the permits do not see.)
 //! On a GPU the width means nothing, and only `--max-concurrent` applies.
 //!
-//! Narrow sessions cost memory (about 85 MB each for a medium Piper voice) and seconds to open, and a home
+//! Narrow sessions cost memory (about 75 MB each for a medium Piper voice) and seconds to open, and a home
 //! server with one user never needs them. So they are opened only once requests first overlap: until then
 //! every synthesis runs wide, in turn, and that first overlap [`Scheduler::wants_narrow`] tells the server
 //! to open them in the background ([`Scheduler::narrow_ready`] switches them on).

@@ -1,6 +1,6 @@
 //! The 1-D → 2-D convolution rewrite (`onnx::conv2d`) keeps a graph's meaning under ONNX Runtime itself: a
 //! hand-encoded model with three differently shaped 1-D convolutions (bias or none, dilation, stride, groups,
-//! asymmetric pads, a dynamic length) gives the same output rewritten as loaded unchanged. The Piper voice
+//! asymmetric pads, a dynamic length) gives the same output rewritten as loaded unchanged, at opsets 15 and 11. The Piper voice
 //! is checked against piper-tts in `piper_parity.rs`.
 
 use ort::session::builder::PrepackedWeights;
@@ -68,7 +68,7 @@ fn value_info(name: &str, channels: u64) -> Vec<u8> {
 
 /// x [1, 4, L] → conv (k 3, bias) → conv (k 5, dilation 2, stride 2) → LeakyRelu → conv (k 3, 2 groups,
 /// pads 2/0, bias) → y [1, 6, L'].
-fn model() -> Vec<u8> {
+fn model(opset_version: u64) -> Vec<u8> {
     let mut seed = 7;
     let mut graph = Vec::new();
     let conv = |inputs: &[&str], output: &str, attributes: &dyn Fn(&mut Vec<u8>)| {
@@ -111,7 +111,7 @@ fn model() -> Vec<u8> {
     put_bytes(&mut graph, 11, &value_info("x", 4));
     put_bytes(&mut graph, 12, &value_info("y", 6));
     let mut opset = Vec::new();
-    put_uint(&mut opset, 2, 15);
+    put_uint(&mut opset, 2, opset_version);
     let mut out = Vec::new();
     put_uint(&mut out, 1, 8);
     put_bytes(&mut out, 7, &graph);
@@ -119,39 +119,43 @@ fn model() -> Vec<u8> {
     out
 }
 
+/// Opset 15 takes Unsqueeze/Squeeze axes as an input, opset 11 as an attribute.
 #[test]
 fn rewritten_convolutions_compute_the_same_output() {
     let Some(ort) = provisioned("ORT_DYLIB_PATH") else { return };
     let env = onnx::runtime(&ort).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("convs.onnx");
-    let bytes = model();
-    std::fs::write(&path, &bytes).unwrap();
-    assert_eq!(onnx::conv2d::rewrite(&bytes).expect("three convolutions to rewrite").convolutions, 3);
+    for opset in [15, 11] {
+        let path = dir.path().join(format!("convs{opset}.onnx"));
+        let bytes = model(opset);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(onnx::conv2d::rewrite(&bytes).expect("three convolutions to rewrite").convolutions, 3);
 
-    let mut seed = 3u32;
-    let length = 37;
-    let input: Vec<f32> = (0..4 * length)
-        .map(|_| {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-        })
-        .collect();
-    let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
-    let run = |graph: Graph| {
-        let mut session = onnx::open(&env, &path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
-        let x = Tensor::from_array((vec![1_i64, 4, length as i64], input.clone())).unwrap();
-        let outputs = session.run(ort::inputs!["x" => x]).unwrap();
-        let (shape, y) = outputs["y"].try_extract_tensor::<f32>().unwrap();
-        (shape.to_vec(), y.to_vec())
-    };
-    let (shape, plain) = run(Graph::AsIs);
-    let (shape_2d, rewritten) = run(Graph::Conv1dAs2d);
-    // L' = ((37 + 2 - 2) + 8 - 8 - 1) / 2 + 1 = 19 after the strided conv; + 2 - 2 after the last.
-    assert_eq!(shape, [1, 6, 19]);
-    assert_eq!(shape_2d, shape);
-    let diff = plain.iter().zip(&rewritten).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    let peak = plain.iter().fold(0f32, |m, v| m.max(v.abs()));
-    eprintln!("max |diff| {diff:.2e}, peak {peak:.3}");
-    assert!(peak > 0.1 && diff < 1e-5, "outputs differ by {diff} (peak {peak})");
+        let mut seed = 3u32;
+        let length = 37;
+        let input: Vec<f32> = (0..4 * length)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect();
+        let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
+        let run = |graph: Graph| {
+            let mut session =
+                onnx::open(&env, &path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
+            let x = Tensor::from_array((vec![1_i64, 4, length as i64], input.clone())).unwrap();
+            let outputs = session.run(ort::inputs!["x" => x]).unwrap();
+            let (shape, y) = outputs["y"].try_extract_tensor::<f32>().unwrap();
+            (shape.to_vec(), y.to_vec())
+        };
+        let (shape, plain) = run(Graph::AsIs);
+        let (shape_2d, rewritten) = run(Graph::Conv1dAs2d);
+        // L' = (37 + 8 - 9) / 2 + 1 = 19 after the strided conv (dilated kernel 9), unchanged by the last.
+        assert_eq!(shape, [1, 6, 19]);
+        assert_eq!(shape_2d, shape);
+        let diff = plain.iter().zip(&rewritten).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let peak = plain.iter().fold(0f32, |m, v| m.max(v.abs()));
+        eprintln!("opset {opset}: max |diff| {diff:.2e}, peak {peak:.3}");
+        assert!(peak > 0.1 && diff < 1e-5, "opset {opset}: outputs differ by {diff} (peak {peak})");
+    }
 }

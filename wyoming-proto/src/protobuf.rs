@@ -28,6 +28,9 @@ pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     for shift in (0..64).step_by(7) {
         let byte = *buf.get(*pos)?;
         *pos += 1;
+        if shift == 63 && byte > 1 {
+            return None; // more than 64 bits
+        }
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Some(value);
@@ -146,6 +149,14 @@ mod tests {
         assert!(fields(&[0x0a, 0x05, 1, 2]).is_none()); // length 5, two bytes
         assert!(fields(&[0x0b]).is_none()); // wire type 3 (group start)
         assert!(fields(&[0x08, 0x80]).is_none()); // unterminated varint
+        let mut too_long = vec![0x08];
+        too_long.extend([0xff; 9]);
+        too_long.push(0x02); // a 65th bit
+        assert!(fields(&too_long).is_none());
+        let mut max = vec![0x08];
+        max.extend([0xff; 9]);
+        max.push(0x01);
+        assert_eq!(fields(&max).unwrap()[0].value, Value::Varint(u64::MAX));
         assert!(fields(&[0x0d, 1, 2]).is_none()); // fixed32, three bytes
     }
 

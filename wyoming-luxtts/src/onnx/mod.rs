@@ -7,7 +7,8 @@
 //! keeps wide sessions (`--threads`) and narrow ones (one thread) apart; [`crate::scheduler`] picks the width.
 //! The sessions of one model share their pre-packed weights; each still holds its own copy of the rest
 //! (about 75 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
-//! Narrow CPU sessions of a Piper voice load its graph with the 1-D convolutions rewritten as 2-D ones ([`conv2d`]).
+//! One-thread CPU sessions of a Piper voice load its graph with the 1-D convolutions rewritten as 2-D ones
+//! ([`conv2d`]).
 
 pub mod conv2d;
 
@@ -80,9 +81,10 @@ pub enum Width {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Graph {
     AsIs,
-    /// [`conv2d`]: 1-D convolutions as 2-D ones, for ONNX Runtime's faster x86 kernels, in narrow (one-thread)
-    /// CPU sessions only. With two threads the gain is gone, so a lone request keeps the original graph and
-    /// with it piper-tts's exact audio. For Piper voices.
+    /// [`conv2d`]: 1-D convolutions as 2-D ones, for ONNX Runtime's faster x86 kernels, in one-thread CPU
+    /// sessions only (narrow ones, and wide ones under `--threads 1`). With two threads the gain is gone, so a
+    /// lone request on a multi-core server keeps the original graph and with it piper-tts's exact audio. For
+    /// Piper voices.
     Conv1dAs2d,
 }
 
@@ -107,7 +109,7 @@ pub fn open(
     let threads = if width == Width::Narrow { 1 } else { options.intra_threads.max(1) };
     builder = builder.with_intra_threads(threads).map_err(|e| fail(&e))?;
     // A wide synthesis's worker threads spin between operators instead of sleeping: a Piper run is hundreds of
-    // short parallel sections, and waking a sleeping thread for each cost 7-12% of the real-time factor
+    // short parallel sections, and waking a sleeping thread for each cost 6-12% of the real-time factor
     // (bench/RESULTS.md). It is what ONNX Runtime does by default and what piper-tts gets. After a run the
     // worker spins for a few milliseconds more before it sleeps; narrow sessions have no workers at all.
     let spin = width == Width::Wide && threads > 1;
@@ -116,18 +118,28 @@ pub fn open(
         builder =
             builder.with_execution_providers([ep::CUDA::default().build().error_on_failure()]).map_err(|e| fail(&e))?;
     }
+    // The rewrite pays off on x86's NCHWc kernels, and only on one thread (see `Graph`).
     let rewritten = match (graph, options.device) {
-        (Graph::Conv1dAs2d, Device::Cpu) if width == Width::Narrow => {
+        (Graph::Conv1dAs2d, Device::Cpu) if threads == 1 && cfg!(target_arch = "x86_64") => {
             let bytes = std::fs::read(model).map_err(|e| fail(&e))?;
             conv2d::rewrite(&bytes)
         }
         _ => None,
     };
     let session = match rewritten {
-        Some(rewritten) => {
-            tracing::debug!(model = %model.display(), convolutions = rewritten.convolutions, "1-D convolutions run as 2-D");
-            builder.commit_from_memory(&rewritten.model).map_err(|e| fail(&e))
-        }
+        Some(rewritten) => match builder.commit_from_memory(&rewritten.model) {
+            Ok(session) => {
+                tracing::debug!(model = %model.display(), convolutions = rewritten.convolutions, "1-D convolutions run as 2-D");
+                Ok(session)
+            }
+            Err(e) => {
+                // Not expected (the rewrite refuses what it is unsure of), but a faster graph is not worth a
+                // failed request: the original loaded once already.
+                tracing::warn!(model = %model.display(), error = %e, "the 2-D convolution rewrite did not load; using the graph as it is");
+                drop(rewritten);
+                builder.commit_from_file(model).map_err(|e| fail(&e))
+            }
+        },
         None => builder.commit_from_file(model).map_err(|e| fail(&e)),
     };
     release_freed_memory();
