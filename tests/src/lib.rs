@@ -72,6 +72,36 @@ pub async fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     }
 }
 
+/// Waits until `GET path` on 127.0.0.1:`port` answers 200. An HTTP server may listen before it can serve:
+/// llama.cpp's answers 503 ("Loading model") until its model is loaded.
+pub async fn wait_for_http_ok(port: u16, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let start = Instant::now();
+    let mut last = String::from("no answer");
+    loop {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+            let mut response = Vec::new();
+            let answered = async {
+                stream.write_all(request.as_bytes()).await?;
+                stream.read_to_end(&mut response).await
+            };
+            if tokio::time::timeout(Duration::from_secs(5), answered).await.is_ok_and(|r| r.is_ok()) {
+                let head = String::from_utf8_lossy(&response);
+                let status = head.lines().next().unwrap_or_default().to_string();
+                if status.split_whitespace().nth(1) == Some("200") {
+                    return Ok(());
+                }
+                last = status;
+            }
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("GET {path} on port {port} not 200 after {timeout:?} (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn s(text: &str) -> String {
     text.to_string()
 }

@@ -134,7 +134,13 @@ impl Rig {
         let port = self.ports.2.to_string();
         let script = python_script("llm_server.py");
         let args = [script.to_str().unwrap(), self.model.to_str().unwrap(), &port];
-        spawn(&self.python, &args, self.dir.path(), "llm", self.ports.2).await
+        let llm = spawn(&self.python, &args, self.dir.path(), "llm", self.ports.2).await;
+        // "Back" means serving: llama.cpp listens while it still loads the model (503 until then), and on a
+        // loaded machine that took longer than the bridge's one retry.
+        wait_for_http_ok(self.ports.2, "/health", Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|e| panic!("llm: {e}\n{}", std::fs::read_to_string(&llm.log).unwrap_or_default()));
+        llm
     }
 
     /// The bridge with `grammar` forcing the LLM's reply.
