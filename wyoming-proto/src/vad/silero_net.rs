@@ -159,9 +159,9 @@ struct Tensor {
     data: Vec<f32>,
 }
 
-/// Every float `Constant` and initializer in an ONNX model, subgraphs included, by name. A minimal reader
-/// of the protobuf wire format (only the handful of fields needed), so no generated ONNX bindings are
-/// pulled in; `None` if the bytes are not a well-formed model.
+/// Every float `Constant` and initializer in an ONNX model, subgraphs included, by name, read field by field
+/// with [`crate::protobuf`] (only the handful of fields needed), so no generated ONNX bindings are pulled in;
+/// `None` if the bytes are not a well-formed model.
 fn onnx_constants(model: &[u8]) -> Option<HashMap<String, Tensor>> {
     let mut found = Found::default();
     for Field { number: field, value, .. } in fields(model)? {
