@@ -400,14 +400,41 @@ mod tests {
             }
             put_bytes(&mut graph, GRAPH_NODE, &node);
         }
+        wrap(&graph, opset)
+    }
+
+    /// A model around `graph` bytes, with the default domain at `opset`.
+    fn wrap(graph: &[u8], opset: u64) -> Vec<u8> {
         let mut opset_import = Vec::new();
         put_bytes(&mut opset_import, OPSET_DOMAIN, b"");
         put_uint(&mut opset_import, OPSET_VERSION, opset);
         let mut out = Vec::new();
         put_uint(&mut out, 1, 8); // ir_version
-        put_bytes(&mut out, MODEL_GRAPH, &graph);
+        put_bytes(&mut out, MODEL_GRAPH, graph);
         put_bytes(&mut out, MODEL_OPSET_IMPORT, &opset_import);
         out
+    }
+
+    fn graph_of(model: &[u8]) -> Vec<u8> {
+        fields(model).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec()
+    }
+
+    /// A graph field holding one `Conv` node reading `x` and `w` (and `b` if `bias`), writing `output`.
+    fn conv_node(output: &[u8], bias: bool, attributes: &[Vec<u8>]) -> Vec<u8> {
+        let mut node = Vec::new();
+        put_bytes(&mut node, NODE_INPUT, b"x");
+        put_bytes(&mut node, NODE_INPUT, b"w");
+        if bias {
+            put_bytes(&mut node, NODE_INPUT, b"b");
+        }
+        put_bytes(&mut node, NODE_OUTPUT, output);
+        put_bytes(&mut node, NODE_OP_TYPE, b"Conv");
+        for attribute in attributes {
+            put_bytes(&mut node, NODE_ATTRIBUTE, attribute);
+        }
+        let mut field = Vec::new();
+        put_bytes(&mut field, GRAPH_NODE, &node);
+        field
     }
 
     fn conv1d() -> (&'static str, Attributes) {
@@ -419,10 +446,9 @@ mod tests {
     /// The graph's nodes as `(op, inputs, outputs, attributes)`.
     fn nodes(model: &[u8]) -> Vec<Node> {
         let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
-        let top = fields(model).unwrap();
-        let graph = top.iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap();
+        let graph = graph_of(model);
         let mut out = Vec::new();
-        for node in fields(graph).unwrap().iter().filter_map(|f| bytes_of(f, GRAPH_NODE)) {
+        for node in fields(&graph).unwrap().iter().filter_map(|f| bytes_of(f, GRAPH_NODE)) {
             let (mut op, mut ins, mut outs, mut attrs) = (String::new(), vec![], vec![], vec![]);
             for f in fields(node).unwrap() {
                 match (f.number, f.value) {
@@ -466,7 +492,7 @@ mod tests {
             ]
         );
         // The shared axes initializer is appended once.
-        let graph = fields(&after.model).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec();
+        let graph = graph_of(&after.model);
         let initializers: Vec<_> =
             fields(&graph).unwrap().into_iter().filter(|f| f.number == GRAPH_INITIALIZER).collect();
         assert_eq!(initializers.len(), 1);
@@ -482,23 +508,10 @@ mod tests {
         put_bytes(&mut group, ATTR_NAME, b"group");
         put_uint(&mut group, ATTR_I, 4);
         put_uint(&mut group, ATTR_TYPE, 2);
-        let mut node = Vec::new();
-        put_bytes(&mut node, NODE_INPUT, b"x");
-        put_bytes(&mut node, NODE_INPUT, b"w");
-        put_bytes(&mut node, NODE_INPUT, b"b");
-        put_bytes(&mut node, NODE_OUTPUT, b"y");
-        put_bytes(&mut node, NODE_OP_TYPE, b"Conv");
-        put_bytes(&mut node, NODE_ATTRIBUTE, &ints_attribute(b"kernel_shape", &[5]));
-        put_bytes(&mut node, NODE_ATTRIBUTE, &group);
-        let mut graph = Vec::new();
-        put_bytes(&mut graph, GRAPH_NODE, &node);
-        let mut opset_import = Vec::new();
-        put_uint(&mut opset_import, OPSET_VERSION, 17);
-        let mut m = Vec::new();
-        put_bytes(&mut m, MODEL_GRAPH, &graph);
-        put_bytes(&mut m, MODEL_OPSET_IMPORT, &opset_import);
+        let graph = conv_node(b"y", true, &[ints_attribute(b"kernel_shape", &[5]), group.clone()]);
+        let m = wrap(&graph, 17);
         let after = rewrite(&m).unwrap();
-        let graph = fields(&after.model).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec();
+        let graph = graph_of(&after.model);
         let conv = fields(&graph).unwrap().iter().filter_map(|f| bytes_of(f, GRAPH_NODE)).nth(2).unwrap().to_vec();
         let parts = fields(&conv).unwrap();
         let attributes: Vec<&[u8]> = parts.iter().filter_map(|f| bytes_of(f, NODE_ATTRIBUTE)).collect();
@@ -514,7 +527,7 @@ mod tests {
         assert_eq!(got[0].1, ["x"]);
         assert_eq!(got[0].3, [("axes".to_string(), vec![2])]);
         assert_eq!(got[3].3, [("axes".to_string(), vec![2])]);
-        let graph = fields(&after.model).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec();
+        let graph = graph_of(&after.model);
         assert!(fields(&graph).unwrap().iter().all(|f| f.number != GRAPH_INITIALIZER));
     }
 
@@ -532,73 +545,42 @@ mod tests {
             assert!(rewrite(&model(15, &[node])).is_none(), "{label}");
         }
         // auto_pad other than NOTSET is left alone.
-        let mut graph = Vec::new();
-        let mut node = Vec::new();
-        put_bytes(&mut node, NODE_INPUT, b"x");
-        put_bytes(&mut node, NODE_INPUT, b"w");
-        put_bytes(&mut node, NODE_OUTPUT, b"y");
-        put_bytes(&mut node, NODE_OP_TYPE, b"Conv");
-        put_bytes(&mut node, NODE_ATTRIBUTE, &ints_attribute(b"kernel_shape", &[3]));
         let mut auto_pad = Vec::new();
         put_bytes(&mut auto_pad, ATTR_NAME, b"auto_pad");
         put_bytes(&mut auto_pad, ATTR_S, b"SAME_UPPER");
-        put_bytes(&mut node, NODE_ATTRIBUTE, &auto_pad);
-        put_bytes(&mut graph, GRAPH_NODE, &node);
-        let mut opset_import = Vec::new();
-        put_uint(&mut opset_import, OPSET_VERSION, 15);
-        let mut m = Vec::new();
-        put_bytes(&mut m, MODEL_GRAPH, &graph);
-        put_bytes(&mut m, MODEL_OPSET_IMPORT, &opset_import);
-        assert!(rewrite(&m).is_none());
-    }
-
-    #[test]
-    fn a_graph_using_our_prefix_or_external_weights_is_left_alone() {
-        let mut m = model(15, &[conv1d()]);
-        // Rename output y0 into our namespace by building the node by hand.
-        let mut node = Vec::new();
-        put_bytes(&mut node, NODE_INPUT, b"x");
-        put_bytes(&mut node, NODE_OUTPUT, format!("{PREFIX}taken").as_bytes());
-        put_bytes(&mut node, NODE_OP_TYPE, b"Relu");
-        let mut graph = fields(&m).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec();
-        put_bytes(&mut graph, GRAPH_NODE, &node);
-        let mut taken = Vec::new();
-        put_bytes(&mut taken, MODEL_GRAPH, &graph);
-        let mut opset_import = Vec::new();
-        put_uint(&mut opset_import, OPSET_VERSION, 15);
-        put_bytes(&mut taken, MODEL_OPSET_IMPORT, &opset_import);
-        assert!(rewrite(&model(15, &[conv1d()])).is_some());
-        assert!(rewrite(&taken).is_none());
-
-        let mut tensor = Vec::new();
-        put_bytes(&mut tensor, TENSOR_NAME, b"w");
-        put_uint(&mut tensor, TENSOR_DATA_LOCATION, 1);
-        let mut graph = fields(&m).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec();
-        put_bytes(&mut graph, GRAPH_INITIALIZER, &tensor);
-        m.clear();
-        put_bytes(&mut m, MODEL_GRAPH, &graph);
-        let mut opset_import = Vec::new();
-        put_uint(&mut opset_import, OPSET_VERSION, 15);
-        put_bytes(&mut m, MODEL_OPSET_IMPORT, &opset_import);
-        assert!(rewrite(&m).is_none());
+        let graph = conv_node(b"y", false, &[ints_attribute(b"kernel_shape", &[3]), auto_pad]);
+        assert!(rewrite(&wrap(&graph, 15)).is_none());
     }
 
     /// `model(15, [conv1d()])` with `extra` appended to its graph.
     fn with_graph_field(extra: &[u8]) -> Vec<u8> {
-        let m = model(15, &[conv1d()]);
-        let mut graph = fields(&m).unwrap().iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec();
+        let mut graph = graph_of(&model(15, &[conv1d()]));
         graph.extend_from_slice(extra);
-        let mut out = Vec::new();
-        put_bytes(&mut out, MODEL_GRAPH, &graph);
-        let mut opset_import = Vec::new();
-        put_uint(&mut opset_import, OPSET_VERSION, 15);
-        put_bytes(&mut out, MODEL_OPSET_IMPORT, &opset_import);
-        out
+        wrap(&graph, 15)
+    }
+
+    #[test]
+    fn a_graph_using_our_prefix_or_external_weights_is_left_alone() {
+        assert!(rewrite(&with_graph_field(&[])).is_some());
+        // An output already in our namespace.
+        let mut node = Vec::new();
+        put_bytes(&mut node, NODE_INPUT, b"x");
+        put_bytes(&mut node, NODE_OUTPUT, format!("{PREFIX}taken").as_bytes());
+        put_bytes(&mut node, NODE_OP_TYPE, b"Relu");
+        let mut extra = Vec::new();
+        put_bytes(&mut extra, GRAPH_NODE, &node);
+        assert!(rewrite(&with_graph_field(&extra)).is_none());
+        // An initializer whose data lives in an external file.
+        let mut tensor = Vec::new();
+        put_bytes(&mut tensor, TENSOR_NAME, b"w");
+        put_uint(&mut tensor, TENSOR_DATA_LOCATION, 1);
+        let mut extra = Vec::new();
+        put_bytes(&mut extra, GRAPH_INITIALIZER, &tensor);
+        assert!(rewrite(&with_graph_field(&extra)).is_none());
     }
 
     #[test]
     fn external_data_anywhere_and_taken_value_info_names_leave_the_model_alone() {
-        assert!(rewrite(&with_graph_field(&[])).is_some());
         // A Constant node one subgraph down, its tensor's data at `location` (1: an external file).
         let if_node = |location: u64| {
             let mut tensor = Vec::new();
@@ -641,20 +623,8 @@ mod tests {
 
     #[test]
     fn a_conv_with_an_empty_output_name_is_not_touched() {
-        let mut node = Vec::new();
-        put_bytes(&mut node, NODE_INPUT, b"x");
-        put_bytes(&mut node, NODE_INPUT, b"w");
-        put_bytes(&mut node, NODE_OUTPUT, b"");
-        put_bytes(&mut node, NODE_OP_TYPE, b"Conv");
-        put_bytes(&mut node, NODE_ATTRIBUTE, &ints_attribute(b"kernel_shape", &[3]));
-        let mut graph = Vec::new();
-        put_bytes(&mut graph, GRAPH_NODE, &node);
-        let mut opset_import = Vec::new();
-        put_uint(&mut opset_import, OPSET_VERSION, 15);
-        let mut m = Vec::new();
-        put_bytes(&mut m, MODEL_GRAPH, &graph);
-        put_bytes(&mut m, MODEL_OPSET_IMPORT, &opset_import);
-        assert!(rewrite(&m).is_none());
+        let graph = conv_node(b"", false, &[ints_attribute(b"kernel_shape", &[3])]);
+        assert!(rewrite(&wrap(&graph, 15)).is_none());
     }
 
     proptest! {
