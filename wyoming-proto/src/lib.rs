@@ -11,6 +11,7 @@
 //! - [`connection`]: typed events over one byte stream, with split read and write halves.
 //! - `onnx` (feature `onnx`): the process's one ONNX Runtime environment, loaded from an explicit path.
 //! - [`protobuf`]: the protobuf wire format, to read and rewrite ONNX model files field by field.
+//! - [`heap`]: glibc allocator settings (trimming, one arena) the servers share.
 //! - [`server`]: accept loop with a connection cap and graceful shutdown on SIGINT/SIGTERM.
 //! - [`shutdown`]: the shutdown signal every task listens to.
 //! - [`client`]: connecting with timeouts and simple request/response helpers.
@@ -30,6 +31,7 @@ pub mod connection;
 mod error;
 pub mod event;
 pub mod frame;
+pub mod heap;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod json;

@@ -57,20 +57,11 @@ fn silero(
     }
 }
 
-/// One malloc arena for the whole process, set before any thread starts. By default every thread (tokio
-/// workers, the inference worker, CTranslate2's OpenMP threads) gets its own arena, and the decode buffers
-/// freed across them were not reliably returned: RSS after a request was 79 or 96 MiB from run to run. With
-/// one arena it is 74 MiB every time, and decode times did not change measurably.
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 fn main() -> anyhow::Result<()> {
-    one_malloc_arena();
+    // Before any thread starts. With an arena per thread (tokio workers, the inference worker, CTranslate2's
+    // OpenMP threads) RSS after a request was 79 or 96 MiB from run to run; with one it is 74 MiB every
+    // time, and decode times did not change measurably.
+    wyoming_proto::heap::one_malloc_arena();
     // Parsed before any thread starts: the environment is read here and nowhere else.
     let cli = cli::Cli::parse_with_env()?;
     if cli.check_config {

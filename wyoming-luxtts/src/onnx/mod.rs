@@ -142,19 +142,11 @@ pub fn open(
         },
         None => builder.commit_from_file(model).map_err(|e| fail(&e)),
     };
-    release_freed_memory();
+    // ONNX Runtime copies and transforms every weight while it optimises a graph (for NCHWc kernels, into a
+    // new layout) and frees the originals, but glibc keeps those many mid-sized blocks: without this, a Piper
+    // session with its convolutions rewritten held 70 MiB more.
+    wyoming_proto::heap::release_freed_memory();
     session
-}
-
-/// Hands back to the system what loading freed. ONNX Runtime copies and transforms every weight while it
-/// optimises a graph (for NCHWc kernels, into a new layout) and frees the originals, but glibc keeps those
-/// many mid-sized blocks: without this, a Piper session with its convolutions rewritten held 70 MiB more.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Sessions of one model, handed out one per synthesis.
