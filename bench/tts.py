@@ -208,6 +208,8 @@ if __name__ == "__main__":
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of idle before each single request")
     parser.add_argument("--ours-arg", action="append", default=[], help="extra flag for our server (repeatable)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not args.voice:
         parser.error("--voice (or WYOMING_TEST_PIPER_VOICE) is required")
     asyncio.run(main(args))
