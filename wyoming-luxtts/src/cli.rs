@@ -122,6 +122,7 @@ pub struct Cli {
     pub web_server_port: Option<u16>,
     #[arg(long, hide = true)]
     pub web_server_allow: Vec<String>,
+    /// wyoming-piper 2.5's engine choice: `piper` is accepted, anything else is an error.
     #[arg(long, hide = true)]
     pub backend: Option<String>,
 }
@@ -213,6 +214,12 @@ impl Cli {
             "--device must be auto, cpu or cuda"
         );
         self.stt_uri()?;
+        if let Some(backend) = self.backend.as_deref() {
+            anyhow::ensure!(
+                backend == "piper" && self.engine() == EngineKind::Piper,
+                "--backend {backend}: only wyoming-piper's `piper` backend is served here (see --engine)"
+            );
+        }
         match self.engine() {
             EngineKind::Luxtts => {
                 anyhow::ensure!(self.model.is_some(), "--engine luxtts needs --model DIR");
@@ -258,6 +265,9 @@ mod tests {
         assert_eq!(cli.engine(), EngineKind::Piper);
         assert_eq!(cli.noise_w, Some(0.5));
         cli.validate().unwrap();
+        parse(&["--backend", "piper", "--voice", "v"]).validate().unwrap();
+        let omnivoice = parse(&["--backend", "omnivoice", "--voice", "v"]).validate().unwrap_err();
+        assert!(omnivoice.to_string().contains("--backend omnivoice"), "{omnivoice}");
     }
 
     #[test]
