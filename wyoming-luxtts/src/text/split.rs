@@ -4,8 +4,13 @@
 //! end of a chunk when the punctuation cannot be anything else (`!`, `?`, or `.` after a word that is not an
 //! abbreviation). wyoming-piper waits for the next sentence's first letter, which with an LLM's tokens is a
 //! whole token later. The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so
-//! the first audio needs only the first clause to be written and synthesised. Over-long text without
-//! punctuation is cut at the last clause mark or space before `max_chars`.
+//! the first audio needs only the first clause to be written and synthesised. Full-width marks (`。！？，；：`)
+//! need no space after them, as Chinese and Japanese text has none. A phrase is never longer than
+//! `max_chars` (plus a closing punctuation run): without a boundary within them, it is cut at the last clause
+//! mark or space before, so a sentence that runs on never becomes one huge synthesis.
+//!
+//! Each search looks at no more than `max_chars` characters and released text is dropped once per push, so
+//! splitting is linear in the text, whatever the text (it runs on the connection's task).
 //!
 //! Pure: text in, phrases out; the session owns the I/O.
 
@@ -16,8 +21,12 @@ const ABBREVIATIONS: &[&str] = &[
     "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "vol", "ca", "cf", "al",
 ];
 const ENDERS: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
-const CLOSERS: &[char] = &['"', '\'', ')', ']', '}', '»', '”', '’', '*', '_'];
+const CLOSERS: &[char] = &['"', '\'', ')', ']', '}', '»', '”', '’', '*', '_', '」', '』', '）', '】'];
 const CLAUSE_MARKS: &[char] = &[',', ';', ':', '—', '–', '，', '；', '：'];
+/// Marks that end a sentence or clause without a space after them.
+const FULL_WIDTH: &[char] = &['。', '！', '？', '，', '；', '：'];
+/// Characters looked at past `max_chars`, to see the end of a punctuation run and what follows it.
+const LOOKAHEAD: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct SplitConfig {
@@ -49,14 +58,18 @@ impl PhraseSplitter {
     pub fn push(&mut self, text: &str) -> Vec<String> {
         self.buffer.push_str(text);
         let mut out = Vec::new();
-        while let Some(end) = self.boundary() {
-            let phrase: String = self.buffer.drain(..end).collect();
-            let phrase = phrase.trim();
+        let mut start = 0;
+        loop {
+            let first = self.released == 0 && self.config.first_clause;
+            let Some(len) = boundary(&self.buffer[start..], first, self.config.max_chars) else { break };
+            let phrase = self.buffer[start..start + len].trim();
             if !phrase.is_empty() {
                 out.push(phrase.to_string());
                 self.released += 1;
             }
+            start += len;
         }
+        self.buffer.drain(..start);
         out
     }
 
@@ -77,74 +90,83 @@ impl PhraseSplitter {
         phrases.extend(splitter.finish());
         phrases
     }
+}
 
-    /// Byte offset just past the first complete phrase in the buffer.
-    fn boundary(&self) -> Option<usize> {
-        let text = self.buffer.as_str();
-        let chars: Vec<(usize, char)> = text.char_indices().collect();
-        let first = self.released == 0 && self.config.first_clause;
-        let mut i = 0;
-        while i < chars.len() {
-            let (at, c) = chars[i];
-            if c == '\n' && has_word(&text[..at]) {
-                return Some(at + 1);
-            }
-            if ENDERS.contains(&c) {
-                let mut j = i;
-                while j < chars.len() && (ENDERS.contains(&chars[j].1) || CLOSERS.contains(&chars[j].1)) {
-                    j += 1;
-                }
-                let run: String = chars[i..j].iter().map(|&(_, c)| c).collect();
-                let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
-                let word = last_word(&text[..at]);
-                // An ellipsis is a pause inside a sentence, not its end.
-                let ellipsis =
-                    !run.contains(['!', '?', '。', '！', '？']) && (run.starts_with("..") || run.starts_with('…'));
-                let ends_sentence = !ellipsis
-                    && match chars.get(j) {
-                        Some(&(_, next)) if next.is_whitespace() => {
-                            !is_abbreviation(word, &run) && has_word(&text[..at])
-                        }
-                        Some(_) => false,
-                        // At the end of the buffer: only when the next chunk cannot make it something else.
-                        None => {
-                            let strong = run.contains(['!', '?', '。', '！', '？']);
-                            let period = run.starts_with('.') && !run.starts_with("..") && !run.starts_with('…');
-                            has_word(&text[..at])
-                                && (strong
-                                    || (period
-                                        && !is_abbreviation(word, &run)
-                                        && word.chars().last().is_some_and(char::is_alphabetic)))
-                        }
-                    };
-                if ends_sentence {
-                    return Some(end);
-                }
-                i = j;
-                continue;
-            }
-            if first
-                && CLAUSE_MARKS.contains(&c)
-                && chars.get(i + 1).is_some_and(|&(_, n)| n.is_whitespace())
-                && has_word(&text[..at])
-            {
-                return Some(at + c.len_utf8());
-            }
-            i += 1;
+/// Byte length of the first complete phrase of `text` (never 0), if there is one yet.
+fn boundary(text: &str, first: bool, max_chars: usize) -> Option<usize> {
+    let max_chars = max_chars.max(1);
+    let chars: Vec<(usize, char)> = text.char_indices().take(max_chars + LOOKAHEAD).collect();
+    // Whether `chars` reaches the end of the buffer, or more text lies beyond what was looked at.
+    let whole = chars.last().is_none_or(|&(at, c)| at + c.len_utf8() == text.len());
+    // Whether a letter or digit came before position `i`.
+    let mut word = false;
+    let mut i = 0;
+    while i < chars.len().min(max_chars) {
+        let (at, c) = chars[i];
+        if c == '\n' && word {
+            return Some(at + 1);
         }
-        if chars.len() > self.config.max_chars {
-            let limit = chars[self.config.max_chars].0;
-            let head = &text[..limit];
-            let cut = head
-                .rfind(|c: char| CLAUSE_MARKS.contains(&c))
-                .map(|at| at + head[at..].chars().next().map_or(1, char::len_utf8))
-                .filter(|&at| at > limit / 2)
-                .or_else(|| head.rfind(char::is_whitespace))
-                .unwrap_or(limit);
-            return Some(cut.max(1));
+        if ENDERS.contains(&c) {
+            let mut j = i;
+            while j < chars.len() && (ENDERS.contains(&chars[j].1) || CLOSERS.contains(&chars[j].1)) {
+                j += 1;
+            }
+            let run: String = chars[i..j].iter().map(|&(_, c)| c).collect();
+            let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
+            let last = last_word(&text[..at]);
+            // An ellipsis is a pause inside a sentence, not its end.
+            let ellipsis =
+                !run.contains(['!', '?', '。', '！', '？']) && (run.starts_with("..") || run.starts_with('…'));
+            let strong = run.contains(['!', '?', '。', '！', '？']);
+            let ends_sentence = word
+                && !ellipsis
+                && match chars.get(j) {
+                    Some(&(_, next)) if next.is_whitespace() || run.contains(FULL_WIDTH) => {
+                        !is_abbreviation(last, &run)
+                    }
+                    Some(_) => false,
+                    // The run goes on past what was looked at: not an end here.
+                    None if !whole => false,
+                    // At the end of the buffer: only when the next chunk cannot make it something else.
+                    None => {
+                        let period = run.starts_with('.') && !run.starts_with("..") && !run.starts_with('…');
+                        strong
+                            || (period
+                                && !is_abbreviation(last, &run)
+                                && last.chars().last().is_some_and(char::is_alphabetic))
+                    }
+                };
+            if ends_sentence {
+                return Some(end);
+            }
+            i = j;
+            continue;
         }
-        None
+        if first
+            && word
+            && CLAUSE_MARKS.contains(&c)
+            && (FULL_WIDTH.contains(&c) || chars.get(i + 1).is_some_and(|&(_, n)| n.is_whitespace()))
+        {
+            return Some(at + c.len_utf8());
+        }
+        word |= c.is_alphanumeric();
+        i += 1;
     }
+    if chars.len() <= max_chars {
+        return None;
+    }
+    // Over-long: the last clause mark in the second half, else the last space, else `max_chars` characters.
+    let limit = chars[max_chars].0;
+    let head = &text[..limit];
+    let cut = head
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| CLAUSE_MARKS.contains(&c))
+        .map(|(at, c)| at + c.len_utf8())
+        .filter(|&at| at > limit / 2)
+        .or_else(|| head.char_indices().rev().find(|&(at, c)| at > 0 && c.is_whitespace()).map(|(at, _)| at))
+        .unwrap_or(limit);
+    Some(cut)
 }
 
 /// wyoming-piper's auto-punctuation: a text that does not end with one of `marks` gets the first of them, so
@@ -157,13 +179,13 @@ pub fn auto_punctuate(text: &str, marks: &str) -> String {
     }
 }
 
-fn has_word(text: &str) -> bool {
-    text.chars().any(char::is_alphanumeric)
-}
-
 /// The word before a punctuation run, without leading brackets or quotes.
 fn last_word(text: &str) -> &str {
-    let start = text.rfind(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '"' | '“')).map_or(0, |i| i + 1);
+    let start = text
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| c.is_whitespace() || matches!(c, '(' | '[' | '"' | '“'))
+        .map_or(0, |(at, c)| at + c.len_utf8());
     &text[start..]
 }
 
@@ -241,18 +263,58 @@ mod tests {
         assert_eq!(auto_punctuate("no marks", ""), "no marks");
     }
 
+    #[test]
+    fn multi_byte_quotes_and_spaces_before_a_mark_are_cut_whole() {
+        assert_eq!(
+            stream(&["He said “Stop.” Then he left."]),
+            [(0, "He said “Stop.”".into()), (0, "Then he left.".into())]
+        );
+        assert_eq!(stream(&["Bonjour\u{a0}! Ça va\u{202f}? Oui."]).len(), 3);
+        // An over-long run of text behind an ideographic space.
+        let indented = format!("\u{3000}{}", "あ".repeat(300));
+        let phrases = PhraseSplitter::split_all(SplitConfig::default(), &indented);
+        assert_eq!(phrases.concat(), "あ".repeat(300));
+    }
+
+    #[test]
+    fn full_width_marks_need_no_space() {
+        assert_eq!(
+            PhraseSplitter::split_all(SplitConfig::default(), "はい，わかりました。今日は晴れです。明日は雨です。"),
+            ["はい，", "わかりました。", "今日は晴れです。", "明日は雨です。"]
+        );
+    }
+
+    #[test]
+    fn a_run_on_sentence_is_cut_at_max_chars_in_plain_requests_too() {
+        let text = format!("{}end.", "word ".repeat(2000));
+        let phrases = PhraseSplitter::split_all(SplitConfig::default(), &text);
+        assert!(phrases.iter().all(|p| p.chars().count() <= 250), "{:?}", phrases.iter().map(|p| p.len()).max());
+        assert_eq!(phrases.concat().replace(' ', ""), text.replace(' ', ""));
+    }
+
+    #[test]
+    fn splitting_is_linear_in_the_text() {
+        // Each of these took seconds to minutes when every search rescanned the whole buffer.
+        assert_eq!(PhraseSplitter::split_all(SplitConfig::default(), &"Hi. ".repeat(50_000)).len(), 50_000);
+        assert_eq!(PhraseSplitter::split_all(SplitConfig::default(), &"a\n".repeat(50_000)).len(), 50_000);
+        let no_spaces = "x".repeat(200_000);
+        assert_eq!(PhraseSplitter::split_all(SplitConfig::default(), &no_spaces).concat(), no_spaces);
+    }
+
     proptest! {
-        /// However the text is chunked, no character except whitespace is lost or reordered, and the
-        /// phrases are the same as for the whole text at once.
+        /// However the text is chunked, no character except whitespace is lost or reordered, the phrases are
+        /// the same as for the whole text at once, and none is longer than `max_chars` and a closing run.
         #[test]
-        fn chunking_never_loses_text(text in "[a-zA-Z .,!?;:\n0-9'…]{0,200}", cuts in proptest::collection::vec(0usize..200, 0..8)) {
+        fn chunking_never_loses_text(text in "[a-zA-Z .,!?;:\n0-9'…“”\u{a0}\u{202f}\u{3000}。，あ]{0,400}", cuts in proptest::collection::vec(0usize..400, 0..8)) {
             let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= text.len() && text.is_char_boundary(c)).collect();
             cuts.sort_unstable();
             let mut chunks = Vec::new();
             let mut last = 0;
             for c in cuts { chunks.push(&text[last..c]); last = c; }
             chunks.push(&text[last..]);
-            let streamed: String = stream(&chunks).into_iter().map(|(_, p)| p).collect();
+            let phrases = stream(&chunks);
+            prop_assert!(phrases.iter().all(|(_, p)| p.chars().count() <= 250 + LOOKAHEAD));
+            let streamed: String = phrases.into_iter().map(|(_, p)| p).collect();
             let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
             prop_assert_eq!(squash(&streamed), squash(&text));
         }
