@@ -117,6 +117,50 @@ pub fn to_pcm16(samples: &[f32]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// A voice with speakers "ann" (0) and "bob" (1).
+    struct TwoSpeakers;
+
+    impl Voice for TwoSpeakers {
+        fn name(&self) -> &str {
+            "duo"
+        }
+        fn sample_rate(&self) -> u32 {
+            22050
+        }
+        fn describe(&self) -> TtsVoice {
+            unimplemented!("not needed here")
+        }
+        fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError> {
+            match speaker {
+                None => Ok(None),
+                Some("ann") => Ok(Some(0)),
+                Some("bob") => Ok(Some(1)),
+                Some(other) => Err(SynthError::UnknownSpeaker {
+                    voice: "duo".into(),
+                    speaker: other.into(),
+                    available: "ann, bob".into(),
+                }),
+            }
+        }
+        fn synthesize(&self, _: &str, _: Option<i64>, _: Width) -> Result<Vec<f32>, SynthError> {
+            Ok(Vec::new())
+        }
+        fn prewarm(&self, _: Width, _: usize) -> Result<(), SynthError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_default_speaker_applies_to_the_default_voice_and_a_wrong_one_is_an_error() {
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers)], Some("bob".into()));
+        assert_eq!(voices.select(None).unwrap().speaker, Some(1));
+        let asked = SynthesizeVoice { speaker: Some("ann".into()), ..Default::default() };
+        assert_eq!(voices.select(Some(&asked)).unwrap().speaker, Some(0));
+        // main.rs calls `select(None)` at start, so a bad --speaker stops the server instead of every request.
+        let wrong = Voices::new(vec![Arc::new(TwoSpeakers)], Some("carl".into()));
+        assert_eq!(wrong.select(None).err().map(|e| e.code()), Some("UnknownSpeaker"));
+    }
+
     #[test]
     fn pcm_truncates_and_clamps() {
         let pcm = to_pcm16(&[0.0, 1.0, -1.5, 0.5, f32::NAN]);

@@ -88,6 +88,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let program = if engine == EngineKind::Luxtts { "luxtts" } else { "piper" };
     let voices = Voices::new(voices, cli.speaker.clone());
+    // A --speaker the default voice does not have would fail every request: refuse it at start instead.
+    voices.select(None).map_err(|e| anyhow::anyhow!("--speaker: {e}"))?;
     let ctx = Arc::new(Context {
         info: server_info::build_info(program, &voices, !cli.no_streaming),
         voices,
