@@ -227,7 +227,8 @@ impl PhraseChunker {
         let first = self.emitted == 0;
         let o = &self.options;
         let len_to = |at: usize| buffer[..at].trim().chars().count();
-        let limit = if first { o.first_max_chars } else { o.max_chars };
+        // At least one character, so that a cut always moves on (a limit of 0 looped forever).
+        let limit = if first { o.first_max_chars } else { o.max_chars }.max(1);
         for boundary in boundaries(buffer) {
             let size = len_to(boundary.at);
             if size > limit {
@@ -335,7 +336,8 @@ fn boundaries(text: &str) -> impl Iterator<Item = Boundary> + '_ {
 /// initial) or a list number at the start of a line.
 fn ends_sentence(text: &str, dot: usize) -> bool {
     let before = &text[..dot];
-    let word_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
+    // After the space's last byte: a no-break or ideographic space is more than one.
+    let word_start = before.char_indices().rev().find(|&(_, c)| c.is_whitespace()).map_or(0, |(i, c)| i + c.len_utf8());
     let word = &before[word_start..];
     let lower = word.to_lowercase();
     // `Mr.`, an initial (`J.`), or a dotted abbreviation (`e.g.`, `U.S.`, `a.m.`).

@@ -434,12 +434,12 @@ fn resolve(r: &mut read::Reader<'_>, o: &ParseOptions<'_>, soul: Option<Soul>) -
         first_min_chars: r
             .u64("streaming", "first_phrase_min_chars")?
             .map_or(chunker_defaults.first_min_chars, |v| v as usize),
-        first_max_chars: r
-            .u64("streaming", "first_phrase_max_chars")?
+        first_max_chars: positive(r.u64("streaming", "first_phrase_max_chars")?, "streaming.first_phrase_max_chars")?
             .map_or(chunker_defaults.first_max_chars, |v| v as usize),
         first_timeout: r.u64("streaming", "first_phrase_timeout_ms")?.map_or(chunker_defaults.first_timeout, ms),
         min_chars: r.u64("streaming", "phrase_min_chars")?.map_or(chunker_defaults.min_chars, |v| v as usize),
-        max_chars: r.u64("streaming", "phrase_max_chars")?.map_or(chunker_defaults.max_chars, |v| v as usize),
+        max_chars: positive(r.u64("streaming", "phrase_max_chars")?, "streaming.phrase_max_chars")?
+            .map_or(chunker_defaults.max_chars, |v| v as usize),
         stall_timeout: r.u64("streaming", "phrase_timeout_ms")?.map_or(chunker_defaults.stall_timeout, ms),
         speech: Default::default(),
     };
@@ -511,8 +511,20 @@ fn read_relative(base: &Path, name: &str) -> Option<String> {
     [base.join(name), PathBuf::from(name)].iter().find(|p| p.is_file()).and_then(|p| std::fs::read_to_string(p).ok())
 }
 
+/// Longest duration a setting may ask for. Beyond it, deadlines computed as `now + timeout` would overflow
+/// (`.inf` or `1e300` in the YAML), and nothing here needs to wait longer.
+const MAX_SECONDS: f64 = 86_400.0;
+
 fn seconds(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+    // A negative value means none.
+    Duration::from_secs_f64(if s.is_nan() { 0.0 } else { s.clamp(0.0, MAX_SECONDS) })
+}
+
+fn positive(value: Option<u64>, key: &str) -> Result<Option<u64>, ConfigError> {
+    match value {
+        Some(0) => Err(invalid(key, "must be at least 1")),
+        other => Ok(other),
+    }
 }
 
 fn invalid(key: &str, message: &str) -> ConfigError {

@@ -18,6 +18,12 @@ use wyoming_proto::uri::WyomingUri;
 
 const MUMBLE: AudioFormat = AudioFormat { rate: 48_000, width: 2, channels: 1 };
 
+/// Longest wait for the TTS server's next event while a reply is spoken. A server that accepted the text
+/// and then hung (a stuck GPU, a dead host behind an open connection) would otherwise hold the turn forever,
+/// with no fallback. Generous: in a stream the server legitimately waits for the LLM's next phrase, and the
+/// LLM's own timeouts (10 s idle by default) end a stalled reply first.
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpeakError {
     #[error("TTS server {uri}: {source}")]
@@ -126,7 +132,10 @@ async fn read_audio(
 ) -> Result<(), SpeakError> {
     let fail = |source| SpeakError::Wyoming { uri: uri.to_string(), source };
     loop {
-        match reader.read_event().await.map_err(fail)? {
+        let event = tokio::time::timeout(STALL, reader.read_event())
+            .await
+            .map_err(|_| fail(wyoming_proto::Error::Timeout { what: "the next audio", after: STALL }))?;
+        match event.map_err(fail)? {
             None => return Err(fail(wyoming_proto::Error::Closed { expected: "the end of the audio" })),
             Some(Event::Error(e)) => return Err(fail(wyoming_proto::Error::Remote { text: e.text, code: e.code })),
             Some(Event::AudioChunk(chunk)) => {

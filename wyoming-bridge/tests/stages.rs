@@ -92,3 +92,29 @@ async fn the_tts_client_streams_and_falls_back_to_one_request_per_phrase() {
     let ratio = streamed as f64 / plain as f64;
     assert!((0.8..1.25).contains(&ratio), "{streamed} vs {plain}");
 }
+
+/// A TTS server that answers `describe` and then never says anything again (a hung GPU, say): the speaker
+/// gives up with an error instead of holding the turn forever. Tokio's clock is paused, so the minute-long
+/// stall limit passes at once.
+#[tokio::test(start_paused = true)]
+async fn a_tts_server_that_hangs_after_the_text_fails_the_reply() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("tcp://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        lines.next_line().await.unwrap(); // describe
+        write.write_all(b"{\"type\": \"info\", \"data\": {}}\n").await.unwrap();
+        while let Ok(Some(_)) = lines.next_line().await {} // takes the text, answers nothing
+    });
+    let mut speaker = Speaker::start(uri.parse().unwrap(), None);
+    speaker.say("Hello there.".into());
+    speaker.finish();
+    let outcome = tokio::time::timeout(Duration::from_secs(600), speaker.audio.recv()).await;
+    match outcome.expect("the speaker waited for ever") {
+        Some(Err(e)) => assert!(e.to_string().contains("the next audio"), "{e}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

@@ -86,7 +86,7 @@ impl VoiceReceiver {
             Ok(n) => n,
             Err(error) => {
                 // Keep the spurt's timing so the next good packet is not mistaken for a new spurt.
-                stream.expected = Some(voice.sequence + 2);
+                stream.expected = Some(voice.sequence.wrapping_add(2)); // the sender picks the sequence
                 return Err(error.into());
             }
         };
@@ -97,7 +97,7 @@ impl VoiceReceiver {
             stream.expected = None;
             received.ended = true;
         } else {
-            stream.expected = Some(voice.sequence + units);
+            stream.expected = Some(voice.sequence.wrapping_add(units));
         }
         Ok(received)
     }

@@ -210,3 +210,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_no_break_space_before_a_period_is_skipped_whole() {
+    // Models write "10\u{a0}km." and "20\u{202f}°C."; the word before the dot starts after the space's bytes.
+    let text = "It is 10\u{a0}km. Then it is 20\u{202f}°C. At 5\u{a0}p.m. we leave.";
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    assert_eq!(squash(&run(&words(text)).concat()), squash(text));
+}
+
+#[test]
+fn a_zero_length_limit_still_makes_progress() {
+    let mut c = PhraseChunker::new(ChunkerOptions { first_max_chars: 0, max_chars: 0, ..ChunkerOptions::default() });
+    let now = Instant::now();
+    let mut out = c.push("Hello there, this is a test.", now);
+    out.extend(c.finish());
+    assert_eq!(out.iter().map(|p| p.text.as_str()).collect::<String>().replace(' ', ""), "Hellothere,thisisatest.");
+}

@@ -260,7 +260,7 @@ impl<'a> Reader<'a> {
         let bad = || invalid(&name(section, key), "must be a number");
         match self.raw(section, key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(bad),
+            Some(Value::Number(n)) => n.as_f64().filter(|v| v.is_finite()).map(Some).ok_or_else(bad),
             Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(Some).ok_or_else(bad),
             Some(_) => Err(bad()),
         }

@@ -288,3 +288,20 @@ fn brain_type_other_than_llm_is_reported() {
     let (_, w) = parse("bot:\n  brain_type: llm\n");
     assert!(w.is_empty());
 }
+
+#[test]
+fn infinite_durations_and_zero_phrase_limits_are_refused() {
+    for text in [
+        "llm:\n  idle_timeout: .inf\n",
+        "streaming:\n  phrase_max_chars: 0\n",
+        "streaming:\n  first_phrase_max_chars: 0\n",
+    ] {
+        assert!(
+            parse_in(Path::new("/nonexistent"), Some(text), Overrides::default()).is_err(),
+            "{text:?} was accepted"
+        );
+    }
+    // A huge but finite value is held to a day, so `now + timeout` cannot overflow.
+    assert_eq!(parse("llm:\n  idle_timeout: 1e300\n").0.llm.idle_timeout, Duration::from_secs(86_400));
+    assert_eq!(seconds(f64::NAN), Duration::ZERO);
+}
