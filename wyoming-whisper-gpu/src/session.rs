@@ -19,6 +19,7 @@ use crate::worker::{Transcriber, WorkerGone};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
+use tokio::runtime::RuntimeFlavor;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use wyoming_proto::Error;
@@ -87,6 +88,11 @@ impl Partials {
 
 /// Shortest command `--vad-endpointing` answers, as in wyoming-faster-whisper.
 const MIN_COMMAND_SAMPLES: usize = 16_000;
+/// Audio bytes in one event above which converting it and running the VAD leave the async worker thread
+/// (about 2 s at 16 kHz; Home Assistant sends 10–100 ms chunks).
+const LARGE_CHUNK_BYTES: usize = 64 * 1024;
+/// Events read ahead while a transcript is decoded, in payload bytes (about 8 minutes of 16 kHz audio).
+const MAX_BACKLOG_BYTES: usize = 16 * 1024 * 1024;
 
 /// A decode started before `audio-stop` (an early final or a partial); dropping it withdraws the request.
 struct Guess {
@@ -129,6 +135,16 @@ struct Pending {
     partials: Option<Partials>,
 }
 
+fn too_long(ctx: &Context) -> Error {
+    Error::request(
+        format!(
+            "utterance longer than {} s; split it or raise --max-utterance-seconds",
+            ctx.max_utterance_samples / 16_000
+        ),
+        "UtteranceTooLong",
+    )
+}
+
 impl Pending {
     fn new(language: Option<String>, ctx: &Context) -> Self {
         let vad = ctx.vad.as_ref().map(|model| VadWatch {
@@ -163,6 +179,17 @@ impl Pending {
     }
 
     fn append(&mut self, format: AudioFormat, bytes: &[u8], ctx: &Context) -> Result<(), Error> {
+        // Refused before converting: a 1 kHz, 8-bit chunk grows 64-fold on its way to 16 kHz float samples, and
+        // one maximal frame used to cost 630 MB and seconds of CPU before it was turned down.
+        let frame_bytes = usize::from(format.width).saturating_mul(usize::from(format.channels));
+        if frame_bytes > 0 && format.rate > 0 {
+            let frames = (bytes.len() / frame_bytes) as u64;
+            let expected =
+                usize::try_from(frames.saturating_mul(16_000) / u64::from(format.rate)).unwrap_or(usize::MAX);
+            if self.samples.len().saturating_add(expected) > ctx.max_utterance_samples {
+                return Err(too_long(ctx));
+            }
+        }
         let converted =
             self.converter.convert(format, bytes).map_err(|e| Error::request(format!("audio: {e}"), "AudioError"))?;
         self.push(&converted, ctx)
@@ -172,13 +199,7 @@ impl Pending {
         // 16-bit PCM from our own converter always has whole samples.
         let samples = pcm_to_f32(pcm, 2).map_err(|e| Error::request(format!("audio: {e}"), "AudioError"))?;
         if self.samples.len() + samples.len() > ctx.max_utterance_samples {
-            return Err(Error::request(
-                format!(
-                    "utterance longer than {} s; split it or raise --max-utterance-seconds",
-                    ctx.max_utterance_samples / 16_000
-                ),
-                "UtteranceTooLong",
-            ));
+            return Err(too_long(ctx));
         }
         self.samples.extend_from_slice(&samples);
         self.watch(&samples, ctx);
@@ -294,7 +315,8 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
             Event::Describe(_) => conn.write_event(&Event::Info(ctx.info.clone())).await?,
             Event::Ping(ping) => conn.write_event(&Event::Pong(Pong { text: ping.text, ..Default::default() })).await?,
             Event::Transcribe(request) => {
-                language = request.language.or_else(|| ctx.default_language.clone());
+                // An empty language means none, as in wyoming-faster-whisper (`language or default`).
+                language = request.language.filter(|l| !l.is_empty()).or_else(|| ctx.default_language.clone());
                 pending.language = language.clone();
             }
             Event::AudioStart(_) => {
@@ -303,7 +325,14 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
             }
             Event::AudioChunk(_) if answered => {}
             Event::AudioChunk(chunk) => {
-                pending.append(chunk.format, &chunk.audio, &ctx)?;
+                // Resampling and the VAD are CPU work: for a large chunk (a whole recording in one event), let
+                // this runtime thread's other connections move elsewhere while it runs.
+                let large = chunk.audio.len() > LARGE_CHUNK_BYTES;
+                if large && tokio::runtime::Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+                    tokio::task::block_in_place(|| pending.append(chunk.format, &chunk.audio, &ctx))?;
+                } else {
+                    pending.append(chunk.format, &chunk.audio, &ctx)?;
+                }
                 if pending.endpoint_reached {
                     let mut done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
                     let mut partials = done.partials.take();
@@ -364,6 +393,7 @@ async fn wait_while_listening(
 ) -> Result<String, Error> {
     tokio::pin!(job);
     let mut client_open = true;
+    let mut backlog_bytes: usize = backlog.iter().map(|_| 64).sum();
     loop {
         tokio::select! {
             result = &mut job => {
@@ -374,9 +404,17 @@ async fn wait_while_listening(
                         EngineError::Inference(_) => Error::request(e.to_string(), "InferenceError"),
                     });
             }
-            event = conn.read_event(), if client_open => match event? {
+            // While the backlog is full the client is not read, so TCP holds it back, as the Python server's
+            // awaited transcription does; an unbounded backlog grew at network speed during a long decode.
+            event = conn.read_event(), if client_open && backlog_bytes < MAX_BACKLOG_BYTES => match event? {
                 Some(Event::Describe(_)) => conn.write_event(&Event::Info(ctx.info.clone())).await?,
-                Some(event) => backlog.push_back(event),
+                Some(event) => {
+                    backlog_bytes += match &event {
+                        Event::AudioChunk(chunk) => chunk.audio.len().max(64),
+                        _ => 64,
+                    };
+                    backlog.push_back(event);
+                }
                 // The client closed its side; it may still be waiting for the transcript (a half-close).
                 None => client_open = false,
             },

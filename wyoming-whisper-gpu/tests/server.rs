@@ -269,6 +269,27 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     let refused = refused.expect("an error event for a 6-minute utterance");
     assert_eq!(refused.code.as_deref(), Some("UtteranceTooLong"), "{refused:?}");
 
+    // One 3 MB chunk at 1 kHz, 8-bit: 50 minutes once at 16 kHz. Refused before it is converted (it used to
+    // cost hundreds of MB first).
+    let mut expanding = connect(&server).await;
+    let slow = AudioFormat { rate: 1_000, width: 1, channels: 1 };
+    expanding.send(&Event::AudioChunk(AudioChunk::new(slow, vec![128u8; 3_000_000]))).await.unwrap();
+    match expanding.recv().await.unwrap() {
+        Some(Event::Error(e)) => assert_eq!(e.code.as_deref(), Some("UtteranceTooLong"), "{e:?}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // An empty language means the default, as in wyoming-faster-whisper; and a whole recording in one chunk
+    // (converted off the async workers) is transcribed like any other.
+    let (sentence, pcm) = &corpus.clips[1];
+    let mut whole = connect(&server).await;
+    whole.send(&Event::Transcribe(Transcribe { language: Some(String::new()), ..Default::default() })).await.unwrap();
+    whole.send(&Event::AudioStart(AudioStart::new(PIPER_FORMAT))).await.unwrap();
+    whole.send(&Event::AudioChunk(AudioChunk::new(PIPER_FORMAT, pcm.clone()))).await.unwrap();
+    whole.send(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let heard = whole.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None });
+    assert_close(sentence, &heard.await.unwrap());
+
     // Everyone else is still served.
     let (sentence, pcm) = &corpus.clips[2];
     assert_close(sentence, &transcribe(&server, PIPER_FORMAT, pcm, 2048).await);
