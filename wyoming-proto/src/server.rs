@@ -84,7 +84,15 @@ impl Server {
             };
             let stream = match accepted {
                 Ok(Some(stream)) => stream,
-                Ok(None) => break,
+                // stdio has served its one connection: let it run to its end (or to shutdown), not just the
+                // grace period.
+                Ok(None) => {
+                    tokio::select! {
+                        _ = shutdown.triggered() => {}
+                        _ = async { while tasks.join_next().await.is_some() {} } => {}
+                    }
+                    break;
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning or dying.
                     warn!(error = %e, "accept failed");

@@ -54,7 +54,9 @@ impl Vocabulary {
         let multilingual = tokens.iter().any(|t| t.is_empty());
         let mut languages: Vec<String> = if multilingual {
             let translate = find("<|translate|>").ok_or(VocabularyError::MissingToken("<|translate|>"))?;
-            tokens[sot + 1..translate]
+            tokens
+                .get(sot + 1..translate)
+                .ok_or(VocabularyError::MissingToken("<|translate|> after <|startoftranscript|>"))?
                 .iter()
                 .filter_map(|t| t.strip_prefix("<|").and_then(|t| t.strip_suffix("|>")).map(String::from))
                 .collect()
