@@ -184,6 +184,13 @@ mod tests {
     }
 
     #[test]
+    fn a_multilingual_vocabulary_in_the_wrong_order_is_an_error() {
+        // "" makes it multilingual; <|translate|> before <|startoftranscript|> used to panic on the slice.
+        let tokens = ["", "<|endoftext|>", "<|translate|>", "<|startoftranscript|>", "<|notimestamps|>"];
+        assert!(Vocabulary::from_tokens(tokens.map(String::from).to_vec()).is_err());
+    }
+
+    #[test]
     fn byte_level_decoding_keeps_the_leading_space_and_utf8() {
         let v = english_only();
         assert_eq!(v.decode(&[0, 1, 2, 3]), " turn on, the");
