@@ -298,22 +298,45 @@ fn boundaries(text: &str) -> impl Iterator<Item = Boundary> + '_ {
             continue;
         }
         let kind = match c {
-            '.' | '!' | '?' | '\u{2026}' => Kind::Sentence,
-            ',' | ';' | ':' => Kind::Clause,
+            '.' | '!' | '?' | '\u{2026}' | '。' | '！' | '？' => Kind::Sentence,
+            ',' | ';' | ':' | '，' | '；' | '：' => Kind::Clause,
             _ => {
                 i += 1;
                 continue;
             }
         };
+        // Chinese and Japanese put no space after their full-width marks, which cannot be anything else.
+        let full_width = matches!(c, '。' | '！' | '？' | '，' | '；' | '：');
         let start = i;
         // Runs of terminal punctuation and closing quotes/brackets belong to the phrase.
         let mut j = i + 1;
         while j < chars.len()
-            && matches!(chars[j].1, '.' | '!' | '?' | '\u{2026}' | '"' | '\'' | '\u{201d}' | '\u{2019}' | ')')
+            && matches!(
+                chars[j].1,
+                '.' | '!'
+                    | '?'
+                    | '\u{2026}'
+                    | '"'
+                    | '\''
+                    | '\u{201d}'
+                    | '\u{2019}'
+                    | ')'
+                    | '。'
+                    | '！'
+                    | '？'
+                    | '」'
+                    | '』'
+                    | '）'
+            )
         {
             j += 1;
         }
         let end = chars.get(j).map_or(text.len(), |(b, _)| *b);
+        if full_width {
+            out.push(Boundary { at: end, kind });
+            i = j;
+            continue;
+        }
         match chars.get(j) {
             Some((_, next)) if next.is_whitespace() => {
                 let kind = if kind == Kind::Sentence && c == '.' && j == start + 1 && !ends_sentence(text, at) {

@@ -64,7 +64,14 @@ impl ChannelHistory {
         self.prune(now);
         self.entries.push_back((now, entry));
         while self.entries.len() > self.max_entries {
-            self.entries.pop_front();
+            // Joins and leaves go first: a reconnect announces every user on the server, and that must not
+            // push the conversation out of the journal.
+            let presence =
+                self.entries.iter().position(|(_, e)| matches!(e, Entry::Joined { .. } | Entry::Left { .. }));
+            match presence {
+                Some(i) => drop(self.entries.remove(i)),
+                None => drop(self.entries.pop_front()),
+            }
         }
     }
 

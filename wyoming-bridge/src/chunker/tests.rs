@@ -227,3 +227,14 @@ fn a_zero_length_limit_still_makes_progress() {
     out.extend(c.finish());
     assert_eq!(out.iter().map(|p| p.text.as_str()).collect::<String>().replace(' ', ""), "Hellothere,thisisatest.");
 }
+
+#[test]
+fn full_width_marks_end_phrases_without_a_space() {
+    // Chinese and Japanese replies used to wait for the whole answer (or a cut at 48 characters).
+    let mut c = chunker();
+    let now = Instant::now();
+    let first: Vec<String> = c.push("你好。今天天气很好。", now).into_iter().map(|p| p.text).collect();
+    assert_eq!(first, ["你好。"], "the first phrase goes at once");
+    let rest: Vec<String> = c.finish().into_iter().map(|p| p.text).collect();
+    assert_eq!(rest, ["今天天气很好。"]);
+}

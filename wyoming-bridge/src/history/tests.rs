@@ -130,3 +130,24 @@ fn time_descriptions() {
     assert_eq!(describe_time("Monday", 12, 1), "It's afternoon, Monday at 12:01 PM");
     assert_eq!(describe_time("Monday", 23, 59), "It's night, Monday at 11:59 PM");
 }
+
+#[test]
+fn a_crowd_joining_does_not_push_the_conversation_out() {
+    let t0 = Instant::now();
+    let mut h = history();
+    h.push_said("Alice", "What is the capital of France?", t0);
+    h.push_bot(&said("Paris."), t0);
+    for i in 0..200 {
+        h.push(Entry::Joined { name: format!("user{i}") }, t0 + S);
+    }
+    let m = h.messages("Be brief.", None, t0 + 2 * S);
+    assert_eq!(
+        contents(&m),
+        [
+            (Role::System, "Be brief."),
+            (Role::User, "Alice: What is the capital of France?"),
+            (Role::Assistant, "Paris.")
+        ]
+    );
+    assert_eq!(h.recent_presence(10 * S, t0 + 2 * S).len(), 48, "the newest joins are kept, within the cap");
+}
