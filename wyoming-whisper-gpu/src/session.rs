@@ -88,6 +88,31 @@ impl Partials {
 
 /// Shortest command `--vad-endpointing` answers, as in wyoming-faster-whisper.
 const MIN_COMMAND_SAMPLES: usize = 16_000;
+/// Speech a command needs before its end counts (wyoming-faster-whisper's segmenter: 0.3 s), so that a
+/// single loud window followed by a pause does not end it.
+const MIN_SPEECH_SAMPLES: usize = 4_800;
+
+#[derive(Debug, PartialEq, Eq)]
+enum CommandEnd {
+    /// Long enough, and silent long enough: answer now.
+    Command,
+    /// Too little speech to be a command: forget it.
+    Blip,
+    /// Speech enough, but the command is still shorter than [`MIN_COMMAND_SAMPLES`]: keep listening.
+    Wait,
+}
+
+/// What the end of a turn means for `--vad-endpointing`: speech from `start` to `speech_end`, silent until `at`
+/// (samples at 16 kHz).
+fn command_end(start: usize, speech_end: usize, at: usize) -> CommandEnd {
+    if speech_end.saturating_sub(start) < MIN_SPEECH_SAMPLES {
+        CommandEnd::Blip
+    } else if at.saturating_sub(start) >= MIN_COMMAND_SAMPLES {
+        CommandEnd::Command
+    } else {
+        CommandEnd::Wait
+    }
+}
 /// Audio bytes in one event above which converting it and running the VAD leave the async worker thread
 /// (about 2 s at 16 kHz; Home Assistant sends 10–100 ms chunks).
 const LARGE_CHUNK_BYTES: usize = 64 * 1024;
@@ -234,8 +259,13 @@ impl Pending {
                     Some(VadEvent::SpeechStarted { at }) => {
                         started.get_or_insert(at);
                     }
-                    Some(VadEvent::TurnEnded { at, .. }) if started.is_some_and(|s| at - s >= MIN_COMMAND_SAMPLES) => {
-                        self.endpoint_reached = true;
+                    Some(VadEvent::TurnEnded { speech_end, at }) => {
+                        match started.map(|s| command_end(s, speech_end, at)) {
+                            Some(CommandEnd::Command) => self.endpoint_reached = true,
+                            // A click or a cough: the next speech starts the command afresh.
+                            Some(CommandEnd::Blip) => *started = None,
+                            Some(CommandEnd::Wait) | None => {}
+                        }
                     }
                     _ => {}
                 }
@@ -419,5 +449,20 @@ async fn wait_while_listening(
                 None => client_open = false,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blip_before_a_pause_is_not_a_command() {
+        // 32 ms of "speech" and a second of silence: forgotten, not answered.
+        assert_eq!(command_end(0, 512, 16_512), CommandEnd::Blip);
+        // Half a second of speech, silent until 1.1 s: a command.
+        assert_eq!(command_end(0, 8_000, 17_600), CommandEnd::Command);
+        // Enough speech, but silent only until 0.8 s: keep listening, as wyoming-faster-whisper does.
+        assert_eq!(command_end(0, 8_000, 12_800), CommandEnd::Wait);
     }
 }
