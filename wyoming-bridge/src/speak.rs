@@ -9,7 +9,7 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wyoming_proto::audio::{AudioConverter, AudioFormat};
-use wyoming_proto::client::{Client, ClientOptions};
+use wyoming_proto::client::{Client, ClientOptions, within};
 use wyoming_proto::connection::EventReader;
 use wyoming_proto::event::{
     Describe, Event, Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice,
@@ -132,10 +132,7 @@ async fn read_audio(
 ) -> Result<(), SpeakError> {
     let fail = |source| SpeakError::Wyoming { uri: uri.to_string(), source };
     loop {
-        let event = tokio::time::timeout(STALL, reader.read_event())
-            .await
-            .map_err(|_| fail(wyoming_proto::Error::Timeout { what: "the next audio", after: STALL }))?;
-        match event.map_err(fail)? {
+        match within(Some(STALL), "the next audio", reader.read_event()).await.map_err(fail)? {
             None => return Err(fail(wyoming_proto::Error::Closed { expected: "the end of the audio" })),
             Some(Event::Error(e)) => return Err(fail(wyoming_proto::Error::Remote { text: e.text, code: e.code })),
             Some(Event::AudioChunk(chunk)) => {

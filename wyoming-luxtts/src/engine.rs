@@ -128,7 +128,14 @@ mod tests {
             22050
         }
         fn describe(&self) -> TtsVoice {
-            unimplemented!("not needed here")
+            use wyoming_proto::event::{Artifact, Attribution, TtsVoiceSpeaker};
+            let speaker = |name: &str| TtsVoiceSpeaker { name: name.into(), extra: Default::default() };
+            TtsVoice {
+                artifact: Artifact::new("duo", Attribution::new("test", "")),
+                languages: vec!["en_US".into()],
+                speakers: Some(vec![speaker("ann"), speaker("bob")]),
+                extra: Default::default(),
+            }
         }
         fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError> {
             match speaker {
@@ -157,6 +164,7 @@ mod tests {
         let asked = SynthesizeVoice { speaker: Some("ann".into()), ..Default::default() };
         assert_eq!(voices.select(Some(&asked)).unwrap().speaker, Some(0));
         // main.rs calls `select(None)` at start, so a bad --speaker stops the server instead of every request.
+        assert_eq!(voices.all()[0].describe().speakers.map(|s| s.len()), Some(2));
         let wrong = Voices::new(vec![Arc::new(TwoSpeakers)], Some("carl".into()));
         assert_eq!(wrong.select(None).err().map(|e| e.code()), Some("UnknownSpeaker"));
     }

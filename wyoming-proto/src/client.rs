@@ -35,7 +35,8 @@ pub struct Client {
     read_timeout: Option<Duration>,
 }
 
-async fn within<T>(
+/// `fut`, failed with [`Error::Timeout`] when it takes longer than `limit` (no limit: `None`).
+pub async fn within<T>(
     limit: Option<Duration>,
     what: &'static str,
     fut: impl Future<Output = Result<T, Error>>,

@@ -206,9 +206,8 @@ impl Pending {
     fn append(&mut self, format: AudioFormat, bytes: &[u8], ctx: &Context) -> Result<(), Error> {
         // Refused before converting: a 1 kHz, 8-bit chunk grows 64-fold on its way to 16 kHz float samples, and
         // one maximal frame used to cost 630 MB and seconds of CPU before it was turned down.
-        let frame_bytes = usize::from(format.width).saturating_mul(usize::from(format.channels));
-        if frame_bytes > 0 && format.rate > 0 {
-            let frames = (bytes.len() / frame_bytes) as u64;
+        if format.rate > 0 {
+            let frames = format.frames(bytes.len()) as u64;
             let expected =
                 usize::try_from(frames.saturating_mul(16_000) / u64::from(format.rate)).unwrap_or(usize::MAX);
             if self.samples.len().saturating_add(expected) > ctx.max_utterance_samples {
@@ -423,7 +422,7 @@ async fn wait_while_listening(
 ) -> Result<String, Error> {
     tokio::pin!(job);
     let mut client_open = true;
-    let mut backlog_bytes: usize = backlog.iter().map(|_| 64).sum();
+    let mut backlog_bytes = backlog.len() * 64;
     loop {
         tokio::select! {
             result = &mut job => {

@@ -114,10 +114,9 @@ fn boundary(text: &str, first: bool, max_chars: usize) -> Option<usize> {
             let run: String = chars[i..j].iter().map(|&(_, c)| c).collect();
             let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
             let last = last_word(&text[..at]);
-            // An ellipsis is a pause inside a sentence, not its end.
-            let ellipsis =
-                !run.contains(['!', '?', '。', '！', '？']) && (run.starts_with("..") || run.starts_with('…'));
             let strong = run.contains(['!', '?', '。', '！', '？']);
+            // An ellipsis is a pause inside a sentence, not its end.
+            let ellipsis = !strong && (run.starts_with("..") || run.starts_with('…'));
             let ends_sentence = word
                 && !ellipsis
                 && match chars.get(j) {
