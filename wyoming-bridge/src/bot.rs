@@ -9,15 +9,22 @@
 //! one [`TurnLatency`] JSON line. Failures of STT, LLM or TTS are logged and, where a reply was expected,
 //! answered with a short fallback phrase (or a text message when the TTS itself is down); nothing here ends
 //! the loop except the Mumble event stream ending.
+//!
+//! A turn lasts until its audio has played out, not just until it is queued, so that whatever ends it early
+//! knows what was heard. A new question supersedes the reply in progress: its playback stops where it is, as
+//! for a barge-in (the old reply would otherwise play on, and the answer queue up behind it). A reply not yet
+//! audible `max_response_staleness` after the end of the question is dropped. A segment cut at the maximum
+//! utterance length waits for the rest of the sentence (the continuation rule, [`PendingText`]).
 
 use crate::audio::AudioSink;
 use crate::chunker::ChunkerOptions;
 use crate::history::{ChannelHistory, Entry, PhrasePlayback, SpokenText, spoken_text};
 use crate::latency::{LatencyLog, TurnLatency, WallClock};
 use crate::listen::{Heard, ListenConfig, Listener};
-use crate::llm::LlmClient;
+use crate::llm::{ChatMessage, LlmClient};
 use crate::mumble::Event;
-use crate::respond::{self, EchoFilter, RespondRules};
+use crate::respond::{self, EchoFilter, PendingText, RespondRules};
+use crate::sanitize::pad_for_tts;
 use crate::speak::{Speaker as TtsSpeaker, Spoken};
 use crate::stabilizer::TranscriptStabilizer;
 use crate::stt::{SttResult, SttUtterance};
@@ -60,7 +67,24 @@ pub struct BotConfig {
     pub respond: RespondRules,
     /// How long the bot's own speech is remembered by the echo filter.
     pub echo_decay: Duration,
+    /// A reply not audible this long after the end of the question is dropped (`None`: never).
+    pub staleness: Option<Duration>,
+    /// The continuation rule: a cut segment's text waits this long for more…
+    pub pending_text_timeout: Duration,
+    /// …or until it has this many words.
+    pub continuation_words: usize,
+    /// `tts.streaming`: `false` never uses streaming synthesis.
+    pub tts_streaming: bool,
+    /// `tts.pad_min_chars` (0: off).
+    pub pad_min_chars: usize,
+    /// Typed questions are also answered in text.
+    pub text_reply: bool,
+    /// Greet users who come into the bot's channel.
+    pub greet_on_join: bool,
 }
+
+/// After connecting, the server announces everyone already present; they are not greeted one by one.
+const GREETING_QUIET_AFTER_CONNECT: Duration = Duration::from_secs(2);
 
 /// Words that, said as a barge-in, only mean "stop talking": no reply follows.
 const STOP_WORDS: [&str; 9] = ["stop", "wait", "pause", "enough", "quiet", "silence", "shush", "hush", "ok"];
@@ -83,6 +107,21 @@ struct Turn {
     queued: usize,
     /// Phrases sent to TTS, in order.
     phrases: Vec<String>,
+    kind: TurnKind,
+    /// Dropped unless audible by then.
+    stale_at: Option<Instant>,
+    /// All audio is queued (the task is done); the turn ends when the sink has played it.
+    done: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum TurnKind {
+    /// An answer to a spoken question.
+    Said,
+    /// An answer to a text message.
+    Typed,
+    /// A greeting for `name`: not recorded in the history, and its fallback is `Hey name!`.
+    Greeting { name: String },
 }
 
 struct Transcribed {
@@ -91,6 +130,8 @@ struct Transcribed {
     result: Result<SttResult, String>,
     typed: bool,
     barged_in: bool,
+    /// The segment was cut at the maximum utterance length: more may follow.
+    cut: bool,
     speech_start: Option<Instant>,
     speech_end: Instant,
     vad_end: Instant,
@@ -110,6 +151,13 @@ pub struct Bot {
     latency_log: Option<LatencyLog>,
     transcripts_tx: mpsc::UnboundedSender<Transcribed>,
     transcripts: mpsc::UnboundedReceiver<Transcribed>,
+    /// Per speaker, text waiting for the rest of a cut utterance.
+    pending: HashMap<u32, PendingText>,
+    /// A fallback phrase being said (aborted with the playback).
+    fallback: Option<AbortOnDropHandle<()>>,
+    /// Our session and channel, once connected.
+    own: Option<(u32, u32)>,
+    connected_at: Option<Instant>,
 }
 
 impl Bot {
@@ -136,12 +184,19 @@ impl Bot {
             latency_log,
             transcripts_tx,
             transcripts,
+            pending: HashMap::new(),
+            fallback: None,
+            own: None,
+            connected_at: None,
         }
     }
 
     /// Runs until the Mumble event stream ends.
     pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
         loop {
+            // Computed before the select, whose branches borrow `self` mutably.
+            let (stale_at, pending_at) = (self.stale_deadline(), self.pending_deadline());
+            let played_out = played_out(self.turn.as_ref().is_some_and(|t| t.done.is_some()), self.sink.clone());
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event),
@@ -149,9 +204,21 @@ impl Bot {
                 },
                 Some(t) = self.transcripts.recv() => self.on_transcript(t),
                 update = next_update(&mut self.turn) => self.on_update(update),
+                () = played_out => self.on_played_out(),
+                () = sleep_until(stale_at) => self.cancel_turn("stale"),
+                () = sleep_until(pending_at) => self.on_pending_timeout(),
             }
         }
         self.cancel_turn("shutdown");
+    }
+
+    /// When the turn in progress goes stale, if it is not audible yet.
+    fn stale_deadline(&self) -> Option<Instant> {
+        self.turn.as_ref().filter(|t| t.latency.t_first_audio_sent.is_none()).and_then(|t| t.stale_at)
+    }
+
+    fn pending_deadline(&self) -> Option<Instant> {
+        self.pending.values().filter_map(PendingText::deadline).min()
     }
 
     fn on_event(&mut self, event: Event) {
@@ -186,10 +253,19 @@ impl Bot {
                     self.on_heard(session, heard);
                 }
             }
-            Event::UserJoined { name, .. } => self.history.push(Entry::Joined { name }, Instant::now()),
+            Event::UserJoined { name, channel_id, .. } => {
+                let now = Instant::now();
+                let announced_at_connect =
+                    self.connected_at.is_none_or(|at| now.duration_since(at) < GREETING_QUIET_AFTER_CONNECT);
+                if !announced_at_connect && self.own.is_some_and(|(_, ours)| ours == channel_id) {
+                    self.greet(&name);
+                }
+                self.history.push(Entry::Joined { name }, now);
+            }
             Event::UserLeft { session, name } => {
                 info!(%name, "left");
                 self.speakers.remove(&session);
+                self.pending.remove(&session);
                 self.history.push(Entry::Left { name }, Instant::now());
             }
             Event::Text(message) => {
@@ -202,19 +278,30 @@ impl Bot {
                     result: Ok(SttResult { text: message.text, first_partial: None, first_stable: None }),
                     typed: true,
                     barged_in: false,
+                    cut: false,
                     speech_start: None,
                     speech_end: now,
                     vad_end: now,
                     stt_done: now,
                 });
             }
-            Event::Connected(c) => info!(session = c.session, "connected to Mumble"),
+            Event::Connected(c) => {
+                info!(session = c.session, "connected to Mumble");
+                self.own = Some((c.session, c.channel_id));
+                self.connected_at = Some(Instant::now());
+            }
             Event::Disconnected { reason, retry_in } => {
                 warn!(%reason, ?retry_in, "Mumble connection lost; reconnecting");
                 self.cancel_turn("disconnected");
                 self.speakers.clear();
+                self.pending.clear();
+                self.own = None;
             }
-            Event::UserMoved { .. } => {}
+            Event::UserMoved { session, name, to, .. } => match self.own {
+                Some((own, _)) if own == session => self.own = Some((own, to)),
+                Some((_, ours)) if ours == to => self.greet(&name),
+                _ => {}
+            },
         }
     }
 
@@ -254,6 +341,7 @@ impl Bot {
                             result,
                             typed: false,
                             barged_in,
+                            cut,
                             speech_start,
                             speech_end,
                             vad_end,
@@ -266,9 +354,8 @@ impl Bot {
     }
 
     fn barge_in(&mut self) {
-        let unplayed = self.sink.queued();
         let now = Instant::now();
-        self.sink.stop();
+        let unplayed = self.silence();
         if let Some(turn) = &mut self.turn {
             turn.latency.t_barge_in = Some(self.clock.epoch(now));
             turn.latency.t_audio_stopped = Some(self.clock.epoch(Instant::now()));
@@ -277,9 +364,17 @@ impl Bot {
         self.end_turn("barge-in", unplayed);
     }
 
-    /// Ends the current turn early, with whatever the sink still holds unplayed.
-    fn cancel_turn(&mut self, why: &str) {
+    /// Stops the bot's voice: the sink's queue and a fallback phrase in flight. Returns what was unplayed.
+    fn silence(&mut self) -> Duration {
         let unplayed = self.sink.queued();
+        self.sink.stop();
+        self.fallback = None;
+        unplayed
+    }
+
+    /// Ends the current turn early (its playback stops), with whatever the sink still held unplayed.
+    fn cancel_turn(&mut self, why: &str) {
+        let unplayed = self.silence();
         self.end_turn(why, unplayed);
     }
 
@@ -295,22 +390,94 @@ impl Bot {
         let played = turn.queued.saturating_sub((unplayed.as_secs_f64() * 48_000.0) as usize);
         let fraction = if turn.queued == 0 { 0.0 } else { played as f32 / turn.queued as f32 };
         let spoken = heard(&turn.phrases, fraction);
+        let outcome = if turn.latency.barged_in {
+            "barged_in"
+        } else if why == "stale" {
+            turn.latency.stale_dropped = true;
+            warn!(
+                limit = ?self.config.staleness.unwrap_or_default(),
+                "reply dropped: not audible within max_response_staleness of the end of the question"
+            );
+            "stale"
+        } else {
+            "cancelled"
+        };
         info!(why, heard = %spoken.text, "turn ended early");
-        turn.latency.outcome = Some(if turn.latency.barged_in { "barged_in" } else { "cancelled" }.into());
-        self.finish_turn(turn.latency, spoken, now);
+        turn.latency.outcome = Some(outcome.into());
+        turn.latency.t_playback_end = turn.latency.t_first_audio_sent.map(|_| self.clock.epoch(now));
+        self.finish_turn(turn.latency, &turn.kind, spoken, now);
     }
 
     /// Records a finished turn: history, echo filter, latency line.
-    fn finish_turn(&mut self, mut latency: TurnLatency, spoken: SpokenText, now: Instant) {
+    fn finish_turn(&mut self, mut latency: TurnLatency, kind: &TurnKind, spoken: SpokenText, now: Instant) {
         latency.response_length = spoken.text.chars().count();
         if !spoken.text.is_empty() {
             self.echo.record_spoken(&spoken.text, now);
         }
-        self.history.push_bot(&spoken, now);
+        // Greetings stay out of the conversation, as in the Python bot.
+        if !matches!(kind, TurnKind::Greeting { .. }) {
+            self.history.push_bot(&spoken, now);
+        }
         info!("{}", latency.summary_line());
         if let Some(Err(e)) = self.latency_log.as_mut().map(|log| log.write(&latency)) {
             warn!("latency log: {e}");
         }
+    }
+
+    /// The turn's audio has all been played: it ends as spoken.
+    fn on_played_out(&mut self) {
+        let Some(mut turn) = self.turn.take() else { return };
+        let now = Instant::now();
+        // A reply whose LLM or TTS failed after speaking keeps its `error` outcome.
+        turn.latency.outcome.get_or_insert_with(|| "spoken".into());
+        turn.latency.t_playback_end = Some(self.clock.epoch(now));
+        let spoken = heard(&turn.phrases, 1.0);
+        if spoken.text.is_empty() {
+            warn!("the LLM's reply had nothing to say");
+        }
+        if turn.kind == TurnKind::Typed && self.config.text_reply && !spoken.text.is_empty() {
+            let _ = self.text_out.send(spoken.text.clone());
+        }
+        self.finish_turn(turn.latency, &turn.kind, spoken, now);
+    }
+
+    /// Text whose continuation timer ran out is answered.
+    fn on_pending_timeout(&mut self) {
+        let now = Instant::now();
+        let ready: Vec<(u32, String)> =
+            self.pending.iter_mut().filter_map(|(session, p)| p.poll(now).map(|text| (*session, text))).collect();
+        for (session, text) in ready {
+            let name = self.speakers.get(&session).map_or_else(|| "Someone".to_string(), |s| s.name.clone());
+            info!(user = %name, %text, "no more speech after a cut utterance; answering");
+            let question = Question { session, name, text, first_partial: None, first_stable: None, typed: false };
+            self.answer(question, Timing { speech_start: None, speech_end: now, vad_end: now, stt_done: now });
+        }
+    }
+
+    /// Greets `name`, who came into our channel, unless the bot is busy.
+    fn greet(&mut self, name: &str) {
+        if !self.config.greet_on_join {
+            return;
+        }
+        if self.turn.is_some() || self.sink.is_playing() {
+            info!(user = %name, "joined while the bot is talking; no greeting");
+            return;
+        }
+        info!(user = %name, "greeting");
+        let now = Instant::now();
+        let mut messages = self.history.messages(&self.config.system_prompt, None, now);
+        messages.truncate(1);
+        messages.push(ChatMessage::user(format!(
+            "{name} just came into the voice channel. Greet them by name in one short, casual sentence."
+        )));
+        self.turns += 1;
+        let latency = TurnLatency {
+            turn_id: format!("turn_{}_{}", self.turns, self.clock.epoch(now) as u64),
+            user_name: Some(name.to_string()),
+            t_llm_start: Some(self.clock.epoch(now)),
+            ..Default::default()
+        };
+        self.start_turn(latency, messages, TurnKind::Greeting { name: name.to_string() }, None);
     }
 
     fn on_transcript(&mut self, t: Transcribed) {
@@ -318,7 +485,7 @@ impl Bot {
             Ok(r) => (r.text, r.first_partial, r.first_stable),
             Err(e) => {
                 warn!(user = %t.name, "STT failed: {e}");
-                self.say_fallback();
+                self.say_fallback(self.config.fallback_phrase.clone());
                 return;
             }
         };
@@ -328,42 +495,77 @@ impl Bot {
             info!(user = %t.name, %text, "stop command after a barge-in; not answering");
             return;
         }
-        let text = match respond::decide(&text, &self.config.respond, &mut self.echo, now) {
+        let text = if t.typed {
+            text
+        } else {
+            let (timeout, words) = (self.config.pending_text_timeout, self.config.continuation_words);
+            let pending = self.pending.entry(t.session).or_insert_with(|| PendingText::new(timeout, words));
+            match pending.push(&text, !t.cut, now) {
+                Some(text) => text,
+                None => {
+                    info!(user = %t.name, %text, "utterance cut at the maximum length; waiting for the rest");
+                    return;
+                }
+            }
+        };
+        let question = Question { session: t.session, name: t.name, text, first_partial, first_stable, typed: t.typed };
+        let timing =
+            Timing { speech_start: t.speech_start, speech_end: t.speech_end, vad_end: t.vad_end, stt_done: t.stt_done };
+        self.answer(question, timing);
+    }
+
+    /// Applies the respond rules and, if the question passes, supersedes the reply in progress with a new turn.
+    fn answer(&mut self, q: Question, timing: Timing) {
+        let now = Instant::now();
+        // A typed message cannot be an echo of the bot's voice.
+        let rules =
+            RespondRules { echo_filter: self.config.respond.echo_filter && !q.typed, ..self.config.respond.clone() };
+        let text = match respond::decide(&q.text, &rules, &mut self.echo, now) {
             Ok(text) => text,
             Err(reason) => {
-                info!(user = %t.name, %text, reason = reason.as_str(), "not answering");
+                info!(user = %q.name, text = %q.text, reason = reason.as_str(), "not answering");
                 return;
             }
         };
-        info!(user = %t.name, %text, "heard");
+        info!(user = %q.name, %text, "heard");
         self.cancel_turn("new question");
-        if t.typed {
-            self.history.push_typed(&t.name, &text, now);
+        // Anything still playing (a fallback phrase) stops too: the answer must not queue up behind it.
+        self.silence();
+        if q.typed {
+            self.history.push_typed(&q.name, &text, now);
         } else {
-            self.history.push_said(&t.name, &text, now);
+            self.history.push_said(&q.name, &text, now);
         }
         self.turns += 1;
         let clock = self.clock;
         let latency = TurnLatency {
             turn_id: format!("turn_{}_{}", self.turns, clock.epoch(now) as u64),
-            user_id: t.session.to_string(),
-            user_name: Some(t.name.clone()),
-            t0_vad_start: t.speech_start.map(|s| clock.epoch(s)),
-            t_speech_end: Some(clock.epoch(t.speech_end)),
-            t_vad_end: Some(clock.epoch(t.vad_end)),
-            t_asr_start: t.speech_start.map(|s| clock.epoch(s)),
-            t_asr_partial1: first_partial.map(|i| clock.epoch(i)),
-            t_asr_stable1: first_stable.map(|i| clock.epoch(i)),
-            t_asr_final: Some(clock.epoch(t.stt_done)),
+            user_id: q.session.to_string(),
+            user_name: Some(q.name.clone()),
+            t0_vad_start: timing.speech_start.map(|s| clock.epoch(s)),
+            t_speech_end: Some(clock.epoch(timing.speech_end)),
+            t_vad_end: Some(clock.epoch(timing.vad_end)),
+            t_asr_start: timing.speech_start.map(|s| clock.epoch(s)),
+            t_asr_partial1: q.first_partial.map(|i| clock.epoch(i)),
+            t_asr_stable1: q.first_stable.map(|i| clock.epoch(i)),
+            t_asr_final: Some(clock.epoch(timing.stt_done)),
             t_llm_start: Some(clock.epoch(now)),
             transcript_length: text.chars().count(),
             ..Default::default()
         };
-        self.start_turn(latency);
+        let messages = self.history.messages(&self.config.system_prompt, None, Instant::now());
+        let kind = if q.typed { TurnKind::Typed } else { TurnKind::Said };
+        let stale_at = self.config.staleness.map(|limit| timing.speech_end + limit);
+        self.start_turn(latency, messages, kind, stale_at);
     }
 
-    fn start_turn(&mut self, latency: TurnLatency) {
-        let messages = self.history.messages(&self.config.system_prompt, None, Instant::now());
+    fn start_turn(
+        &mut self,
+        latency: TurnLatency,
+        messages: Vec<ChatMessage>,
+        kind: TurnKind,
+        stale_at: Option<Instant>,
+    ) {
         debug!(history = ?messages.iter().skip(1).map(|m| m.content.as_str()).collect::<Vec<_>>(), "LLM request");
         let plan = TurnPlan {
             llm: self.config.llm.clone(),
@@ -371,21 +573,21 @@ impl Bot {
             chunker: self.config.chunker.clone(),
             tts_uri: self.config.tts_uri.clone(),
             voice: self.config.voice.clone(),
+            tts_streaming: self.config.tts_streaming,
+            pad_min_chars: self.config.pad_min_chars,
         };
         let (tx, updates) = mpsc::unbounded_channel();
         let task = AbortOnDropHandle::new(tokio::spawn(turn::run(plan, self.sink.clone(), tx)));
-        self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new() });
+        self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new(), kind, stale_at, done: None });
     }
 
     fn on_update(&mut self, update: Option<TurnUpdate>) {
         let clock = self.clock;
         let Some(turn) = &mut self.turn else { return };
         let Some(update) = update else {
-            // The task ended without Done (it failed after speaking): the turn is over.
-            let mut turn = self.turn.take().expect("checked");
+            // The task ended without Done (it failed after speaking): what it queued still plays out.
             turn.latency.outcome = Some("error".into());
-            let spoken = heard(&turn.phrases, 1.0);
-            self.finish_turn(turn.latency, spoken, Instant::now());
+            turn.done = Some(Instant::now());
             return;
         };
         let at = |i: Instant| Some(clock.epoch(i));
@@ -409,40 +611,37 @@ impl Bot {
                 turn.latency.audio_duration_ms = samples as f64 / 48.0;
             }
             TurnUpdate::LlmDone(i) => turn.latency.t_llm_complete = at(i),
-            TurnUpdate::Done { at: i } => {
-                let mut turn = self.turn.take().expect("checked");
-                turn.latency.outcome = Some("spoken".into());
-                turn.latency.t_playback_end = Some(clock.epoch(i + self.sink.queued()));
-                let spoken = heard(&turn.phrases, 1.0);
-                if spoken.text.is_empty() {
-                    warn!("the LLM's reply had nothing to say");
-                }
-                self.finish_turn(turn.latency, spoken, i);
-            }
+            TurnUpdate::Done { at: i } => turn.done = Some(i),
             TurnUpdate::Failed { stage, error, spoken } => {
                 warn!(stage, %error, "reply failed");
                 turn.latency.error = Some(format!("{stage}: {error}"));
                 if !spoken {
                     let mut turn = self.turn.take().expect("checked");
                     turn.latency.outcome = Some("error".into());
-                    self.finish_turn(turn.latency, SpokenText::default(), Instant::now());
-                    self.say_fallback();
+                    let phrase = match &turn.kind {
+                        TurnKind::Greeting { name } => format!("Hey {name}!"),
+                        TurnKind::Said | TurnKind::Typed => self.config.fallback_phrase.clone(),
+                    };
+                    self.finish_turn(turn.latency, &turn.kind, SpokenText::default(), Instant::now());
+                    self.say_fallback(phrase);
                 }
             }
         }
     }
 
-    /// Says the fallback phrase, or writes it to the channel when the TTS cannot be reached.
-    fn say_fallback(&mut self) {
-        let phrase = self.config.fallback_phrase.clone();
+    /// Says a fallback phrase, or writes it to the channel when the TTS cannot be reached. A barge-in or the
+    /// next question stops it like a reply.
+    fn say_fallback(&mut self, phrase: String) {
         if phrase.is_empty() {
             return;
         }
+        self.echo.record_spoken(&phrase, Instant::now());
         let (sink, uri, voice, text_out) =
             (self.sink.clone(), self.config.tts_uri.clone(), self.config.voice.clone(), self.text_out.clone());
-        tokio::spawn(async move {
-            let mut speaker = TtsSpeaker::start(uri, voice);
-            speaker.say(phrase.clone());
+        let (streaming, pad) = (self.config.tts_streaming, self.config.pad_min_chars);
+        self.fallback = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut speaker = TtsSpeaker::start(uri, voice, streaming);
+            speaker.say(pad_for_tts(&phrase, pad));
             speaker.finish();
             let mut any = false;
             while let Some(audio) = speaker.audio.recv().await {
@@ -463,13 +662,43 @@ impl Bot {
             } else {
                 let _ = text_out.send(phrase);
             }
-        });
+        })));
     }
+}
+
+/// A question to answer: a transcript (joined with its continuation) or a text message.
+struct Question {
+    session: u32,
+    name: String,
+    text: String,
+    first_partial: Option<Instant>,
+    first_stable: Option<Instant>,
+    typed: bool,
+}
+
+/// When the question was spoken and transcribed, for the latency line.
+struct Timing {
+    speech_start: Option<Instant>,
+    speech_end: Instant,
+    vad_end: Instant,
+    stt_done: Instant,
 }
 
 async fn next_update(turn: &mut Option<Turn>) -> Option<TurnUpdate> {
     match turn {
-        Some(t) => t.updates.recv().await,
+        Some(t) if t.done.is_none() => t.updates.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// Resolves once a done turn's audio has all been sent.
+async fn played_out(done: bool, sink: AudioSink) {
+    if done { sink.wait_idle().await } else { std::future::pending().await }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
 }
@@ -492,15 +721,4 @@ fn heard(phrases: &[String], fraction: f32) -> SpokenText {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_interrupted_reply_keeps_the_words_played() {
-        let phrases = vec!["The capital of France is Paris.".to_string(), "It is on the Seine.".to_string()];
-        assert_eq!(heard(&phrases, 1.0).text, "The capital of France is Paris. It is on the Seine.");
-        let half = heard(&phrases, 0.5);
-        assert!(half.interrupted && half.text.starts_with("The capital of France"), "{half:?}");
-        assert!(heard(&phrases, 0.0).text.is_empty());
-    }
-}
+mod tests;

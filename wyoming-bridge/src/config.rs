@@ -33,7 +33,12 @@
 //!   (HEAD fixed them); the wake word (`bot.wake_word`) is honoured (only the deprecated pipeline
 //!   had it).
 //! - **Staleness** (row 9): `bot.max_response_staleness` is measured from the end of the user's
-//!   speech, before the first audio only.
+//!   speech, before the first audio only; `0` turns it off. A new question supersedes the reply in
+//!   progress, whose playback stops (the Python bot let queued audio play on).
+//! - **Continuations** (row 10): a segment cut at the maximum length is answered with the rest of
+//!   the sentence, at the end of speech, at 10 words or after `bot.pending_text_timeout`.
+//! - **Greetings** (row 24): `bot.greet_on_join` (off by default) greets users who come into the
+//!   bot's channel with one LLM sentence; users present at connect are not greeted.
 //! - **API key**: `llm.api_key`, else `OPENROUTER_API_KEY`, else `LLM_API_KEY`, held in an
 //!   [`ApiKey`] that never prints.
 //! - **Everything from the one file** (row 26), relative paths against the file's directory.

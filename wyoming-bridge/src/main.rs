@@ -158,5 +158,13 @@ fn bot_config(cli: &Cli, file: Option<&Value>) -> anyhow::Result<BotConfig> {
             wake_word: config.respond.wake_word.clone(),
         },
         echo_decay: config.respond.echo_decay,
+        // 0 turns the rule off (every reply would be stale).
+        staleness: Some(config.respond.max_response_staleness).filter(|d| !d.is_zero()),
+        pending_text_timeout: config.respond.pending_text_timeout,
+        continuation_words: config.respond.continuation_words,
+        tts_streaming: config.tts.streaming.unwrap_or(true),
+        pad_min_chars: config.tts.pad_min_chars,
+        text_reply: config.text_reply,
+        greet_on_join: config.greet_on_join,
     })
 }

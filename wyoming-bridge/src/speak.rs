@@ -1,6 +1,6 @@
 //! Phrases to the Wyoming TTS server, audio back at Mumble's rate.
 //!
-//! With a server that advertises streaming, one `synthesize-start`, a `synthesize-chunk` per phrase as soon
+//! With a server that advertises streaming (and unless `tts.streaming: false` turns it off), one `synthesize-start`, a `synthesize-chunk` per phrase as soon
 //! as it is ready, and at the end the compatibility `synthesize` and `synthesize-stop`; audio flows back while
 //! later phrases are still being written. With a server that does not stream, each phrase is a plain
 //! `synthesize` on the same connection, in order. Either way the audio is converted to 48 kHz mono and handed
@@ -47,11 +47,12 @@ pub struct Speaker {
 }
 
 impl Speaker {
-    pub fn start(uri: WyomingUri, voice: Option<SynthesizeVoice>) -> Self {
+    /// `allow_streaming: false` sends each phrase as a plain `synthesize` even to a streaming server.
+    pub fn start(uri: WyomingUri, voice: Option<SynthesizeVoice>, allow_streaming: bool) -> Self {
         let (phrase_tx, phrase_rx) = mpsc::unbounded_channel();
         let (audio_tx, audio) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            let result = run(&uri, voice, phrase_rx, &audio_tx).await;
+            let result = run(&uri, voice, allow_streaming, phrase_rx, &audio_tx).await;
             let _ = audio_tx.send(result.map(|()| Spoken::Done));
         });
         Speaker { phrases: Some(phrase_tx), audio, task }
@@ -78,6 +79,7 @@ impl Drop for Speaker {
 async fn run(
     uri: &WyomingUri,
     voice: Option<SynthesizeVoice>,
+    allow_streaming: bool,
     mut phrases: mpsc::UnboundedReceiver<String>,
     audio: &mpsc::UnboundedSender<Result<Spoken, SpeakError>>,
 ) -> Result<(), SpeakError> {
@@ -87,7 +89,7 @@ async fn run(
     let mut client = Client::connect(uri, options).await.map_err(fail)?;
     client.send(&Event::Describe(Describe::default())).await.map_err(fail)?;
     let info = client.recv_until("info", |e| if let Event::Info(i) = e { Some(i) } else { None }).await;
-    let streaming = info.map_err(fail)?.tts.iter().any(|p| p.supports_synthesize_streaming);
+    let streaming = info.map_err(fail)?.tts.iter().any(|p| p.supports_synthesize_streaming) && allow_streaming;
     let (mut reader, writer) = client.into_connection().into_split();
     let mut converter = AudioConverter::new(MUMBLE);
     if !streaming {

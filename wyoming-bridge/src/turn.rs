@@ -10,6 +10,7 @@ use crate::chunker::{ChunkerOptions, PhraseChunker};
 use crate::llm::ChatMessage;
 use crate::llm::client::LlmClient;
 use crate::llm::delta::ReplyEvent;
+use crate::sanitize::pad_for_tts;
 use crate::speak::{Speaker, Spoken};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -51,6 +52,10 @@ pub struct TurnPlan {
     pub chunker: ChunkerOptions,
     pub tts_uri: WyomingUri,
     pub voice: Option<SynthesizeVoice>,
+    /// `tts.streaming`: `false` keeps to one plain `synthesize` per phrase.
+    pub tts_streaming: bool,
+    /// `tts.pad_min_chars`: shorter phrases are padded with `...` for the TTS only (0: off).
+    pub pad_min_chars: usize,
 }
 
 /// Runs a reply to the end; returns when all its audio is queued in `sink`.
@@ -60,7 +65,14 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
     };
     let mut stream = plan.llm.stream(&plan.messages);
     let mut chunker = PhraseChunker::new(plan.chunker);
-    let mut speaker = Speaker::start(plan.tts_uri, plan.voice);
+    let mut speaker = Speaker::start(plan.tts_uri, plan.voice, plan.tts_streaming);
+    let pad = plan.pad_min_chars;
+    // The update (and so the history and echo filter) keeps the phrase as written; only the TTS sees padding.
+    let say = |speaker: &Speaker, text: String| {
+        let padded = pad_for_tts(&text, pad);
+        send(TurnUpdate::Phrase { at: Instant::now(), text });
+        speaker.say(padded);
+    };
     let mut any_text = false;
     let mut llm_open = true;
     let mut tts_open = true;
@@ -79,16 +91,14 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
                     }
                     any_text = true;
                     for phrase in chunker.push(&text, now) {
-                        send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
-                        speaker.say(phrase.text);
+                        say(&speaker, phrase.text);
                     }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     // Speak what arrived before the cut, then report.
                     for phrase in chunker.finish() {
-                        send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
-                        speaker.say(phrase.text);
+                        say(&speaker, phrase.text);
                     }
                     speaker.finish();
                     llm_open = false;
@@ -96,8 +106,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
                 }
                 None => {
                     for phrase in chunker.finish() {
-                        send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
-                        speaker.say(phrase.text);
+                        say(&speaker, phrase.text);
                     }
                     speaker.finish();
                     llm_open = false;
@@ -106,8 +115,7 @@ pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender
             },
             _ = sleep_until(deadline), if llm_open && deadline.is_some() => {
                 for phrase in chunker.poll(Instant::now()) {
-                    send(TurnUpdate::Phrase { at: Instant::now(), text: phrase.text.clone() });
-                    speaker.say(phrase.text);
+                    say(&speaker, phrase.text);
                 }
             }
             audio = speaker.audio.recv(), if tts_open => match audio {

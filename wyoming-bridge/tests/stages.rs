@@ -63,7 +63,7 @@ async fn speak_through(tts: &std::path::Path, voice: &std::path::Path, streaming
     }
     let _server = ChildGuard(command.spawn().unwrap());
     wait_for_port(port, Duration::from_secs(60)).await.unwrap();
-    let mut speaker = Speaker::start(uri.parse().unwrap(), None);
+    let mut speaker = Speaker::start(uri.parse().unwrap(), None, true);
     speaker.say("Hello there.".into());
     speaker.say("This is the second phrase.".into());
     speaker.finish();
@@ -109,7 +109,7 @@ async fn a_tts_server_that_hangs_after_the_text_fails_the_reply() {
         write.write_all(b"{\"type\": \"info\", \"data\": {}}\n").await.unwrap();
         while let Ok(Some(_)) = lines.next_line().await {} // takes the text, answers nothing
     });
-    let mut speaker = Speaker::start(uri.parse().unwrap(), None);
+    let mut speaker = Speaker::start(uri.parse().unwrap(), None, true);
     speaker.say("Hello there.".into());
     speaker.finish();
     let outcome = tokio::time::timeout(Duration::from_secs(600), speaker.audio.recv()).await;
