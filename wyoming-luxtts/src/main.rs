@@ -15,7 +15,7 @@ use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
 use wyoming_luxtts::{info as server_info, luxtts};
-use wyoming_proto::server::{Server, ServerConfig};
+use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     });
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: wyoming_luxtts::cli::DEFAULT_PORT });
     let server =
-        Server::bind(&uri, ServerConfig::default()).await.with_context(|| format!("cannot listen on {uri}"))?;
+        Server::bind(&uri, cli.server.server_config()).await.with_context(|| format!("cannot listen on {uri}"))?;
     let _advertisement =
         cli.server.zeroconf_config(program, &server.local_uri()).and_then(|c| advertise_best_effort(&c));
     {

@@ -1,7 +1,9 @@
 //! What every server binary shares on its command line: `--uri`, `--zeroconf [NAME]`, `--debug`,
-//! `--log-format`, and the logging they configure. Behind the `cli` feature so the protocol library
+//! `--log-format`, `--max-connections`, `--max-payload-bytes`, and the logging they configure. Behind the `cli` feature so the protocol library
 //! itself needs neither clap nor a subscriber.
 
+use crate::codec::Limits;
+use crate::server::ServerConfig;
 use crate::uri::WyomingUri;
 use clap::Args;
 use tracing_subscriber::EnvFilter;
@@ -31,6 +33,19 @@ pub struct ServerArgs {
     /// accepted and means text.
     #[arg(long, default_value = "text")]
     pub log_format: String,
+    /// Connections served at once; more are told the server is busy and closed
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Largest payload of one event, in bytes: a whole recording sent as one audio-chunk must fit. The
+    /// Python servers have no limit; the default is 10 s of 48 kHz stereo 32-bit audio
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_PAYLOAD, value_parser = payload_bytes)]
+    pub max_payload_bytes: usize,
+}
+
+/// At least 1 KiB (an audio-chunk of 10 ms at 16 kHz is 320 bytes), at most 2 GiB.
+fn payload_bytes(value: &str) -> Result<usize, String> {
+    let bytes: usize = value.parse().map_err(|e| format!("{e}"))?;
+    if !(1024..=1 << 31).contains(&bytes) { Err("must be between 1024 and 2147483648".into()) } else { Ok(bytes) }
 }
 
 /// Installs the global subscriber: `info` (or `debug` with `--debug`), overridable with `RUST_LOG`.
@@ -61,6 +76,12 @@ impl ServerArgs {
         }
     }
 
+    /// The connection cap and frame limits the flags ask for.
+    pub fn server_config(&self) -> ServerConfig {
+        let limits = Limits { max_payload: self.max_payload_bytes, ..Limits::default() };
+        ServerConfig { max_connections: self.max_connections as usize, limits, ..ServerConfig::default() }
+    }
+
     /// `--uri`, or the server's default.
     pub fn uri_or(&self, default: WyomingUri) -> WyomingUri {
         self.uri.clone().unwrap_or(default)
@@ -76,6 +97,32 @@ impl ServerArgs {
                 tracing::warn!(uri = %other, "--zeroconf needs a tcp:// URI; not advertising");
                 None
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    #[test]
+    fn connection_cap_and_payload_limit_come_from_the_flags() {
+        let defaults = Cli::try_parse_from(["server"]).unwrap().server.server_config();
+        assert_eq!(defaults.max_connections, ServerConfig::default().max_connections);
+        assert_eq!(defaults.limits, Limits::default());
+        let cli = Cli::try_parse_from(["server", "--max-connections", "4", "--max-payload-bytes", "20000000"]).unwrap();
+        let config = cli.server.server_config();
+        assert_eq!((config.max_connections, config.limits.max_payload), (4, 20_000_000));
+        assert_eq!(config.limits.max_header, Limits::DEFAULT_MAX_HEADER);
+        for bad in [["--max-connections", "0"], ["--max-payload-bytes", "10"], ["--max-payload-bytes", "lots"]] {
+            assert!(Cli::try_parse_from(["server", bad[0], bad[1]]).is_err(), "{bad:?}");
         }
     }
 }

@@ -23,7 +23,7 @@ mod worker;
 use anyhow::Context as _;
 use std::sync::Arc;
 use tracing::{info, warn};
-use wyoming_proto::server::{Server, ServerConfig};
+use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::vad::EndpointConfig;
@@ -141,7 +141,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
 
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: cli::DEFAULT_PORT });
     let server =
-        Server::bind(&uri, ServerConfig::default()).await.with_context(|| format!("cannot listen on {uri}"))?;
+        Server::bind(&uri, cli.server.server_config()).await.with_context(|| format!("cannot listen on {uri}"))?;
     let _advertisement =
         cli.server.zeroconf_config(info::PROGRAM_NAME, &server.local_uri()).and_then(|c| advertise_best_effort(&c));
     let shutdown = Shutdown::new();

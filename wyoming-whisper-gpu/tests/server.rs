@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use wyoming_proto::audio::{AudioConverter, AudioFormat};
 use wyoming_proto::client::{Client, ClientOptions};
+use wyoming_proto::codec::Limits;
 use wyoming_proto::event::*;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_tests::*;
@@ -293,6 +294,45 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     // Everyone else is still served.
     let (sentence, pcm) = &corpus.clips[2];
     assert_close(sentence, &transcribe(&server, PIPER_FORMAT, pcm, 2048).await);
+}
+
+/// A whole recording as one event bigger than the default payload limit (10 s of 48 kHz stereo 32-bit): refused
+/// with an error by default, transcribed with `--max-payload-bytes` raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_payload_bytes_admits_a_whole_recording_in_one_chunk() {
+    let _machine = MACHINE.read().await;
+    let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
+    let (sentence, pcm) = &corpus.clips[0];
+    let wide = AudioFormat { rate: 48_000, width: 4, channels: 2 };
+    let mut audio = convert(pcm, wide);
+    audio.resize(12 * 48_000 * 8, 0); // 12 s: 4.6 MB
+    let send = |server: &Server| {
+        let (uri, audio) = (server.uri.clone(), audio.clone());
+        async move {
+            let limits = Limits { max_payload: 8_000_000, ..Limits::default() };
+            let options = ClientOptions { read_timeout: Some(Duration::from_secs(120)), limits, ..Default::default() };
+            let mut client = Client::connect(&uri, options).await.unwrap();
+            client.send(&Event::AudioStart(AudioStart::new(wide))).await.unwrap();
+            // A server that refuses the event answers and closes while it is still being written.
+            if client.send(&Event::AudioChunk(AudioChunk::new(wide, audio))).await.is_ok() {
+                let _ = client.send(&Event::AudioStop(AudioStop::default())).await;
+            }
+            loop {
+                match client.recv().await {
+                    Ok(Some(Event::Transcript(t))) => return Ok(t.text),
+                    Ok(Some(Event::Error(e))) => return Err(e.text),
+                    Ok(Some(_)) => {}
+                    other => return Err(format!("{other:?}")),
+                }
+            }
+        }
+    };
+    // The error event says why, unless the connection's reset (the server closes with the rest of the payload
+    // unread) overtakes it.
+    let refused = send(&start_ours(&model).await).await.expect_err("a 4.6 MB event over the default limit");
+    assert!(refused.contains("payload") || refused.contains("reset"), "{refused}");
+    let raised = start_ours_with(&model, &["--max-payload-bytes", "8000000"]).await;
+    assert_close(sentence, &send(&raised).await.unwrap());
 }
 
 /// Our transcripts and wyoming-faster-whisper's for the first `count` sentences, both servers started
