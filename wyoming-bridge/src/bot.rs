@@ -205,7 +205,7 @@ impl Bot {
                 Some(t) = self.transcripts.recv() => self.on_transcript(t),
                 update = next_update(&mut self.turn) => self.on_update(update),
                 () = played_out => self.on_played_out(),
-                () = sleep_until(stale_at) => self.cancel_turn("stale"),
+                () = sleep_until(stale_at) => self.on_stale(),
                 () = sleep_until(pending_at) => self.on_pending_timeout(),
             }
         }
@@ -421,6 +421,17 @@ impl Bot {
         info!("{}", latency.summary_line());
         if let Some(Err(e)) = self.latency_log.as_mut().map(|log| log.write(&latency)) {
             warn!("latency log: {e}");
+        }
+    }
+
+    /// The staleness deadline passed: the reply is dropped unless its first audio went out meanwhile (an update
+    /// not yet read), since a reply already playing is never cut for age.
+    fn on_stale(&mut self) {
+        while let Some(update) = self.turn.as_mut().and_then(|t| t.updates.try_recv().ok()) {
+            self.on_update(Some(update));
+        }
+        if self.stale_deadline().is_some_and(|at| at <= Instant::now()) {
+            self.cancel_turn("stale");
         }
     }
 
