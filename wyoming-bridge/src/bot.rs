@@ -83,9 +83,6 @@ pub struct BotConfig {
     pub greet_on_join: bool,
 }
 
-/// After connecting, the server announces everyone already present; they are not greeted one by one.
-const GREETING_QUIET_AFTER_CONNECT: Duration = Duration::from_secs(2);
-
 /// Words that, said as a barge-in, only mean "stop talking": no reply follows.
 const STOP_WORDS: [&str; 9] = ["stop", "wait", "pause", "enough", "quiet", "silence", "shush", "hush", "ok"];
 
@@ -96,6 +93,8 @@ struct Speaker {
     started: Option<Instant>,
     /// This utterance interrupted the bot.
     barged_in: bool,
+    /// Segments whose transcript is awaited.
+    transcribing: usize,
 }
 
 /// The reply being produced or played.
@@ -152,12 +151,11 @@ pub struct Bot {
     transcripts_tx: mpsc::UnboundedSender<Transcribed>,
     transcripts: mpsc::UnboundedReceiver<Transcribed>,
     /// Per speaker, text waiting for the rest of a cut utterance.
-    pending: HashMap<u32, PendingText>,
+    pending: HashMap<u32, Waiting>,
     /// A fallback phrase being said (aborted with the playback).
     fallback: Option<AbortOnDropHandle<()>>,
     /// Our session and channel, once connected.
     own: Option<(u32, u32)>,
-    connected_at: Option<Instant>,
 }
 
 impl Bot {
@@ -187,7 +185,6 @@ impl Bot {
             pending: HashMap::new(),
             fallback: None,
             own: None,
-            connected_at: None,
         }
     }
 
@@ -217,8 +214,14 @@ impl Bot {
         self.turn.as_ref().filter(|t| t.latency.t_first_audio_sent.is_none()).and_then(|t| t.stale_at)
     }
 
+    /// The earliest continuation deadline of a speaker who is silent: while someone is still speaking, or their
+    /// last segment is still being transcribed, the rest of their sentence is on its way.
     fn pending_deadline(&self) -> Option<Instant> {
-        self.pending.values().filter_map(PendingText::deadline).min()
+        self.pending
+            .iter()
+            .filter(|(session, _)| self.speakers.get(session).is_none_or(|s| s.stt.is_none() && s.transcribing == 0))
+            .filter_map(|(_, w)| w.text.deadline())
+            .min()
     }
 
     fn on_event(&mut self, event: Event) {
@@ -230,6 +233,7 @@ impl Bot {
                     stt: None,
                     started: None,
                     barged_in: false,
+                    transcribing: 0,
                 });
                 match speaker.listener.push(&frame.pcm) {
                     Ok(heard) => {
@@ -253,14 +257,12 @@ impl Bot {
                     self.on_heard(session, heard);
                 }
             }
-            Event::UserJoined { name, channel_id, .. } => {
-                let now = Instant::now();
-                let announced_at_connect =
-                    self.connected_at.is_none_or(|at| now.duration_since(at) < GREETING_QUIET_AFTER_CONNECT);
-                if !announced_at_connect && self.own.is_some_and(|(_, ours)| ours == channel_id) {
-                    self.greet(&name);
+            Event::UserJoined { session, name, channel_id, present_at_connect } => {
+                // Users already there when the bot connects are not greeted one by one.
+                if !present_at_connect && self.own.is_some_and(|(_, ours)| ours == channel_id) {
+                    self.greet(session, &name);
                 }
-                self.history.push(Entry::Joined { name }, now);
+                self.history.push(Entry::Joined { name }, Instant::now());
             }
             Event::UserLeft { session, name } => {
                 info!(%name, "left");
@@ -288,7 +290,6 @@ impl Bot {
             Event::Connected(c) => {
                 info!(session = c.session, "connected to Mumble");
                 self.own = Some((c.session, c.channel_id));
-                self.connected_at = Some(Instant::now());
             }
             Event::Disconnected { reason, retry_in } => {
                 warn!(%reason, ?retry_in, "Mumble connection lost; reconnecting");
@@ -299,7 +300,7 @@ impl Bot {
             }
             Event::UserMoved { session, name, to, .. } => match self.own {
                 Some((own, _)) if own == session => self.own = Some((own, to)),
-                Some((_, ours)) if ours == to => self.greet(&name),
+                Some((_, ours)) if ours == to => self.greet(session, &name),
                 _ => {}
             },
         }
@@ -333,6 +334,7 @@ impl Bot {
                         info!(user = %speaker.name, speech_ms, "utterance cut at the maximum length");
                     }
                     let (tx, name) = (self.transcripts_tx.clone(), speaker.name.clone());
+                    speaker.transcribing += 1;
                     tokio::spawn(async move {
                         let result = stt.finish().await.map_err(|e| e.to_string());
                         let _ = tx.send(Transcribed {
@@ -362,6 +364,10 @@ impl Bot {
             turn.latency.barged_in = true;
         }
         self.end_turn("barge-in", unplayed);
+    }
+
+    fn fallback_running(&self) -> bool {
+        self.fallback.as_ref().is_some_and(|task| !task.is_finished())
     }
 
     /// Stops the bot's voice: the sink's queue and a fallback phrase in flight. Returns what was unplayed.
@@ -404,7 +410,10 @@ impl Bot {
         };
         info!(why, heard = %spoken.text, "turn ended early");
         turn.latency.outcome = Some(outcome.into());
-        turn.latency.t_playback_end = turn.latency.t_first_audio_sent.map(|_| self.clock.epoch(now));
+        if turn.latency.t_first_audio_sent.is_some() {
+            turn.latency.t_playback_end = Some(self.clock.epoch(now));
+            turn.latency.t_audio_stopped.get_or_insert(self.clock.epoch(now));
+        }
         self.finish_turn(turn.latency, &turn.kind, spoken, now);
     }
 
@@ -439,7 +448,7 @@ impl Bot {
     fn on_played_out(&mut self) {
         let Some(mut turn) = self.turn.take() else { return };
         let now = Instant::now();
-        // A reply whose LLM or TTS failed after speaking keeps its `error` outcome.
+        // A reply whose LLM or TTS failed after speaking keeps its `error` outcome (set with `Failed`).
         turn.latency.outcome.get_or_insert_with(|| "spoken".into());
         turn.latency.t_playback_end = Some(self.clock.epoch(now));
         let spoken = heard(&turn.phrases, 1.0);
@@ -454,23 +463,24 @@ impl Bot {
 
     /// Text whose continuation timer ran out is answered.
     fn on_pending_timeout(&mut self) {
-        let now = Instant::now();
-        let ready: Vec<(u32, String)> =
-            self.pending.iter_mut().filter_map(|(session, p)| p.poll(now).map(|text| (*session, text))).collect();
-        for (session, text) in ready {
-            let name = self.speakers.get(&session).map_or_else(|| "Someone".to_string(), |s| s.name.clone());
-            info!(user = %name, %text, "no more speech after a cut utterance; answering");
-            let question = Question { session, name, text, first_partial: None, first_stable: None, typed: false };
-            self.answer(question, Timing { speech_start: None, speech_end: now, vad_end: now, stt_done: now });
-        }
+        let Some(due) = self.pending_deadline().filter(|at| *at <= Instant::now()) else { return };
+        let Some(session) = self.pending.iter().find(|(_, w)| w.text.deadline() == Some(due)).map(|(s, _)| *s) else {
+            return;
+        };
+        let Some(mut waiting) = self.pending.remove(&session) else { return };
+        let Some(text) = waiting.text.poll(due) else { return };
+        info!(user = %waiting.name, %text, "no more speech after a cut utterance; answering");
+        let question =
+            Question { session, name: waiting.name, text, first_partial: None, first_stable: None, typed: false };
+        self.answer(question, waiting.timing);
     }
 
     /// Greets `name`, who came into our channel, unless the bot is busy.
-    fn greet(&mut self, name: &str) {
+    fn greet(&mut self, session: u32, name: &str) {
         if !self.config.greet_on_join {
             return;
         }
-        if self.turn.is_some() || self.sink.is_playing() {
+        if self.turn.is_some() || self.sink.is_playing() || self.fallback_running() {
             info!(user = %name, "joined while the bot is talking; no greeting");
             return;
         }
@@ -484,6 +494,7 @@ impl Bot {
         self.turns += 1;
         let latency = TurnLatency {
             turn_id: format!("turn_{}_{}", self.turns, self.clock.epoch(now) as u64),
+            user_id: session.to_string(),
             user_name: Some(name.to_string()),
             t_llm_start: Some(self.clock.epoch(now)),
             ..Default::default()
@@ -492,11 +503,17 @@ impl Bot {
     }
 
     fn on_transcript(&mut self, t: Transcribed) {
+        if let Some(speaker) = self.speakers.get_mut(&t.session).filter(|_| !t.typed) {
+            speaker.transcribing = speaker.transcribing.saturating_sub(1);
+        }
         let (text, first_partial, first_stable) = match t.result {
             Ok(r) => (r.text, r.first_partial, r.first_stable),
             Err(e) => {
                 warn!(user = %t.name, "STT failed: {e}");
-                self.say_fallback(self.config.fallback_phrase.clone());
+                // Not over a reply or another fallback: the utterance may have been a cough.
+                if self.turn.is_none() && !self.fallback_running() && !self.sink.is_playing() {
+                    self.say_fallback(self.config.fallback_phrase.clone());
+                }
                 return;
             }
         };
@@ -506,22 +523,35 @@ impl Bot {
             info!(user = %t.name, %text, "stop command after a barge-in; not answering");
             return;
         }
-        let text = if t.typed {
-            text
-        } else {
+        let mut timing =
+            Timing { speech_start: t.speech_start, speech_end: t.speech_end, vad_end: t.vad_end, stt_done: t.stt_done };
+        // The continuation rule: a cut segment waits for the rest of the sentence (a speaker who has left cannot
+        // go on, so theirs is answered at once).
+        let waits =
+            !t.typed && (self.pending.contains_key(&t.session) || (t.cut && self.speakers.contains_key(&t.session)));
+        let text = if waits {
             let (timeout, words) = (self.config.pending_text_timeout, self.config.continuation_words);
-            let pending = self.pending.entry(t.session).or_insert_with(|| PendingText::new(timeout, words));
-            match pending.push(&text, !t.cut, now) {
-                Some(text) => text,
+            let waiting = self.pending.entry(t.session).or_insert_with(|| Waiting {
+                text: PendingText::new(timeout, words),
+                name: t.name.clone(),
+                timing,
+            });
+            // The question started with its first segment and ended with this one.
+            waiting.timing = Timing { speech_start: waiting.timing.speech_start, ..timing };
+            match waiting.text.push(&text, !t.cut, now) {
+                Some(text) => {
+                    timing = self.pending.remove(&t.session).map_or(timing, |w| w.timing);
+                    text
+                }
                 None => {
                     info!(user = %t.name, %text, "utterance cut at the maximum length; waiting for the rest");
                     return;
                 }
             }
+        } else {
+            text
         };
         let question = Question { session: t.session, name: t.name, text, first_partial, first_stable, typed: t.typed };
-        let timing =
-            Timing { speech_start: t.speech_start, speech_end: t.speech_end, vad_end: t.vad_end, stt_done: t.stt_done };
         self.answer(question, timing);
     }
 
@@ -588,7 +618,7 @@ impl Bot {
             pad_min_chars: self.config.pad_min_chars,
         };
         let (tx, updates) = mpsc::unbounded_channel();
-        let task = AbortOnDropHandle::new(tokio::spawn(turn::run(plan, self.sink.clone(), tx)));
+        let task = AbortOnDropHandle::new(tokio::spawn(turn::run(plan, self.sink.voice(), tx)));
         self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new(), kind, stale_at, done: None });
     }
 
@@ -626,6 +656,8 @@ impl Bot {
             TurnUpdate::Failed { stage, error, spoken } => {
                 warn!(stage, %error, "reply failed");
                 turn.latency.error = Some(format!("{stage}: {error}"));
+                // After speaking, what was said still plays out; the turn ends as an error all the same.
+                turn.latency.outcome = Some("error".into());
                 if !spoken {
                     let mut turn = self.turn.take().expect("checked");
                     turn.latency.outcome = Some("error".into());
@@ -646,9 +678,11 @@ impl Bot {
         if phrase.is_empty() {
             return;
         }
+        // One voice at a time: whatever is still playing (an earlier fallback) stops first.
+        self.silence();
         self.echo.record_spoken(&phrase, Instant::now());
         let (sink, uri, voice, text_out) =
-            (self.sink.clone(), self.config.tts_uri.clone(), self.config.voice.clone(), self.text_out.clone());
+            (self.sink.voice(), self.config.tts_uri.clone(), self.config.voice.clone(), self.text_out.clone());
         let (streaming, pad) = (self.config.tts_streaming, self.config.pad_min_chars);
         self.fallback = Some(AbortOnDropHandle::new(tokio::spawn(async move {
             let mut speaker = TtsSpeaker::start(uri, voice, streaming);
@@ -677,6 +711,14 @@ impl Bot {
     }
 }
 
+/// A cut utterance waiting for its continuation.
+struct Waiting {
+    text: PendingText,
+    name: String,
+    /// From the first segment's start to the last one's end.
+    timing: Timing,
+}
+
 /// A question to answer: a transcript (joined with its continuation) or a text message.
 struct Question {
     session: u32,
@@ -688,6 +730,7 @@ struct Question {
 }
 
 /// When the question was spoken and transcribed, for the latency line.
+#[derive(Debug, Clone, Copy)]
 struct Timing {
     speech_start: Option<Instant>,
     speech_end: Instant,

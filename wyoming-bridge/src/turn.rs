@@ -5,7 +5,7 @@
 //! (the server stops synthesising). Progress goes back to the loop as [`TurnUpdate`]s with their times, for
 //! the latency log and for recording what was actually said.
 
-use crate::audio::AudioSink;
+use crate::audio::Voice;
 use crate::chunker::{ChunkerOptions, PhraseChunker};
 use crate::llm::ChatMessage;
 use crate::llm::client::LlmClient;
@@ -59,7 +59,7 @@ pub struct TurnPlan {
 }
 
 /// Runs a reply to the end; returns when all its audio is queued in `sink`.
-pub async fn run(plan: TurnPlan, sink: AudioSink, updates: mpsc::UnboundedSender<TurnUpdate>) {
+pub async fn run(plan: TurnPlan, sink: Voice, updates: mpsc::UnboundedSender<TurnUpdate>) {
     let send = |u: TurnUpdate| {
         let _ = updates.send(u);
     };

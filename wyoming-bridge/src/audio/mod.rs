@@ -11,7 +11,7 @@ pub mod playout;
 pub mod receiver;
 pub mod sender;
 
-pub use sender::AudioSink;
+pub use sender::{AudioSink, Voice};
 
 /// Samples in one 20 ms frame at 48 kHz: the frame size we send (one frame per packet).
 pub const FRAME_SAMPLES: usize = 960;

@@ -12,6 +12,7 @@ use crate::mumble::SAMPLE_RATE;
 use crate::mumble::control::Frame;
 use crate::mumble::core::ClientCore;
 use opus::{Application, Bitrate, Channels, Encoder};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -50,6 +51,8 @@ struct Shared {
     buffer: Mutex<PlayoutBuffer>,
     /// `true` while nothing is queued or playing; updated under the buffer lock so it never lags.
     idle: watch::Sender<bool>,
+    /// Counts [`AudioSink::stop`]s; changed and compared under the buffer lock.
+    generation: AtomicU64,
 }
 
 /// Plays 48 kHz mono PCM into the bot's channel, paced in real time. Cheap to clone; all clones
@@ -67,7 +70,13 @@ impl std::fmt::Debug for AudioSink {
 
 impl AudioSink {
     fn new() -> Self {
-        Self { shared: Arc::new(Shared { buffer: Mutex::new(PlayoutBuffer::new()), idle: watch::Sender::new(true) }) }
+        Self {
+            shared: Arc::new(Shared {
+                buffer: Mutex::new(PlayoutBuffer::new()),
+                idle: watch::Sender::new(true),
+                generation: AtomicU64::new(0),
+            }),
+        }
     }
 
     fn buffer(&self) -> MutexGuard<'_, PlayoutBuffer> {
@@ -87,9 +96,23 @@ impl AudioSink {
         self.buffer().finish();
     }
 
-    /// Drops everything queued; the talk spurt ends with the next frame slot (≤ 20 ms).
+    /// Drops everything queued; the talk spurt ends with the next frame slot (≤ 20 ms). Every [`Voice`] taken
+    /// before falls silent.
     pub fn stop(&self) {
-        self.buffer().stop();
+        let mut buffer = self.buffer();
+        self.shared.generation.fetch_add(1, Ordering::Relaxed);
+        buffer.stop();
+    }
+
+    /// A handle for one producer (a reply, a fallback phrase) that a later [`AudioSink::stop`] silences for
+    /// good. Stopping the producer's task is not enough: a task already running on another worker thread can
+    /// still be between receiving a chunk and queuing it.
+    pub fn voice(&self) -> Voice {
+        let generation = {
+            let _buffer = self.buffer();
+            self.shared.generation.load(Ordering::Relaxed)
+        };
+        Voice { sink: self.clone(), generation }
     }
 
     /// Audio queued and not yet sent.
@@ -114,6 +137,32 @@ impl AudioSink {
         let frame = buffer.tick();
         self.shared.idle.send_replace(buffer.is_idle());
         frame
+    }
+}
+
+/// One producer's way into an [`AudioSink`], until the sink is stopped.
+#[derive(Debug, Clone)]
+pub struct Voice {
+    sink: AudioSink,
+    generation: u64,
+}
+
+impl Voice {
+    /// Like [`AudioSink::play`], unless the sink was stopped since this voice was taken.
+    pub fn play(&self, pcm: &[i16]) {
+        let mut buffer = self.sink.buffer();
+        if self.sink.shared.generation.load(Ordering::Relaxed) == self.generation {
+            buffer.push(pcm);
+            self.sink.shared.idle.send_replace(buffer.is_idle());
+        }
+    }
+
+    /// Like [`AudioSink::finish`], unless the sink was stopped since this voice was taken.
+    pub fn finish(&self) {
+        let mut buffer = self.sink.buffer();
+        if self.sink.shared.generation.load(Ordering::Relaxed) == self.generation {
+            buffer.finish();
+        }
     }
 }
 
@@ -181,6 +230,22 @@ mod tests {
         // 48 000 − 38 × 8 × 50 = 32 800, 90 % of it.
         assert_eq!(bitrate_for(Some(48_000)), 29_520);
         assert_eq!(bitrate_for(Some(10_000)), MIN_BITRATE);
+    }
+
+    #[tokio::test]
+    async fn a_voice_taken_before_a_stop_stays_silent() {
+        let (_link_tx, link) = watch::channel(None);
+        let sink = spawn_sender(link).unwrap();
+        let old = sink.voice();
+        old.play(&[1000; FRAME_SAMPLES * 10]);
+        assert_eq!(sink.queued(), Duration::from_millis(200));
+        sink.stop();
+        let new = sink.voice();
+        old.play(&[1000; FRAME_SAMPLES * 10]);
+        old.finish();
+        assert_eq!(sink.queued(), Duration::ZERO, "a stopped producer queued audio");
+        new.play(&[1000; FRAME_SAMPLES]);
+        assert_eq!(sink.queued(), Duration::from_millis(20));
     }
 
     #[tokio::test(start_paused = true)]

@@ -263,6 +263,10 @@ fn user_messages(request: &Value) -> Vec<String> {
         .collect()
 }
 
+const LONGER: &str = "This is a long answer that goes on and on for quite a while, so that there is plenty of audio \
+    queued in the sink. It has a second sentence too, which also takes its time to be spoken aloud. And a third \
+    one, because some answers are longer than others, and the bot must keep talking until it is done with them.";
+
 const LONG: &str = "This is a long answer that goes on and on for quite a while, so that there is plenty of audio \
     queued in the sink. It has a second sentence too, which also takes its time to be spoken aloud.";
 
@@ -335,11 +339,12 @@ async fn a_reply_not_audible_within_the_staleness_limit_is_dropped() {
 
 #[tokio::test]
 async fn a_reply_already_playing_is_never_dropped_for_age() {
-    let (llm, _) = fake_llm(vec![reply(LONG)]).await;
+    let (llm, _) = fake_llm(vec![reply(LONGER)]).await;
     let (tts, _) = fake_tts(true).await;
     let stt = fake_stt(vec![]).await;
+    // 2 s: this reply's first audio comes within milliseconds; its 3.8 s of audio play on well past the limit.
     let bot =
-        Running::start(|dir| BotConfig { staleness: Some(Duration::from_millis(500)), ..config(&llm, tts, stt, dir) });
+        Running::start(|dir| BotConfig { staleness: Some(Duration::from_secs(2)), ..config(&llm, tts, stt, dir) });
     bot.type_text("Tell me something long.").await;
     bot.wait_for(Duration::from_secs(10), "the latency line", |b| !b.latency_lines().is_empty()).await;
     assert_eq!(bot.latency_lines()[0]["outcome"], "spoken");
@@ -432,7 +437,8 @@ async fn an_utterance_cut_at_the_maximum_length_is_answered_with_its_continuatio
     let (llm, requests) = fake_llm(vec![reply("Nice.")]).await;
     let (tts, _) = fake_tts(true).await;
     let stt = fake_stt(vec!["so I was thinking", "about the weather"]).await;
-    let bot = Running::start(|dir| config(&llm, tts, stt, dir));
+    let bot =
+        Running::start(|dir| BotConfig { pending_text_timeout: Duration::from_secs(1), ..config(&llm, tts, stt, dir) });
     // 1.5 s of speech: cut at 1 s, the rest ends in silence.
     send_all(&bot, tone(1000)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -442,6 +448,24 @@ async fn an_utterance_cut_at_the_maximum_length_is_answered_with_its_continuatio
     let requests = requests.lock().unwrap();
     assert_eq!(requests.len(), 1, "one question, one request");
     assert_eq!(user_messages(&requests[0]).last().unwrap(), "Alice: so I was thinking about the weather");
+}
+
+/// The continuation timer (400 ms here) does not run while the speaker is still talking: 2.5 s of speech, cut
+/// twice at 1 s, is one question.
+#[tokio::test]
+async fn the_continuation_timer_waits_while_the_speaker_talks_on() {
+    let (llm, requests) = fake_llm(vec![reply("Nice.")]).await;
+    let (tts, _) = fake_tts(true).await;
+    let stt = fake_stt(vec!["so I was thinking", "about the weather", "in Paris"]).await;
+    let bot = Running::start(|dir| config(&llm, tts, stt, dir));
+    for event in tone(2500).into_iter().chain(silence(400)) {
+        bot.events.send(event).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bot.wait_for(Duration::from_secs(10), "the turn", |b| !b.latency_lines().is_empty()).await;
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 1, "one question, one request: {:?}", *requests);
+    assert_eq!(user_messages(&requests[0]).last().unwrap(), "Alice: so I was thinking about the weather in Paris");
 }
 
 #[tokio::test]
@@ -461,25 +485,31 @@ async fn a_cut_utterance_without_a_continuation_is_answered_after_the_timeout() 
 
 #[tokio::test]
 async fn a_user_coming_into_the_channel_is_greeted_outside_the_history() {
-    let (llm, requests) = fake_llm(vec![reply("Hey Carol, welcome!"), reply("Fine.")]).await;
+    let (llm, requests) = fake_llm(vec![reply("Hey Carol, welcome!"), reply("Hi Dave!"), reply("Fine.")]).await;
     let (tts, _) = fake_tts(true).await;
     let stt = fake_stt(vec![]).await;
     let bot = Running::start(|dir| BotConfig { greet_on_join: true, ..config(&llm, tts, stt, dir) });
     let connected = Connected { session: 1, channel_id: 0, max_bandwidth: None, welcome_text: String::new() };
     bot.events.send(Event::Connected(connected)).await.unwrap();
-    // Announced at connect: not greeted. Then the bot joins channel 5.
-    bot.events.send(Event::UserJoined { session: 2, name: "Bob".into(), channel_id: 5 }).await.unwrap();
+    // Announced at connect, in the bot's channel: not greeted. Then the bot moves to channel 5.
+    let bob = Event::UserJoined { session: 2, name: "Bob".into(), channel_id: 0, present_at_connect: true };
+    bot.events.send(bob).await.unwrap();
     bot.events.send(Event::UserMoved { session: 1, name: "VoiceBot".into(), from: 0, to: 5 }).await.unwrap();
     // Someone moves into another channel: not greeted. Carol moves into ours.
-    bot.events.send(Event::UserMoved { session: 2, name: "Bob".into(), from: 5, to: 6 }).await.unwrap();
+    bot.events.send(Event::UserMoved { session: 2, name: "Bob".into(), from: 0, to: 6 }).await.unwrap();
     bot.events.send(Event::UserMoved { session: 3, name: "Carol".into(), from: 0, to: 5 }).await.unwrap();
-    bot.wait_for(Duration::from_secs(10), "the greeting", |b| !b.latency_lines().is_empty()).await;
+    bot.wait_for(Duration::from_secs(10), "Carol's greeting", |b| !b.latency_lines().is_empty()).await;
+    // Dave connects straight into our channel.
+    let dave = Event::UserJoined { session: 4, name: "Dave".into(), channel_id: 5, present_at_connect: false };
+    bot.events.send(dave).await.unwrap();
+    bot.wait_for(Duration::from_secs(10), "Dave's greeting", |b| b.latency_lines().len() == 2).await;
     bot.type_text("How are you?").await;
-    bot.wait_for(Duration::from_secs(10), "the answer", |b| b.latency_lines().len() == 2).await;
+    bot.wait_for(Duration::from_secs(10), "the answer", |b| b.latency_lines().len() == 3).await;
     let requests = requests.lock().unwrap();
-    assert_eq!(requests.len(), 2, "one greeting (Carol), one answer");
+    assert_eq!(requests.len(), 3, "two greetings (Carol, Dave), one answer");
     assert!(user_messages(&requests[0])[0].contains("Carol"), "{}", requests[0]);
-    let answer = requests[1]["messages"].as_array().unwrap();
+    assert!(user_messages(&requests[1])[0].contains("Dave"), "{}", requests[1]);
+    let answer = requests[2]["messages"].as_array().unwrap();
     assert!(answer.iter().all(|m| m["role"] != "assistant"), "the greeting is in the history: {answer:?}");
 }
 

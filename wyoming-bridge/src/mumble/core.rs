@@ -348,6 +348,7 @@ impl ClientCore {
                 session: user.session,
                 name: user.name.clone(),
                 channel_id: user.channel_id,
+                present_at_connect: true,
             }));
         }
         if self.identity.channel.is_some() {
@@ -401,6 +402,7 @@ impl ClientCore {
                     session,
                     name: user.name.clone(),
                     channel_id: user.channel_id,
+                    present_at_connect: false,
                 }));
             }
             UserChange::Moved { from, to } => {

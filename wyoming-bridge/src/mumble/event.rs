@@ -16,6 +16,8 @@ pub enum Event {
         session: u32,
         name: String,
         channel_id: u32,
+        /// Announced with `Connected`: already on the server, not just arrived.
+        present_at_connect: bool,
     },
     /// A user moved to another channel (us included, once the server confirms a join).
     UserMoved {

@@ -91,7 +91,10 @@ fn handshake_reports_connected_and_users_then_joins_the_channel() {
     assert!(
         matches!(&out[0], Output::Event(Event::Connected(Connected { session: 9, welcome_text, .. })) if welcome_text == "Hi")
     );
-    assert_eq!(out[1], Output::Event(Event::UserJoined { session: 5, name: "alice".into(), channel_id: 1 }));
+    assert_eq!(
+        out[1],
+        Output::Event(Event::UserJoined { session: 5, name: "alice".into(), channel_id: 1, present_at_connect: true })
+    );
     let Output::Send(join) = &out[2] else { panic!("{out:?}") };
     let msg = proto::UserState::decode(join.payload.clone()).unwrap();
     assert_eq!((msg.session, msg.channel_id), (Some(9), Some(1)));
@@ -104,6 +107,10 @@ fn handshake_reports_connected_and_users_then_joins_the_channel() {
     );
     assert_eq!(out, [Output::Event(Event::UserMoved { session: 9, name: "bot".into(), from: 0, to: 1 })]);
     assert_eq!(c.current_channel(), Some(1));
+    // Someone connecting later is not one of those present at connect.
+    let out = run(&mut c, &[user(12, "carol", 1)]);
+    let arrived = Event::UserJoined { session: 12, name: "carol".into(), channel_id: 1, present_at_connect: false };
+    assert_eq!(out, [Output::Event(arrived)]);
 }
 
 #[test]
