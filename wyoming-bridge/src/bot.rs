@@ -83,6 +83,11 @@ pub struct BotConfig {
     pub greet_on_join: bool,
 }
 
+/// An utterance whose transcript failed gets the fallback phrase only if it was this long (a question, not a
+/// cough), and at most once per [`STT_FALLBACK_INTERVAL`].
+const STT_FALLBACK_MIN_SPEECH_MS: u32 = 700;
+const STT_FALLBACK_INTERVAL: Duration = Duration::from_secs(20);
+
 /// Words that, said as a barge-in, only mean "stop talking": no reply follows.
 const STOP_WORDS: [&str; 9] = ["stop", "wait", "pause", "enough", "quiet", "silence", "shush", "hush", "ok"];
 
@@ -131,6 +136,7 @@ struct Transcribed {
     barged_in: bool,
     /// The segment was cut at the maximum utterance length: more may follow.
     cut: bool,
+    speech_ms: u32,
     speech_start: Option<Instant>,
     speech_end: Instant,
     vad_end: Instant,
@@ -156,6 +162,8 @@ pub struct Bot {
     fallback: Option<AbortOnDropHandle<()>>,
     /// Our session and channel, once connected.
     own: Option<(u32, u32)>,
+    /// When an STT failure was last answered with the fallback phrase.
+    stt_fallback_at: Option<Instant>,
 }
 
 impl Bot {
@@ -185,6 +193,7 @@ impl Bot {
             pending: HashMap::new(),
             fallback: None,
             own: None,
+            stt_fallback_at: None,
         }
     }
 
@@ -281,6 +290,7 @@ impl Bot {
                     typed: true,
                     barged_in: false,
                     cut: false,
+                    speech_ms: 0,
                     speech_start: None,
                     speech_end: now,
                     vad_end: now,
@@ -344,6 +354,7 @@ impl Bot {
                             typed: false,
                             barged_in,
                             cut,
+                            speech_ms,
                             speech_start,
                             speech_end,
                             vad_end,
@@ -510,8 +521,14 @@ impl Bot {
             Ok(r) => (r.text, r.first_partial, r.first_stable),
             Err(e) => {
                 warn!(user = %t.name, "STT failed: {e}");
-                // Not over a reply or another fallback: the utterance may have been a cough.
-                if self.turn.is_none() && !self.fallback_running() && !self.sink.is_playing() {
+                // Only for what sounds like a question, once in a while, and not over a reply or another fallback:
+                // with the STT server down, every cough would otherwise get an apology.
+                let now = Instant::now();
+                let question = t.speech_ms >= STT_FALLBACK_MIN_SPEECH_MS;
+                let quiet = self.turn.is_none() && !self.fallback_running() && !self.sink.is_playing();
+                let recent = self.stt_fallback_at.is_some_and(|at| now.duration_since(at) < STT_FALLBACK_INTERVAL);
+                if question && quiet && !recent {
+                    self.stt_fallback_at = Some(now);
                     self.say_fallback(self.config.fallback_phrase.clone());
                 }
                 return;

@@ -525,3 +525,25 @@ async fn a_typed_message_is_never_taken_for_an_echo() {
     bot.type_text("The capital of France is Paris?").await;
     bot.wait_for(Duration::from_secs(10), "the second request", |_| requests.lock().unwrap().len() == 2).await;
 }
+
+/// With the STT server down, a question gets the fallback phrase; a cough does not, and neither does every
+/// later utterance.
+#[tokio::test]
+async fn stt_failures_get_one_fallback_for_a_question_not_for_every_noise() {
+    let (llm, _) = fake_llm(vec![reply("Unused.")]).await;
+    let (tts, log) = fake_tts(true).await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stt: WyomingUri = format!("tcp://{}", closed.local_addr().unwrap()).parse().unwrap();
+    drop(closed);
+    let bot = Running::start(|dir| config(&llm, tts, stt, dir));
+    let chunks = || log.lock().unwrap().iter().filter(|e| e.starts_with("synthesize-chunk")).count();
+    send_all(&bot, tone(200).into_iter().chain(silence(400)).collect()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(chunks(), 0, "a cough got the fallback");
+    send_all(&bot, tone(900).into_iter().chain(silence(400)).collect()).await;
+    bot.wait_for(Duration::from_secs(10), "the fallback", |_| chunks() == 1).await;
+    bot.wait_for(Duration::from_secs(10), "the fallback to end", |b| !b.sink.is_playing()).await;
+    send_all(&bot, tone(900).into_iter().chain(silence(400)).collect()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(chunks(), 1, "the fallback again within the interval");
+}
