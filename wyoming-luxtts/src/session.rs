@@ -50,23 +50,65 @@ enum Mode {
     Streaming,
 }
 
+/// Phrases queued ahead of synthesis. A stream's reader waits when the queue is full, so TCP holds back a
+/// client that sends text faster than it can be spoken (an unbounded queue grew about 30 times faster than
+/// the text: one `String` per two-byte line).
+const PHRASE_QUEUE: usize = 32;
+/// A plain request's text is split this many bytes at a time, as synthesis takes the phrases.
+const SPLIT_SLICE: usize = 4096;
+
 /// A request being synthesised: phrases go in, its task writes the audio.
 struct Job {
     /// `None` once the request's text is complete.
-    phrases: Option<mpsc::UnboundedSender<String>>,
+    phrases: Option<mpsc::Sender<String>>,
     task: AbortOnDropHandle<Result<(), Error>>,
+    /// A plain request's splitter, feeding `task` as synthesis goes.
+    _feeder: Option<AbortOnDropHandle<()>>,
 }
 
 impl Job {
     fn spawn(ctx: &Arc<Context>, writer: EventWriter, selected: Selected, mode: Mode) -> Job {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(PHRASE_QUEUE);
         let task = tokio::spawn(run(ctx.clone(), writer, selected, mode, rx));
-        Job { phrases: Some(tx), task: AbortOnDropHandle::new(task) }
+        Job { phrases: Some(tx), task: AbortOnDropHandle::new(task), _feeder: None }
     }
 
-    fn push(&self, phrase: String) {
+    /// A plain request: the whole text, split as synthesis takes the phrases (a 1 MB text used to become
+    /// hundreds of thousands of queued phrases at once), the last phrase auto-punctuated.
+    fn spawn_plain(ctx: &Arc<Context>, writer: EventWriter, selected: Selected, text: String) -> Job {
+        let mut job = Job::spawn(ctx, writer, selected, Mode::Plain);
+        let Some(tx) = job.phrases.take() else { return job };
+        let (config, marks) = (ctx.split.clone(), ctx.auto_punctuation.clone());
+        job._feeder = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut splitter = PhraseSplitter::new(config);
+            // One phrase is held back, so that the last one can be punctuated.
+            let mut held: Option<String> = None;
+            for slice in slices(&text) {
+                for phrase in splitter.push(slice) {
+                    if let Some(previous) = held.replace(phrase)
+                        && tx.send(previous).await.is_err()
+                    {
+                        return; // the job failed and reports why
+                    }
+                }
+            }
+            if let Some(rest) = splitter.finish()
+                && let Some(previous) = held.replace(rest)
+                && tx.send(previous).await.is_err()
+            {
+                return;
+            }
+            if let Some(last) = held {
+                let _ = tx.send(auto_punctuate(&last, &marks)).await;
+            }
+        })));
+        job
+    }
+
+    /// Queues a phrase, waiting while the queue is full.
+    async fn push(&self, phrase: String) {
         if let Some(tx) = &self.phrases {
-            let _ = tx.send(phrase); // a closed channel means the job already failed; its error is reported
+            let _ = tx.send(phrase).await; // a closed channel means the job already failed; its error is reported
         }
     }
 
@@ -99,6 +141,36 @@ fn protocol_error(message: &str) -> Error {
     Error::request(message, "ProtocolError")
 }
 
+/// `text` in slices of about [`SPLIT_SLICE`] bytes, so that a large text is split (and its phrases held) a
+/// little at a time. Each slice ends just after whitespace where there is some nearby, so that a mark at the end
+/// of a slice is judged with what follows it, as in the whole text.
+fn slices(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut cut = rest.len().min(SPLIT_SLICE);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        if let Some((at, c)) = rest[cut..].char_indices().take(1024).find(|(_, c)| c.is_whitespace()) {
+            cut += at + c.len_utf8();
+        }
+        let (slice, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(slice)
+    })
+}
+
+/// A new request once shutdown has begun would keep the server up for the grace period, then be cut off.
+fn refuse_when_shutting_down(shutdown: &Shutdown) -> Result<(), Error> {
+    if shutdown.is_triggered() {
+        return Err(Error::request("the server is shutting down", "ServerShuttingDown"));
+    }
+    Ok(())
+}
+
 pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> Result<(), Error> {
     let (mut reader, writer) = conn.into_split();
     let mut stream: Option<PhraseSplitter> = None;
@@ -112,9 +184,8 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
         let Some(event) = event else {
             // The client is done sending. Finish a complete request (it may be reading still); drop one
             // whose text never completed.
-            if let Some(j) = job.as_mut().filter(|j| j.complete()) {
-                let result = (&mut j.task).await;
-                return result.unwrap_or(Ok(()));
+            if job.as_ref().is_some_and(Job::complete) {
+                return finished(&mut job).await;
             }
             return Ok(());
         };
@@ -130,27 +201,22 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                 if job.is_some() {
                     finished(&mut job).await?; // one request at a time per connection
                 }
+                refuse_when_shutting_down(&shutdown)?;
                 let selected = ctx.voices.select(request.voice.as_ref()).map_err(request_error)?;
-                let mut phrases = PhraseSplitter::split_all(ctx.split.clone(), &request.text);
-                if let Some(last) = phrases.last_mut() {
-                    *last = auto_punctuate(last, &ctx.auto_punctuation);
-                }
-                if !phrases.iter().any(|p| sanitize::is_speakable(&sanitize::sanitize(p))) {
+                if !sanitize::is_speakable(&sanitize::sanitize(&request.text)) {
                     return Err(Error::request(
                         "nothing to synthesize: the text has no words (empty, or only symbols, emoji or markup)",
                         "EmptyText",
                     ));
                 }
-                debug!(phrases = phrases.len(), voice = selected.voice.name(), "synthesize");
-                let mut new = Job::spawn(&ctx, writer.clone(), selected, Mode::Plain);
-                phrases.into_iter().for_each(|p| new.push(p));
-                new.close();
-                job = Some(new);
+                debug!(chars = request.text.len(), voice = selected.voice.name(), "synthesize");
+                job = Some(Job::spawn_plain(&ctx, writer.clone(), selected, request.text));
             }
             Event::SynthesizeStart(start) if ctx.streaming => {
                 if stream.is_some() {
                     return Err(protocol_error("synthesize-start inside a stream (send synthesize-stop first)"));
                 }
+                refuse_when_shutting_down(&shutdown)?;
                 if job.is_some() {
                     finished(&mut job).await?;
                 }
@@ -163,14 +229,20 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                 let splitter =
                     stream.as_mut().ok_or_else(|| protocol_error("synthesize-chunk without synthesize-start"))?;
                 if let Some(job) = &job {
-                    splitter.push(&chunk.text).into_iter().for_each(|p| job.push(p));
+                    for slice in slices(&chunk.text) {
+                        for phrase in splitter.push(slice) {
+                            job.push(phrase).await;
+                        }
+                    }
                 }
             }
             Event::SynthesizeStop(_) if ctx.streaming => {
                 let mut splitter =
                     stream.take().ok_or_else(|| protocol_error("synthesize-stop without synthesize-start"))?;
                 if let Some(job) = &mut job {
-                    splitter.finish().into_iter().for_each(|p| job.push(auto_punctuate(&p, &ctx.auto_punctuation)));
+                    if let Some(last) = splitter.finish() {
+                        job.push(auto_punctuate(&last, &ctx.auto_punctuation)).await;
+                    }
                     job.close();
                 }
             }
@@ -186,7 +258,7 @@ async fn run(
     writer: EventWriter,
     selected: Selected,
     mode: Mode,
-    mut phrases: mpsc::UnboundedReceiver<String>,
+    mut phrases: mpsc::Receiver<String>,
 ) -> Result<(), Error> {
     let format = AudioFormat { rate: selected.voice.sample_rate(), width: 2, channels: 1 };
     let (audio_tx, mut audio_rx) = mpsc::channel::<Result<Vec<f32>, SynthError>>(1);
@@ -257,4 +329,30 @@ async fn send_audio(writer: &EventWriter, format: AudioFormat, samples: &[f32], 
         writer.write_event(&Event::AudioChunk(chunk)).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_the_text_and_end_after_whitespace() {
+        let text = "Word. ".repeat(2000) + &"é".repeat(5000);
+        let parts: Vec<&str> = slices(&text).collect();
+        assert_eq!(parts.concat(), text);
+        assert!(parts.len() > 3);
+        assert!(parts[..2].iter().all(|p| p.ends_with(' ') && p.len() <= SPLIT_SLICE + 8), "{:?}", parts[0].len());
+        // Without whitespace, a slice still ends on a character boundary.
+        assert!(slices(&"é".repeat(5000)).all(|p| p.chars().all(|c| c == 'é')));
+        assert_eq!(slices("").count(), 0);
+    }
+
+    #[test]
+    fn a_text_split_in_slices_gives_the_phrases_of_the_whole() {
+        let text = "Mr. Smith went to Washington. He said: \"Hello!\" Then, he left.\n".repeat(400);
+        let mut splitter = PhraseSplitter::new(SplitConfig::default());
+        let mut phrases: Vec<String> = slices(&text).flat_map(|s| splitter.push(s)).collect();
+        phrases.extend(splitter.finish());
+        assert_eq!(phrases, PhraseSplitter::split_all(SplitConfig::default(), &text));
+    }
 }

@@ -267,6 +267,51 @@ async fn a_huge_text_streams_and_a_client_that_leaves_stops_its_synthesis() {
     assert!(used < 0.3, "synthesis went on after the client left: {used} CPU seconds in 2 s");
 }
 
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+}
+
+/// A stream whose text comes far faster than it can be spoken (here 960 KB chunks of two-letter sentences): the
+/// server reads it only as fast as it synthesises, so TCP holds the client back and memory stays flat, instead
+/// of queueing a phrase per sentence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_flooding_text_is_held_back_and_memory_stays_flat() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let pid = server.child.0.id();
+    // Memory after a first stream of the same kind (ONNX Runtime's buffers are allocated by then).
+    let mut warm = connect(&server).await;
+    warm.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    warm.send(&Event::SynthesizeChunk(SynthesizeChunk { text: "Hi. ".repeat(20), ..Default::default() }))
+        .await
+        .unwrap();
+    warm.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    until(&mut warm, "synthesize-stopped").await;
+    let before = rss_mib(pid);
+    let mut client = connect(&server).await;
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    let chunk = "Hi. ".repeat(240_000);
+    let mut sent = 0;
+    let flood = async {
+        for _ in 0..40 {
+            client.send(&Event::SynthesizeChunk(SynthesizeChunk { text: chunk.clone(), ..Default::default() })).await?;
+            sent += 1;
+        }
+        Ok::<_, wyoming_proto::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), flood).await;
+    let after = rss_mib(pid);
+    // The kernel's socket buffers hold a few chunks; the server's memory does not grow. An unbounded phrase queue
+    // grew by about 5 MiB a second here.
+    eprintln!("{sent} chunks sent in 10 s; RSS {before} MiB before the flood, {after} MiB after");
+    assert!(sent < 40, "all 40 chunks (of 240,000 sentences each) taken in 10 s: nothing held the client back");
+    assert!(after < before + 20, "memory grew from {before} to {after} MiB");
+    // Everyone else is served meanwhile.
+    connect(&server).await.describe().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_is_answered_while_four_clients_synthesise() {
     let Some(voice) = voice() else { return };

@@ -74,7 +74,10 @@ fn main() -> anyhow::Result<()> {
         warn!(flag, "accepted for compatibility with wyoming-faster-whisper, but not implemented; ignoring it");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run(cli))
+    let result = runtime.block_on(run(cli));
+    // Not waiting for a blocking stdin read (stdio://) or a synthesis still running after the grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 async fn run(cli: cli::Cli) -> anyhow::Result<()> {
