@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(long, default_value_t = 8)]
     pub max_batch: usize,
     /// Longest utterance accepted, in seconds; longer ones get an error instead of a partial transcript
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_utterance_seconds: u32,
     /// Early final: after this much silence following speech, start decoding before audio-stop (0: off)
     /// [default: 300 on CUDA; 100 on the CPU, where one decode takes about as long as the trailing silence
@@ -66,7 +66,7 @@ pub struct Cli {
     #[arg(long)]
     pub partial_transcripts: bool,
     /// New audio after which the utterance so far is decoded again for a partial transcript
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(100..))]
     pub partial_interval_ms: u32,
     /// Silero VAD model for the early final (default: silero_vad.onnx in a data dir)
     #[arg(long)]

@@ -134,7 +134,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     let ctx = Arc::new(session::Context {
         info,
         transcriber,
-        default_language: cli.language.clone().filter(|l| l != "auto"),
+        default_language: cli.language.clone().filter(|l| l != "auto" && !l.is_empty()),
         max_utterance_samples: cli.max_utterance_seconds as usize * 16_000,
         vad,
         early_final,

@@ -46,9 +46,10 @@ impl LogMel {
         out
     }
 
-    /// How many 30 s windows cover the input.
+    /// How many 30 s windows cover the input. The last frame is left out, as faster-whisper's `content_frames`
+    /// does: exactly 30 s is one window, not one and an empty second that could be decoded into a hallucination.
     pub fn windows(&self) -> usize {
-        self.frames.div_ceil(WINDOW_FRAMES).max(1)
+        self.frames.saturating_sub(1).div_ceil(WINDOW_FRAMES).max(1)
     }
 }
 
@@ -187,6 +188,9 @@ mod tests {
         assert_eq!(last[2], mel.data[2 * WINDOW_FRAMES + 2]);
         assert_eq!(last[WINDOW_FRAMES + 1], mel.data[mel.frames + 2 * WINDOW_FRAMES + 1]);
         assert_eq!(last[100], 0.0, "frames past the input are zero, as pad_or_trim writes them");
+        assert_eq!(MelExtractor::new(80).compute(&vec![0.1; WINDOW_SAMPLES]).windows(), 1, "exactly 30 s");
+        assert_eq!(MelExtractor::new(80).compute(&vec![0.1; WINDOW_SAMPLES + HOP]).windows(), 2);
+        assert_eq!(MelExtractor::new(80).compute(&[]).windows(), 1);
     }
 
     #[test]

@@ -102,6 +102,43 @@ enum CommandEnd {
     Wait,
 }
 
+/// `--vad-endpointing` over one utterance.
+struct Endpointing {
+    endpointer: Endpointer,
+    /// Where the command's speech started.
+    started: Option<usize>,
+    /// A command whose speech ended before it was [`MIN_COMMAND_SAMPLES`] long is answered when the audio reaches
+    /// this point still silent (the endpointer reports a turn's end only once).
+    answer_at: Option<usize>,
+}
+
+impl Endpointing {
+    fn new(config: EndpointConfig) -> Self {
+        Endpointing { endpointer: Endpointer::new(config), started: None, answer_at: None }
+    }
+
+    /// Feeds the next VAD window; true once the command has ended.
+    fn push(&mut self, probability: f32) -> bool {
+        match self.endpointer.push(probability) {
+            Some(VadEvent::SpeechStarted { at }) => {
+                self.started.get_or_insert(at);
+                self.answer_at = None;
+            }
+            Some(VadEvent::TurnEnded { speech_end, at }) => {
+                match self.started.map(|s| command_end(s, speech_end, at)) {
+                    Some(CommandEnd::Command) => return true,
+                    // A click or a cough: the next speech starts the command afresh.
+                    Some(CommandEnd::Blip) => self.started = None,
+                    Some(CommandEnd::Wait) => self.answer_at = self.started.map(|s| s + MIN_COMMAND_SAMPLES),
+                    None => {}
+                }
+            }
+            None => {}
+        }
+        !self.endpointer.in_speech() && self.answer_at.is_some_and(|at| self.endpointer.position() >= at)
+    }
+}
+
 /// What the end of a turn means for `--vad-endpointing`: speech from `start` to `speech_end`, silent until `at`
 /// (samples at 16 kHz).
 fn command_end(start: usize, speech_end: usize, at: usize) -> CommandEnd {
@@ -113,9 +150,16 @@ fn command_end(start: usize, speech_end: usize, at: usize) -> CommandEnd {
         CommandEnd::Wait
     }
 }
-/// Audio bytes in one event above which converting it and running the VAD leave the async worker thread
-/// (about 2 s at 16 kHz; Home Assistant sends 10–100 ms chunks).
-const LARGE_CHUNK_BYTES: usize = 64 * 1024;
+/// Audio in one event, once at 16 kHz, above which converting it and running the VAD leave the async worker
+/// thread (2 s; Home Assistant sends 10–100 ms chunks). Judged on the output: 64 KB at 1 kHz, 8-bit is a minute.
+const LARGE_CHUNK_SAMPLES: u64 = 32_000;
+
+/// Whether converting and watching `bytes` of `format` is enough work to move off the async worker thread.
+fn is_large(format: AudioFormat, bytes: usize) -> bool {
+    let frames = format.frames(bytes) as u64;
+    let samples = if format.rate == 0 { 0 } else { frames.saturating_mul(16_000) / u64::from(format.rate) };
+    samples > LARGE_CHUNK_SAMPLES || bytes > 256 * 1024
+}
 /// Events read ahead while a transcript is decoded, in payload bytes (about 8 minutes of 16 kHz audio).
 const MAX_BACKLOG_BYTES: usize = 16 * 1024 * 1024;
 
@@ -145,8 +189,8 @@ struct VadWatch {
     stream: SileroStream,
     early: Option<Endpointer>,
     guess: Option<Guess>,
-    /// `--vad-endpointing`, and where the current speech started.
-    endpoint: Option<(Endpointer, Option<usize>)>,
+    /// `--vad-endpointing`.
+    endpoint: Option<Endpointing>,
 }
 
 /// The utterance being received.
@@ -177,7 +221,7 @@ impl Pending {
             stream: SileroStream::new(),
             early: ctx.early_final.map(Endpointer::new),
             guess: None,
-            endpoint: ctx.endpointing.map(|config| (Endpointer::new(config), None)),
+            endpoint: ctx.endpointing.map(Endpointing::new),
         });
         Pending {
             language,
@@ -241,34 +285,28 @@ impl Pending {
                 return;
             }
         };
+        // The guess is decided once per chunk, on how the chunk ends: a whole recording with many pauses sent
+        // as one event used to start (and copy all the audio for) one guess per pause.
+        let (mut resumed, mut ended) = (false, false);
         for probability in probabilities {
             match vad.early.as_mut().and_then(|e| e.push(probability)) {
-                Some(VadEvent::SpeechStarted { .. }) if vad.guess.is_some() => {
-                    debug!("speech resumed; dropping the early guess");
-                    vad.guess = None;
-                }
-                Some(VadEvent::TurnEnded { .. }) if vad.guess.is_none() => {
-                    debug!(audio_s = self.samples.len() as f32 / 16_000.0, "end of speech; decoding early");
-                    vad.guess = Some(Guess::start(ctx, &self.samples, &self.language));
-                }
-                _ => {}
+                Some(VadEvent::SpeechStarted { .. }) => (resumed, ended) = (true, false),
+                Some(VadEvent::TurnEnded { .. }) => ended = true,
+                None => {}
             }
-            if let Some((endpointer, started)) = &mut vad.endpoint {
-                match endpointer.push(probability) {
-                    Some(VadEvent::SpeechStarted { at }) => {
-                        started.get_or_insert(at);
-                    }
-                    Some(VadEvent::TurnEnded { speech_end, at }) => {
-                        match started.map(|s| command_end(s, speech_end, at)) {
-                            Some(CommandEnd::Command) => self.endpoint_reached = true,
-                            // A click or a cough: the next speech starts the command afresh.
-                            Some(CommandEnd::Blip) => *started = None,
-                            Some(CommandEnd::Wait) | None => {}
-                        }
-                    }
-                    _ => {}
-                }
+            if let Some(endpoint) = &mut vad.endpoint
+                && endpoint.push(probability)
+            {
+                self.endpoint_reached = true;
             }
+        }
+        if resumed && vad.guess.is_some() {
+            debug!("speech resumed; dropping the early guess");
+            vad.guess = None;
+        }
+        if ended && vad.guess.is_none() {
+            debug!(audio_s = self.samples.len() as f32 / 16_000.0, "end of speech; decoding early");
+            vad.guess = Some(Guess::start(ctx, &self.samples, &self.language));
         }
     }
 
@@ -356,7 +394,7 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
             Event::AudioChunk(chunk) => {
                 // Resampling and the VAD are CPU work: for a large chunk (a whole recording in one event), let
                 // this runtime thread's other connections move elsewhere while it runs.
-                let large = chunk.audio.len() > LARGE_CHUNK_BYTES;
+                let large = is_large(chunk.format, chunk.audio.len());
                 if large && tokio::runtime::Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
                     tokio::task::block_in_place(|| pending.append(chunk.format, &chunk.audio, &ctx))?;
                 } else {
@@ -413,6 +451,16 @@ async fn send_final(conn: &mut Connection, partials: Option<Partials>, text: Str
     conn.write_event(&Event::TranscriptStop(TranscriptStop::default())).await
 }
 
+/// What a queued event holds, for the read-ahead cap: its audio, or its data (a `transcribe` may carry up to
+/// the frame limit of unknown keys).
+fn backlog_size(event: &Event) -> usize {
+    match event {
+        Event::AudioChunk(chunk) => chunk.audio.len().max(64),
+        Event::Transcribe(t) => serde_json::to_vec(t).map_or(64, |v| v.len().max(64)),
+        _ => 64,
+    }
+}
+
 /// Waits for a transcript while answering `describe` and keeping other events for later.
 async fn wait_while_listening(
     conn: &mut Connection,
@@ -422,7 +470,7 @@ async fn wait_while_listening(
 ) -> Result<String, Error> {
     tokio::pin!(job);
     let mut client_open = true;
-    let mut backlog_bytes = backlog.len() * 64;
+    let mut backlog_bytes: usize = backlog.iter().map(backlog_size).sum();
     loop {
         tokio::select! {
             result = &mut job => {
@@ -437,13 +485,16 @@ async fn wait_while_listening(
             // awaited transcription does; an unbounded backlog grew at network speed during a long decode.
             event = conn.read_event(), if client_open && backlog_bytes < MAX_BACKLOG_BYTES => match event? {
                 Some(Event::Describe(_)) => conn.write_event(&Event::Info(ctx.info.clone())).await?,
-                Some(event) => {
-                    backlog_bytes += match &event {
-                        Event::AudioChunk(chunk) => chunk.audio.len().max(64),
-                        _ => 64,
-                    };
+                Some(Event::Ping(ping)) => {
+                    conn.write_event(&Event::Pong(Pong { text: ping.text, ..Default::default() })).await?
+                }
+                // What the session acts on waits for its turn; anything else would be ignored then, so it is
+                // dropped now rather than held (an unknown event can carry megabytes).
+                Some(event @ (Event::Transcribe(_) | Event::AudioStart(_) | Event::AudioChunk(_) | Event::AudioStop(_))) => {
+                    backlog_bytes += backlog_size(&event);
                     backlog.push_back(event);
                 }
+                Some(_) => {}
                 // The client closed its side; it may still be waiting for the transcript (a half-close).
                 None => client_open = false,
             },
@@ -463,5 +514,40 @@ mod tests {
         assert_eq!(command_end(0, 8_000, 17_600), CommandEnd::Command);
         // Enough speech, but silent only until 0.8 s: keep listening, as wyoming-faster-whisper does.
         assert_eq!(command_end(0, 8_000, 12_800), CommandEnd::Wait);
+    }
+
+    #[test]
+    fn large_chunks_are_judged_by_the_audio_they_make() {
+        let whisper = AudioFormat::WHISPER;
+        assert!(!is_large(whisper, 3_200), "100 ms at 16 kHz");
+        assert!(is_large(whisper, 96_000), "3 s at 16 kHz");
+        assert!(is_large(AudioFormat { rate: 1_000, width: 1, channels: 1 }, 65_536), "65 s at 1 kHz, 8-bit");
+        assert!(!is_large(AudioFormat { rate: 48_000, width: 2, channels: 2 }, 19_200), "100 ms of 48 kHz stereo");
+        assert!(!is_large(AudioFormat { rate: 0, width: 2, channels: 1 }, 1_000));
+    }
+
+    /// Feeds windows of `speech` then silence; the sample position at which the command is answered.
+    fn answered_at(speech_windows: usize, config: EndpointConfig) -> Option<usize> {
+        let mut endpoint = Endpointing::new(config);
+        let probabilities = std::iter::repeat_n(0.9, speech_windows).chain(std::iter::repeat_n(0.0, 200));
+        for (i, p) in probabilities.enumerate() {
+            if endpoint.push(p) {
+                return Some((i + 1) * 512);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_short_command_is_answered_once_a_second_has_passed() {
+        let config = EndpointConfig { threshold: 0.5, silence_ms: 500 };
+        // "Yes": 0.38 s of speech, its 0.5 s of silence over at 0.88 s. Answered when a second is reached, not
+        // never (the endpointer reports the end only once).
+        let at = answered_at(12, config).expect("the short command was never answered");
+        assert!((16_000..16_000 + 512).contains(&at), "{at}");
+        // A longer command: at the end of its silence.
+        assert_eq!(answered_at(40, config), Some(40 * 512 + 16 * 512));
+        // A blip alone is never a command.
+        assert_eq!(answered_at(2, config), None);
     }
 }

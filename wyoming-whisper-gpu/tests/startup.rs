@@ -26,6 +26,11 @@ fn bad_flags_are_clear_errors() {
     let data = data.path().to_str().unwrap();
     let err = stderr_of_failure(&["--model", "medium-int8", "--data-dir", data, "--local-files-only"]);
     assert!(err.contains("rhasspy/faster-whisper-medium-int8") && err.contains(data), "{err}");
+    // Zero would refuse every chunk, or decode a partial after every one.
+    for flag in ["--max-utterance-seconds", "--partial-interval-ms"] {
+        let err = stderr_of_failure(&[flag, "0"]);
+        assert!(err.contains(flag) && err.contains("not in"), "{err}");
+    }
 }
 
 #[test]
