@@ -384,6 +384,15 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
             Event::Transcribe(request) => {
                 // An empty language means none, as in wyoming-faster-whisper (`language or default`).
                 language = request.language.filter(|l| !l.is_empty()).or_else(|| ctx.default_language.clone());
+                if pending.language != language {
+                    // Decodes started in the old language are no longer what was asked for.
+                    if let Some(vad) = &mut pending.vad {
+                        vad.guess = None;
+                    }
+                    if let Some(partials) = &mut pending.partials {
+                        partials.task = None;
+                    }
+                }
                 pending.language = language.clone();
             }
             Event::AudioStart(_) => {
@@ -418,7 +427,9 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
             Event::AudioStop(_) => {
                 let mut done = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
                 let tail = done.converter.finish();
-                done.push(&tail, &ctx)?;
+                // The resampler's last few samples never turn an accepted utterance into a refused one.
+                let room = ctx.max_utterance_samples.saturating_sub(done.samples.len()) * 2;
+                done.push(&tail[..tail.len().min(room)], &ctx)?;
                 let mut partials = done.partials.take();
                 if let Some(partials) = &mut partials {
                     partials.task = None; // withdraw a partial decode still queued: the final one matters now

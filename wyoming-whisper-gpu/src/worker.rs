@@ -3,9 +3,11 @@
 //! Requests whose client has gone away are dropped before decoding.
 
 use crate::engine::{Engine, EngineError, Utterance};
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
-use tracing::debug;
+use tracing::{debug, error};
 
 struct Job {
     utterance: Utterance,
@@ -18,7 +20,7 @@ pub struct Transcriber {
     jobs: mpsc::Sender<Job>,
 }
 
-/// The worker thread has stopped (it only stops when the engine panicked).
+/// The worker thread has stopped (only when the server shuts down).
 #[derive(Debug, thiserror::Error)]
 #[error("the transcription worker has stopped")]
 pub struct WorkerGone;
@@ -42,40 +44,39 @@ impl Transcriber {
 }
 
 fn run(engine: Engine, queue: mpsc::Receiver<Job>, max_batch: usize) {
-    let mut waiting: Option<Job> = None;
+    // Everything queued, taken from the channel at each batch boundary so that requests withdrawn meanwhile
+    // (an early guess dropped when speech resumed) free their audio then, not when their turn would have come.
+    let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
-        let first = match waiting.take() {
-            Some(job) => job,
-            None => match queue.recv() {
-                Ok(job) => job,
+        if pending.is_empty() {
+            match queue.recv() {
+                Ok(job) => pending.push_back(job),
                 Err(_) => return,
-            },
-        };
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
             }
         }
-        jobs.retain(|job| !job.reply.is_closed());
-        if jobs.is_empty() {
+        pending.extend(queue.try_iter());
+        pending.retain(|job| !job.reply.is_closed());
+        if pending.is_empty() {
             continue;
         }
+        let mut jobs: Vec<Job> = pending.drain(..pending.len().min(max_batch)).collect();
         let batch: Vec<Utterance> = jobs.iter_mut().map(|job| std::mem::take(&mut job.utterance)).collect();
         let started = std::time::Instant::now();
-        let results = engine.transcribe(&batch);
+        // A panic in one batch fails that batch, not every request after it.
+        let results = std::panic::catch_unwind(AssertUnwindSafe(|| engine.transcribe(&batch))).unwrap_or_else(|_| {
+            error!(batch = batch.len(), "the decoder panicked; this batch fails, the next is decoded afresh");
+            batch.iter().map(|_| Err(EngineError::Inference("the decoder panicked".into()))).collect()
+        });
         let audio_s: f32 = batch.iter().map(|u| u.samples.len() as f32 / 16_000.0).sum();
         debug!(batch = batch.len(), audio_s, elapsed_ms = started.elapsed().as_millis() as u64, "decoded");
         for (job, result) in jobs.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
-        match queue.try_recv() {
-            Ok(job) => waiting = Some(job),
+        pending.extend(queue.try_iter());
+        if pending.is_empty() {
             // Idle, replies sent: the decode's freed buffers (about a third of this server's memory) go
             // back to the system at no latency cost.
-            Err(mpsc::TryRecvError::Empty) => wyoming_proto::heap::release_freed_memory(),
-            Err(mpsc::TryRecvError::Disconnected) => return,
+            wyoming_proto::heap::release_freed_memory();
         }
     }
 }
