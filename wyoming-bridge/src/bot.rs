@@ -586,9 +586,8 @@ impl Bot {
             }
         };
         info!(user = %q.name, %text, "heard");
+        // Whatever is still playing (a reply, a fallback phrase) stops: the answer must not queue up behind it.
         self.cancel_turn("new question");
-        // Anything still playing (a fallback phrase) stops too: the answer must not queue up behind it.
-        self.silence();
         if q.typed {
             self.history.push_typed(&q.name, &text, now);
         } else {
