@@ -9,10 +9,10 @@
 //! one cycle in one format, then `synthesize-stopped`. The compatibility `synthesize` inside a stream is
 //! ignored.
 //!
-//! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead of
-//! synthesis), so `describe` is answered at once, and a client that
-//! leaves mid-request stops its synthesis after the phrase in progress. A client that half-closes after
-//! sending the whole request still gets all its audio. Errors (unknown voice, nothing to say, events out of
+//! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead
+//! of synthesis), so `describe` is answered at once, and a client that leaves mid-request stops its synthesis
+//! after the phrase in progress. A client that half-closes after sending the whole request still gets all its
+//! audio. Errors (unknown voice, nothing to say, events out of
 //! order) are `error` events; the server then closes the connection, so no client waits forever.
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
