@@ -312,6 +312,30 @@ async fn a_stream_flooding_text_is_held_back_and_memory_stays_flat() {
     connect(&server).await.describe().await.unwrap();
 }
 
+/// SIGTERM lets a running request finish; a second one ends the server at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_without_waiting_for_running_requests() {
+    let Some(voice) = voice() else { return };
+    let mut server = start(&voice, &[]).await;
+    let pid = server.child.0.id().to_string();
+    let mut client = connect(&server).await;
+    client.send(&synthesize(&"A long text that takes a while to speak. ".repeat(200), None)).await.unwrap();
+    client.recv_until("audio-chunk", |e| matches!(e, Event::AudioChunk(_)).then_some(())).await.unwrap();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(server.child.0.try_wait().unwrap().is_none(), "the running request was not let finish");
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = server.child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after the second signal");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(130), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_is_answered_while_four_clients_synthesise() {
     let Some(voice) = voice() else { return };

@@ -30,7 +30,8 @@ impl Shutdown {
         self.token.cancelled().await;
     }
 
-    /// Triggers this signal on the first SIGINT or SIGTERM.
+    /// Triggers this signal on the first SIGINT or SIGTERM; a second one ends the process at once (exit
+    /// status 130), for a user who will not wait for running requests (Ctrl-C twice).
     pub fn trigger_on_signals(&self) -> std::io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
@@ -42,8 +43,14 @@ impl Shutdown {
                 _ = int.recv() => "SIGINT",
                 _ = this.triggered() => return,
             };
-            tracing::info!(signal = name, "shutting down; letting running requests finish");
+            tracing::info!(signal = name, "shutting down; letting running requests finish (signal again to exit now)");
             this.trigger();
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::warn!(signal = name, "second signal: exiting without waiting for running requests");
+            std::process::exit(130);
         });
         Ok(())
     }
