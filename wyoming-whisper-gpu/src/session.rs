@@ -327,7 +327,15 @@ impl Pending {
         let text = match guess {
             Some(mut guess) => {
                 let early = async { (&mut guess.task).await.unwrap_or(Err(WorkerGone)) };
-                wait_while_listening(conn, ctx, early, backlog).await?
+                match wait_while_listening(conn, ctx, early, backlog).await {
+                    // A guess that failed in the decoder is not the last word: decode everything afresh.
+                    Err(Error::Request { code, .. }) if code == "InferenceError" => {
+                        debug!("the early guess failed; decoding again");
+                        let utterance = Utterance { samples: self.samples, language: self.language };
+                        wait_while_listening(conn, ctx, ctx.transcriber.transcribe(utterance), backlog).await?
+                    }
+                    other => other?,
+                }
             }
             None => {
                 let utterance = Utterance { samples: self.samples, language: self.language };

@@ -63,10 +63,19 @@ fn run(engine: Engine, queue: mpsc::Receiver<Job>, max_batch: usize) {
         let batch: Vec<Utterance> = jobs.iter_mut().map(|job| std::mem::take(&mut job.utterance)).collect();
         let started = std::time::Instant::now();
         // A panic in one batch fails that batch, not every request after it.
-        let results = std::panic::catch_unwind(AssertUnwindSafe(|| engine.transcribe(&batch))).unwrap_or_else(|_| {
-            error!(batch = batch.len(), "the decoder panicked; this batch fails, the next is decoded afresh");
-            batch.iter().map(|_| Err(EngineError::Inference("the decoder panicked".into()))).collect()
-        });
+        let decode = |batch: &[Utterance]| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| engine.transcribe(batch))).unwrap_or_else(|_| {
+                error!(batch = batch.len(), "the decoder panicked; this batch fails, the next is decoded afresh");
+                batch.iter().map(|_| Err(EngineError::Inference("the decoder panicked".into()))).collect()
+            })
+        };
+        let mut results = decode(&batch);
+        // One utterance can fail a whole batch (a GPU out of memory on another client's long recording): the
+        // others are decoded again, one at a time, rather than failed with it.
+        if batch.len() > 1 && results.iter().all(|r| matches!(r, Err(EngineError::Inference(_)))) {
+            debug!(batch = batch.len(), "batch failed; decoding its utterances one by one");
+            results = batch.iter().map(|u| decode(std::slice::from_ref(u)).remove(0)).collect();
+        }
         let audio_s: f32 = batch.iter().map(|u| u.samples.len() as f32 / 16_000.0).sum();
         debug!(batch = batch.len(), audio_s, elapsed_ms = started.elapsed().as_millis() as u64, "decoded");
         for (job, result) in jobs.into_iter().zip(results) {
