@@ -4,7 +4,8 @@
 //! a `synthesize-chunk` per phrase as soon as it is ready, and at the end the compatibility `synthesize` and
 //! `synthesize-stop`; audio flows back while later phrases are still being written. With a server that does not
 //! stream, each phrase is a plain `synthesize` on the same connection, in order. Either way the audio is
-//! converted to 48 kHz mono and handed out as it arrives. Dropping the [`Speaker`] closes the connection, which stops the server's synthesis.
+//! converted to 48 kHz mono and handed out as it arrives. Dropping the [`Speaker`] closes the connection, which
+//! stops the server's synthesis.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -1,6 +1,6 @@
 //! What every server binary shares on its command line: `--uri`, `--zeroconf [NAME]`, `--debug`,
-//! `--log-format`, `--max-connections`, `--max-payload-bytes`, and the logging they configure. Behind the `cli` feature so the protocol library
-//! itself needs neither clap nor a subscriber.
+//! `--log-format`, `--max-connections`, `--max-payload-bytes`, and the logging they configure. Behind the `cli`
+//! feature so the protocol library itself needs neither clap nor a subscriber.
 
 use crate::codec::Limits;
 use crate::server::ServerConfig;

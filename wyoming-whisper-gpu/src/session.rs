@@ -509,7 +509,9 @@ async fn wait_while_listening(
                 }
                 // What the session acts on waits for its turn; anything else would be ignored then, so it is
                 // dropped now rather than held (an unknown event can carry megabytes).
-                Some(event @ (Event::Transcribe(_) | Event::AudioStart(_) | Event::AudioChunk(_) | Event::AudioStop(_))) => {
+                Some(
+                    event @ (Event::Transcribe(_) | Event::AudioStart(_) | Event::AudioChunk(_) | Event::AudioStop(_)),
+                ) => {
                     backlog_bytes += backlog_size(&event);
                     backlog.push_back(event);
                 }
