@@ -28,7 +28,7 @@ use crate::sanitize::pad_for_tts;
 use crate::speak::{Speaker as TtsSpeaker, Spoken};
 use crate::stabilizer::TranscriptStabilizer;
 use crate::stt::{SttResult, SttUtterance};
-use crate::turn::{self, TurnPlan, TurnUpdate};
+use crate::turn::{self, TurnPlan, TurnUpdate, sleep_until};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,7 +115,7 @@ struct Turn {
     /// Dropped unless audible by then.
     stale_at: Option<Instant>,
     /// All audio is queued (the task is done); the turn ends when the sink has played it.
-    done: Option<Instant>,
+    done: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,10 +137,7 @@ struct Transcribed {
     /// The segment was cut at the maximum utterance length: more may follow.
     cut: bool,
     speech_ms: u32,
-    speech_start: Option<Instant>,
-    speech_end: Instant,
-    vad_end: Instant,
-    stt_done: Instant,
+    timing: Timing,
 }
 
 pub struct Bot {
@@ -202,7 +199,7 @@ impl Bot {
         loop {
             // Computed before the select, whose branches borrow `self` mutably.
             let (stale_at, pending_at) = (self.stale_deadline(), self.pending_deadline());
-            let played_out = played_out(self.turn.as_ref().is_some_and(|t| t.done.is_some()), self.sink.clone());
+            let played_out = played_out(self.turn.as_ref().is_some_and(|t| t.done), self.sink.clone());
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event),
@@ -291,10 +288,7 @@ impl Bot {
                     barged_in: false,
                     cut: false,
                     speech_ms: 0,
-                    speech_start: None,
-                    speech_end: now,
-                    vad_end: now,
-                    stt_done: now,
+                    timing: Timing { speech_start: None, speech_end: now, vad_end: now, stt_done: now },
                 });
             }
             Event::Connected(c) => {
@@ -355,10 +349,7 @@ impl Bot {
                             barged_in,
                             cut,
                             speech_ms,
-                            speech_start,
-                            speech_end,
-                            vad_end,
-                            stt_done: Instant::now(),
+                            timing: Timing { speech_start, speech_end, vad_end, stt_done: Instant::now() },
                         });
                     });
                 }
@@ -540,8 +531,7 @@ impl Bot {
             info!(user = %t.name, %text, "stop command after a barge-in; not answering");
             return;
         }
-        let mut timing =
-            Timing { speech_start: t.speech_start, speech_end: t.speech_end, vad_end: t.vad_end, stt_done: t.stt_done };
+        let mut timing = t.timing;
         // The continuation rule: a cut segment waits for the rest of the sentence (a speaker who has left cannot
         // go on, so theirs is answered at once).
         let waits =
@@ -635,7 +625,7 @@ impl Bot {
         };
         let (tx, updates) = mpsc::unbounded_channel();
         let task = AbortOnDropHandle::new(tokio::spawn(turn::run(plan, self.sink.voice(), tx)));
-        self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new(), kind, stale_at, done: None });
+        self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new(), kind, stale_at, done: false });
     }
 
     fn on_update(&mut self, update: Option<TurnUpdate>) {
@@ -644,7 +634,7 @@ impl Bot {
         let Some(update) = update else {
             // The task ended without Done (it failed after speaking): what it queued still plays out.
             turn.latency.outcome = Some("error".into());
-            turn.done = Some(Instant::now());
+            turn.done = true;
             return;
         };
         let at = |i: Instant| Some(clock.epoch(i));
@@ -668,7 +658,7 @@ impl Bot {
                 turn.latency.audio_duration_ms = samples as f64 / 48.0;
             }
             TurnUpdate::LlmDone(i) => turn.latency.t_llm_complete = at(i),
-            TurnUpdate::Done { at: i } => turn.done = Some(i),
+            TurnUpdate::Done { .. } => turn.done = true,
             TurnUpdate::Failed { stage, error, spoken } => {
                 warn!(stage, %error, "reply failed");
                 turn.latency.error = Some(format!("{stage}: {error}"));
@@ -756,7 +746,7 @@ struct Timing {
 
 async fn next_update(turn: &mut Option<Turn>) -> Option<TurnUpdate> {
     match turn {
-        Some(t) if t.done.is_none() => t.updates.recv().await,
+        Some(t) if !t.done => t.updates.recv().await,
         _ => std::future::pending().await,
     }
 }
@@ -764,13 +754,6 @@ async fn next_update(turn: &mut Option<Turn>) -> Option<TurnUpdate> {
 /// Resolves once a done turn's audio has all been sent.
 async fn played_out(done: bool, sink: AudioSink) {
     if done { sink.wait_idle().await } else { std::future::pending().await }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// What was heard of a reply's phrases when `fraction` of its queued audio had played (speech is taken as

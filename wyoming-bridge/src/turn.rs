@@ -146,7 +146,8 @@ pub async fn run(plan: TurnPlan, sink: Voice, updates: mpsc::UnboundedSender<Tur
     send(TurnUpdate::Done { at: Instant::now() });
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+/// Sleeps until `deadline`, or for ever without one (a `select!` branch that is off).
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,

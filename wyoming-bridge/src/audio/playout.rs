@@ -35,6 +35,8 @@ pub struct PlayoutBuffer {
     transmitting: bool,
     sequence: u64,
     waited: u32,
+    /// Counts stops, so that a producer from before the last one can be told apart.
+    stops: u64,
 }
 
 impl PlayoutBuffer {
@@ -54,6 +56,7 @@ impl PlayoutBuffer {
 
     /// Drops everything queued; the next tick ends the spurt.
     pub fn stop(&mut self) {
+        self.stops += 1;
         self.queue.clear();
         self.ending = false;
         self.stopping = self.transmitting;
@@ -62,6 +65,11 @@ impl PlayoutBuffer {
     /// Nothing queued and no spurt open.
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && !self.transmitting
+    }
+
+    /// How many times [`PlayoutBuffer::stop`] was called.
+    pub fn stops(&self) -> u64 {
+        self.stops
     }
 
     pub fn queued_samples(&self) -> usize {

@@ -12,7 +12,6 @@ use crate::mumble::SAMPLE_RATE;
 use crate::mumble::control::Frame;
 use crate::mumble::core::ClientCore;
 use opus::{Application, Bitrate, Channels, Encoder};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -51,8 +50,6 @@ struct Shared {
     buffer: Mutex<PlayoutBuffer>,
     /// `true` while nothing is queued or playing; updated under the buffer lock so it never lags.
     idle: watch::Sender<bool>,
-    /// Counts [`AudioSink::stop`]s; changed and compared under the buffer lock.
-    generation: AtomicU64,
 }
 
 /// Plays 48 kHz mono PCM into the bot's channel, paced in real time. Cheap to clone; all clones
@@ -70,13 +67,7 @@ impl std::fmt::Debug for AudioSink {
 
 impl AudioSink {
     fn new() -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                buffer: Mutex::new(PlayoutBuffer::new()),
-                idle: watch::Sender::new(true),
-                generation: AtomicU64::new(0),
-            }),
-        }
+        Self { shared: Arc::new(Shared { buffer: Mutex::new(PlayoutBuffer::new()), idle: watch::Sender::new(true) }) }
     }
 
     fn buffer(&self) -> MutexGuard<'_, PlayoutBuffer> {
@@ -86,33 +77,41 @@ impl AudioSink {
 
     /// Queues samples (48 kHz mono) after whatever is already queued.
     pub fn play(&self, pcm: &[i16]) {
-        let mut buffer = self.buffer();
-        buffer.push(pcm);
-        self.shared.idle.send_replace(buffer.is_idle());
+        self.play_unless_stopped_since(None, pcm);
     }
 
     /// The reply is complete: its last frame carries the terminator bit.
     pub fn finish(&self) {
-        self.buffer().finish();
+        self.finish_unless_stopped_since(None);
+    }
+
+    /// `play`, unless the buffer has been stopped since its `stops` count was `since`.
+    fn play_unless_stopped_since(&self, since: Option<u64>, pcm: &[i16]) {
+        let mut buffer = self.buffer();
+        if since.is_none_or(|stops| stops == buffer.stops()) {
+            buffer.push(pcm);
+            self.shared.idle.send_replace(buffer.is_idle());
+        }
+    }
+
+    fn finish_unless_stopped_since(&self, since: Option<u64>) {
+        let mut buffer = self.buffer();
+        if since.is_none_or(|stops| stops == buffer.stops()) {
+            buffer.finish();
+        }
     }
 
     /// Drops everything queued; the talk spurt ends with the next frame slot (≤ 20 ms). Every [`Voice`] taken
     /// before falls silent.
     pub fn stop(&self) {
-        let mut buffer = self.buffer();
-        self.shared.generation.fetch_add(1, Ordering::Relaxed);
-        buffer.stop();
+        self.buffer().stop();
     }
 
     /// A handle for one producer (a reply, a fallback phrase) that a later [`AudioSink::stop`] silences for
     /// good. Stopping the producer's task is not enough: a task already running on another worker thread can
     /// still be between receiving a chunk and queuing it.
     pub fn voice(&self) -> Voice {
-        let generation = {
-            let _buffer = self.buffer();
-            self.shared.generation.load(Ordering::Relaxed)
-        };
-        Voice { sink: self.clone(), generation }
+        Voice { sink: self.clone(), stops: self.buffer().stops() }
     }
 
     /// Audio queued and not yet sent.
@@ -144,25 +143,19 @@ impl AudioSink {
 #[derive(Debug, Clone)]
 pub struct Voice {
     sink: AudioSink,
-    generation: u64,
+    /// The sink's stop count when this voice was taken.
+    stops: u64,
 }
 
 impl Voice {
     /// Like [`AudioSink::play`], unless the sink was stopped since this voice was taken.
     pub fn play(&self, pcm: &[i16]) {
-        let mut buffer = self.sink.buffer();
-        if self.sink.shared.generation.load(Ordering::Relaxed) == self.generation {
-            buffer.push(pcm);
-            self.sink.shared.idle.send_replace(buffer.is_idle());
-        }
+        self.sink.play_unless_stopped_since(Some(self.stops), pcm);
     }
 
     /// Like [`AudioSink::finish`], unless the sink was stopped since this voice was taken.
     pub fn finish(&self) {
-        let mut buffer = self.sink.buffer();
-        if self.sink.shared.generation.load(Ordering::Relaxed) == self.generation {
-            buffer.finish();
-        }
+        self.sink.finish_unless_stopped_since(Some(self.stops));
     }
 }
 
