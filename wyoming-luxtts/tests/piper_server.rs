@@ -119,6 +119,27 @@ async fn info_and_the_home_assistant_plain_sequence() {
     assert_eq!(client.describe().await.unwrap(), info);
 }
 
+/// Runs of at least `min` zero samples in 16-bit PCM.
+fn silent_runs(pcm: &[u8], min: usize) -> usize {
+    let (mut runs, mut run) = (0, 0);
+    for sample in pcm.chunks_exact(2) {
+        run = if sample == [0, 0] { run + 1 } else { 0 };
+        runs += usize::from(run == min);
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentence_silence_goes_between_sentences_not_after_the_first_clause() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &["--sentence-silence", "0.4"]).await;
+    let mut client = connect(&server).await;
+    // Three phrases: "Sure," (cut at the clause), "I can help with that.", "Thanks."
+    client.send(&synthesize("Sure, I can help with that. Thanks.", None)).await.unwrap();
+    let pcm = one_cycle(&until(&mut client, "audio-stop").await);
+    assert_eq!(silent_runs(&pcm, 22_050 * 4 / 10), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_home_assistant_streaming_sequence_is_one_cycle_then_stopped() {
     let Some(voice) = voice() else { return };

@@ -168,6 +168,12 @@ fn boundary(text: &str, first: bool, max_chars: usize) -> Option<usize> {
     Some(cut)
 }
 
+/// Whether a phrase was cut inside its sentence, at a clause mark: `--sentence-silence` belongs after
+/// sentences, not in the pause after the first clause.
+pub fn ends_at_clause(phrase: &str) -> bool {
+    phrase.trim_end().trim_end_matches(CLOSERS).chars().last().is_some_and(|c| CLAUSE_MARKS.contains(&c))
+}
+
 /// wyoming-piper's auto-punctuation: a text that does not end with one of `marks` gets the first of them, so
 /// the voice ends on a falling, final intonation. Empty `marks` turns it off.
 pub fn auto_punctuate(text: &str, marks: &str) -> String {
@@ -252,6 +258,15 @@ mod tests {
     fn punctuation_only_text_makes_no_empty_phrase() {
         assert_eq!(stream(&["!!! ", "... ", "?"]), [(3, "!!! ... ?".into())]);
         assert!(stream(&["   ", "\n\n"]).is_empty());
+    }
+
+    #[test]
+    fn a_phrase_cut_at_a_clause_is_told_from_a_sentence() {
+        let phrases = PhraseSplitter::split_all(SplitConfig::default(), "Sure, I can. \"Why?\" she asked: \"Yes,\"");
+        let clauses: Vec<bool> = phrases.iter().map(|p| ends_at_clause(p)).collect();
+        assert_eq!(phrases.len(), 4, "{phrases:?}");
+        assert_eq!(clauses, [true, false, false, true]);
+        assert!(!ends_at_clause("Hello") && !ends_at_clause("") && ends_at_clause("Well —"));
     }
 
     #[test]
