@@ -5,6 +5,7 @@
 
 use crate::onnx::{OnnxError, Width};
 use crate::text::espeak::EspeakError;
+use crate::text::sanitize;
 use std::sync::Arc;
 use wyoming_proto::event::{SynthesizeVoice, TtsVoice};
 
@@ -43,6 +44,10 @@ pub trait Voice: Send + Sync {
     fn describe(&self) -> TtsVoice;
     /// Resolves a speaker name or number to the model's id; `None` is the voice's default speaker.
     fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError>;
+    /// Whether `text` holds anything this voice can say: a request without it is an error, not silence.
+    fn can_say(&self, text: &str) -> bool {
+        sanitize::is_speakable(&sanitize::sanitize(text))
+    }
     /// Synthesises one phrase (already sanitised; it may hold several sentences) on `width` threads.
     /// Blocking: run it off the async runtime. Samples are in [-1, 1].
     fn synthesize(&self, phrase: &str, speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError>;

@@ -17,7 +17,6 @@
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
 use crate::scheduler::Scheduler;
-use crate::text::sanitize;
 use crate::text::split::{PhraseSplitter, SplitConfig, auto_punctuate, ends_at_clause};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -204,9 +203,13 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                 }
                 refuse_when_shutting_down(&shutdown)?;
                 let selected = ctx.voices.select(request.voice.as_ref()).map_err(request_error)?;
-                if !sanitize::is_speakable(&sanitize::sanitize(&request.text)) {
+                if !selected.voice.can_say(&request.text) {
                     return Err(Error::request(
-                        "nothing to synthesize: the text has no words (empty, or only symbols, emoji or markup)",
+                        format!(
+                            "nothing to synthesize: the text has no words that voice {} can say (empty, only \
+                             symbols, emoji or markup, or a script it does not speak)",
+                            selected.voice.name()
+                        ),
                         "EmptyText",
                     ));
                 }

@@ -116,6 +116,14 @@ async fn home_assistant_sequences_against_the_luxtts_engine() {
     client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
     let events = until(&mut client, "synthesize-stopped").await;
     one_cycle(&events[..events.len() - 1]);
+
+    // Text only in a script this engine does not speak is an error, not an empty cycle.
+    let mut client = Client::connect(&server.uri, ClientOptions::default()).await.unwrap();
+    client.send(&Event::Synthesize(Synthesize { text: "你好，世界。".into(), ..Default::default() })).await.unwrap();
+    match client.recv().await.unwrap() {
+        Some(Event::Error(e)) => assert_eq!(e.code.as_deref(), Some("EmptyText"), "{e:?}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

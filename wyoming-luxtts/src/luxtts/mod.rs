@@ -142,6 +142,11 @@ impl Voice for LuxVoice {
         self.model.prewarm(width, count)
     }
 
+    /// Only the English branch of LuxTTS's tokenizer is implemented: CJK characters are dropped.
+    fn can_say(&self, text: &str) -> bool {
+        crate::text::sanitize::is_speakable(&frontend::Frontend::prepare(text))
+    }
+
     fn synthesize(&self, phrase: &str, _speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
         let tokens = self.model.frontend().tokens(phrase)?;
         if tokens.is_empty() {
