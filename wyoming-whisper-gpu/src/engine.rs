@@ -35,7 +35,18 @@ pub struct Utterance {
     pub samples: Vec<f32>,
     /// A language code; ignored by English-only models.
     pub language: Option<String>,
+    /// A partial transcript's decode: greedy only, its length bounded by the audio's. Only the final decode's
+    /// text is kept, and a temperature fallback costs five more decodes, each up to 448 tokens: on the first
+    /// half second of speech that took 7 s on a CPU, and the final transcript waited behind it.
+    pub partial: bool,
 }
+
+/// Tokens a partial decode may generate: plenty for fast speech (about 5 tokens a second), where a
+/// repetition loop would run on to 448.
+const PARTIAL_BASE_TOKENS: usize = 16;
+const PARTIAL_TOKENS_PER_SECOND: usize = 8;
+/// Whisper's text context, faster-whisper's `max_length`.
+const MAX_LENGTH: usize = 448;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
@@ -83,19 +94,32 @@ impl Engine {
     pub fn transcribe(&self, batch: &[Utterance]) -> Vec<Result<String, EngineError>> {
         // Resolve languages first so one bad request does not fail the others.
         let languages: Vec<Result<Option<String>, EngineError>> = batch.iter().map(|u| self.language_of(u)).collect();
-        let mut windows = Vec::new(); // (utterance index, features of one 30 s window)
+        // (utterance index, features of one 30 s window): finals, then partials, decoded apart because they are
+        // decoded differently.
+        let mut groups: [Vec<(usize, Vec<f32>)>; 2] = [Vec::new(), Vec::new()];
+        let mut longest_partial_s = 0.0f32;
         for (i, utterance) in batch.iter().enumerate() {
             if languages[i].is_err() || utterance.samples.is_empty() {
                 continue;
             }
             let mel = self.mel.compute(&utterance.samples);
             for w in 0..mel.windows() {
-                windows.push((i, mel.window(w * WINDOW_FRAMES)));
+                groups[usize::from(utterance.partial)].push((i, mel.window(w * WINDOW_FRAMES)));
+            }
+            if utterance.partial {
+                longest_partial_s = longest_partial_s.max((utterance.samples.len() as f32 / 16_000.0).min(30.0));
             }
         }
         let mut texts: Vec<Vec<String>> = vec![Vec::new(); batch.len()];
-        if !windows.is_empty() {
-            match self.decode_windows(&mut windows, &languages) {
+        for (partial, windows) in groups.iter_mut().enumerate() {
+            if windows.is_empty() {
+                continue;
+            }
+            let decode = match partial {
+                0 => Decode::Final,
+                _ => Decode::Partial { seconds: longest_partial_s },
+            };
+            match self.decode_windows(windows, &languages, decode) {
                 Ok(decoded) => {
                     for ((i, _), text) in windows.iter().zip(decoded) {
                         texts[*i].extend(text);
@@ -118,13 +142,15 @@ impl Engine {
         }
     }
 
-    /// Decodes every window in one `generate` call; `None` for windows judged silent. Windows whose greedy
-    /// result looks like a hallucination (repetitive or unsure) are decoded again with faster-whisper's
-    /// temperature fallback, all of them in one call per temperature.
+    /// Decodes every window in one `generate` call; `None` for windows judged silent. For a final transcript,
+    /// windows whose greedy result looks like a hallucination (repetitive or unsure) are decoded again with
+    /// faster-whisper's temperature fallback, all of them in one call per temperature; a partial one is
+    /// dropped instead (`None`): the next partial or the final will tell.
     fn decode_windows(
         &self,
         windows: &mut [(usize, Vec<f32>)],
         languages: &[Result<Option<String>, EngineError>],
+        decode: Decode,
     ) -> Result<Vec<Option<String>>, EngineError> {
         let n_mels = self.mel.n_mels();
         let mut features: Vec<f32> = windows.iter().flat_map(|(_, f)| f.iter().copied()).collect();
@@ -157,14 +183,19 @@ impl Engine {
                 self.vocab.prompt(&language, self.config.task, &self.previous, true)
             })
             .collect();
+        let max_length = decode.max_length(prompts.iter().map(Vec::len).max().unwrap_or(0));
         let greedy = WhisperOptions {
             beam_size: self.config.beam_size.max(1),
+            max_length,
             return_scores: true,
             return_no_speech_prob: true,
             ..WhisperOptions::default()
         };
         let results = self.model.generate(input, &prompts, &greedy).map_err(fail)?;
         let mut tried: Vec<Vec<Decoded>> = results.into_iter().map(|r| vec![self.decoded(r)]).collect();
+        if decode != Decode::Final {
+            return Ok(tried.into_iter().map(|mut attempts| attempts.pop().and_then(partial_text)).collect());
+        }
 
         for &temperature in &FALLBACK_TEMPERATURES {
             let pending: Vec<usize> =
@@ -197,8 +228,7 @@ impl Engine {
             .into_iter()
             .map(|attempts| {
                 let best = pick(attempts);
-                let silent = best.no_speech_prob > NO_SPEECH_THRESHOLD && best.avg_logprob < LOG_PROB_THRESHOLD;
-                (!silent).then_some(best.text)
+                (!is_silent(&best)).then_some(best.text)
             })
             .collect())
     }
@@ -248,11 +278,44 @@ fn compression_ratio(text: &str) -> f32 {
     compressed.map_or(0.0, |c| text.len() as f32 / c.len().max(1) as f32)
 }
 
+/// How a group of windows is decoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decode {
+    /// As faster-whisper decodes: the text the client keeps.
+    Final,
+    /// A partial transcript of up to `seconds` of audio per window (see [`Utterance::partial`]).
+    Partial { seconds: f32 },
+}
+
+impl Decode {
+    /// `max_length` for a prompt of `prompt` tokens. The prompt is counted in, whether CTranslate2 counts it
+    /// or not: the bound only has to be loose.
+    fn max_length(self, prompt: usize) -> usize {
+        match self {
+            Decode::Final => MAX_LENGTH,
+            Decode::Partial { seconds } => {
+                let tokens =
+                    PARTIAL_BASE_TOKENS + (seconds.max(0.0) * PARTIAL_TOKENS_PER_SECOND as f32).ceil() as usize;
+                (prompt + tokens).min(MAX_LENGTH)
+            }
+        }
+    }
+}
+
+/// A partial decode's text: none for silence or a repetition loop (where a final would fall back).
+fn partial_text(d: Decoded) -> Option<String> {
+    (!needs_fallback(&d) && !is_silent(&d)).then_some(d.text)
+}
+
+/// faster-whisper's silence rule.
+fn is_silent(d: &Decoded) -> bool {
+    d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOG_PROB_THRESHOLD
+}
+
 /// faster-whisper's rule: repetitive or unsure output is decoded again, unless the window is silence.
 fn needs_fallback(d: &Decoded) -> bool {
     let suspicious = d.compression_ratio > COMPRESSION_RATIO_THRESHOLD || d.avg_logprob < LOG_PROB_THRESHOLD;
-    let silence = d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOG_PROB_THRESHOLD;
-    suspicious && !silence
+    suspicious && !is_silent(d)
 }
 
 /// The accepted attempt, or, if every temperature failed, faster-whisper's choice: the most confident of
@@ -311,8 +374,8 @@ mod tests {
         let engine = Engine::load(&dir, cpu()).unwrap();
         assert!(!engine.vocabulary().is_multilingual());
         let batch = [
-            Utterance { samples: vec![0.0; 16_000], language: None },
-            Utterance { samples: Vec::new(), language: Some("de".into()) },
+            Utterance { samples: vec![0.0; 16_000], ..Default::default() },
+            Utterance { samples: Vec::new(), language: Some("de".into()), ..Default::default() },
         ];
         let results = engine.transcribe(&batch);
         assert_eq!(results.len(), 2);
@@ -354,6 +417,19 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_decode_is_bounded_and_never_falls_back() {
+        assert_eq!(Decode::Final.max_length(4), 448);
+        assert_eq!(Decode::Partial { seconds: 0.5 }.max_length(4), 4 + 16 + 4);
+        assert_eq!(Decode::Partial { seconds: 30.0 }.max_length(4), 4 + 16 + 240);
+        assert_eq!(Decode::Partial { seconds: 30.0 }.max_length(223), 448);
+        // What a final would decode again is dropped from a partial: the next partial or the final will tell.
+        assert_eq!(partial_text(attempt(" Turn on the", -0.4, 0.01)).as_deref(), Some(" Turn on the"));
+        assert_eq!(partial_text(attempt(&" Thank you.".repeat(8), -0.2, 0.01)), None);
+        assert_eq!(partial_text(attempt(" Turn on.", -1.4, 0.01)), None);
+        assert_eq!(partial_text(attempt(" you", -1.4, 0.9)), None);
+    }
+
+    #[test]
     fn a_missing_or_corrupt_model_is_a_clear_error() {
         let err = Engine::load(Path::new("/nonexistent/model"), cpu()).err().unwrap().to_string();
         assert!(err.contains("/nonexistent/model"), "{err}");
@@ -391,9 +467,9 @@ mod tests {
         assert_eq!(engine.vocabulary().languages(), ["de", "en", "fr"]);
         let audio: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
         let batch = [
-            Utterance { samples: audio.clone(), language: None }, // detected
-            Utterance { samples: audio.clone(), language: Some("de".into()) }, // given
-            Utterance { samples: audio.clone(), language: Some("xx".into()) }, // unknown
+            Utterance { samples: audio.clone(), ..Default::default() }, // detected
+            Utterance { samples: audio.clone(), language: Some("de".into()), ..Default::default() }, // given
+            Utterance { samples: audio.clone(), language: Some("xx".into()), ..Default::default() }, // unknown
         ];
         let results = engine.transcribe(&batch);
         assert!(results[0].is_ok(), "{:?}", results[0]);
@@ -401,6 +477,9 @@ mod tests {
         assert!(matches!(&results[2], Err(EngineError::UnknownLanguage(code)) if code == "xx"), "{:?}", results[2]);
 
         let translate = Engine::load(dir.path(), EngineConfig { task: Task::Translate, ..cpu() }).unwrap();
-        assert!(translate.transcribe(&[Utterance { samples: audio, language: Some("fr".into()) }])[0].is_ok());
+        assert!(
+            translate.transcribe(&[Utterance { samples: audio, language: Some("fr".into()), ..Default::default() }])[0]
+                .is_ok()
+        );
     }
 }

@@ -169,9 +169,10 @@ struct Guess {
 }
 
 impl Guess {
-    /// Queues everything received so far for decoding, in the background.
-    fn start(ctx: &Context, samples: &[f32], language: &Option<String>) -> Guess {
-        let utterance = Utterance { samples: samples.to_vec(), language: language.clone() };
+    /// Queues everything received so far for decoding, in the background: as a partial transcript, or as
+    /// the final one (an early final, which is sent if no more speech comes).
+    fn start(ctx: &Context, samples: &[f32], language: &Option<String>, partial: bool) -> Guess {
+        let utterance = Utterance { samples: samples.to_vec(), language: language.clone(), partial };
         let transcriber = ctx.transcriber.clone();
         Guess { task: tokio::spawn(async move { transcriber.transcribe(utterance).await }) }
     }
@@ -243,7 +244,7 @@ impl Pending {
         let (Some(partials), Some(interval)) = (&mut self.partials, ctx.partial_interval) else { return };
         if partials.task.is_none() && self.samples.len() >= partials.decoded_until + interval {
             partials.decoded_until = self.samples.len();
-            partials.task = Some(Guess::start(ctx, &self.samples, &self.language));
+            partials.task = Some(Guess::start(ctx, &self.samples, &self.language, true));
         }
     }
 
@@ -306,7 +307,7 @@ impl Pending {
         }
         if ended && vad.guess.is_none() {
             debug!(audio_s = self.samples.len() as f32 / 16_000.0, "end of speech; decoding early");
-            vad.guess = Some(Guess::start(ctx, &self.samples, &self.language));
+            vad.guess = Some(Guess::start(ctx, &self.samples, &self.language, false));
         }
     }
 
@@ -331,14 +332,14 @@ impl Pending {
                     // A guess that failed in the decoder is not the last word: decode everything afresh.
                     Err(Error::Request { code, .. }) if code == "InferenceError" => {
                         debug!("the early guess failed; decoding again");
-                        let utterance = Utterance { samples: self.samples, language: self.language };
+                        let utterance = Utterance { samples: self.samples, language: self.language, partial: false };
                         wait_while_listening(conn, ctx, ctx.transcriber.transcribe(utterance), backlog).await?
                     }
                     other => other?,
                 }
             }
             None => {
-                let utterance = Utterance { samples: self.samples, language: self.language };
+                let utterance = Utterance { samples: self.samples, language: self.language, partial: false };
                 wait_while_listening(conn, ctx, ctx.transcriber.transcribe(utterance), backlog).await?
             }
         };
@@ -371,6 +372,7 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
                         if let Some(partials) = pending.partials.as_mut() {
                             match outcome {
                                 Ok(Ok(text)) => {
+                                    debug!(hypothesis = text, "partial decode");
                                     let delta = partials.stabilizer.update(&text);
                                     partials.send(&mut conn, delta).await?;
                                 }
@@ -404,7 +406,12 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
                 pending.language = language.clone();
             }
             Event::AudioStart(_) => {
-                pending = Pending::new(language.clone(), &ctx);
+                let abandoned = std::mem::replace(&mut pending, Pending::new(language.clone(), &ctx));
+                if abandoned.partials.is_some_and(|p| p.started) {
+                    // The abandoned utterance gets no transcript, but its stream is closed: a client reading
+                    // until `transcript-stop` would otherwise take the next utterance's events for this one's.
+                    conn.write_event(&Event::TranscriptStop(TranscriptStop::default())).await?;
+                }
                 answered = false;
             }
             Event::AudioChunk(_) if answered => {}

@@ -631,4 +631,49 @@ async fn partial_transcripts_stream_deltas_then_the_full_transcript() {
     let early_chunks =
         events.iter().filter(|(at, e)| matches!(e, Event::TranscriptChunk(_)) && *at < stop_sent).count();
     println!("{kinds:?}; {early_chunks} chunk(s) before audio-stop; deltas {deltas:?}; final {:?}", full.text);
+
+    // A new audio-start abandons the utterance in progress: its stream is closed by transcript-stop, with no
+    // transcript, and the next utterance streams as usual.
+    let (mut reader, writer) = connect(&server).await.into_connection().into_split();
+    writer.write_event(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    let pcm16 = convert(pcm, AudioFormat::WHISPER);
+    // The clip again and again, until the first partial comes back.
+    let mut chunks = pcm16.chunks(320).cycle().take(3 * pcm16.len() / 320);
+    let mut next = tokio::time::Instant::now();
+    let first = loop {
+        let chunk = chunks.next().expect("no transcript-start while the utterance was sent");
+        writer.write_event(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+        next += Duration::from_millis(10);
+        tokio::select! {
+            event = reader.read_event() => break event.unwrap().unwrap(),
+            _ = tokio::time::sleep_until(next) => {}
+        }
+    };
+    assert_eq!(first.event_type(), "transcript-start");
+    writer.write_event(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    let read = async {
+        let mut kinds = Vec::new();
+        loop {
+            let event = reader.read_event().await.unwrap().unwrap();
+            kinds.push(event.event_type().to_string());
+            if matches!(event, Event::TranscriptStop(_)) {
+                return kinds;
+            }
+        }
+    };
+    let kinds = tokio::time::timeout(Duration::from_secs(30), read).await.expect("no transcript-stop");
+    assert!(kinds[..kinds.len() - 1].iter().all(|k| k == "transcript-chunk"), "{kinds:?}");
+    for chunk in pcm16.chunks(32_000) {
+        writer.write_event(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+    }
+    writer.write_event(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let mut kinds = Vec::new();
+    let text = loop {
+        match tokio::time::timeout(Duration::from_secs(60), reader.read_event()).await.unwrap().unwrap().unwrap() {
+            Event::Transcript(t) => break t.text,
+            event => kinds.push(event.event_type().to_string()),
+        }
+    };
+    assert_eq!(kinds.first().map(String::as_str), Some("transcript-start"), "{kinds:?}");
+    assert_close(sentence, &text);
 }
