@@ -116,6 +116,34 @@ struct Turn {
     stale_at: Option<Instant>,
     /// All audio is queued (the task is done); the turn ends when the sink has played it.
     done: bool,
+    /// The TTS failed part-way: the phrases after the audio queued were never synthesised.
+    tts_failed: bool,
+}
+
+/// A typical speaking rate of TTS voices (Piper's joe speaks 15–17 characters a second), for estimating how
+/// much of a reply the audio queued before a TTS failure covers. Low, so that the estimate errs on the side of
+/// what was heard.
+const CHARS_PER_SECOND: f64 = 15.0;
+
+impl Turn {
+    /// The whole reply's audio, in 48 kHz samples: what was queued, unless the TTS failed part-way; then at
+    /// least what all its phrases would take at a typical rate, so that phrases never synthesised are not
+    /// recorded as heard.
+    fn reply_samples(&self) -> usize {
+        if !self.tts_failed {
+            return self.queued;
+        }
+        let chars: usize = self.phrases.iter().map(|p| p.chars().count()).sum();
+        self.queued.max((chars as f64 / CHARS_PER_SECOND * 48_000.0) as usize)
+    }
+
+    /// The fraction of the reply heard once `played` samples have played.
+    fn heard_fraction(&self, played: usize) -> f32 {
+        match self.reply_samples() {
+            0 => 0.0,
+            total => played.min(total) as f32 / total as f32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -391,13 +419,12 @@ impl Bot {
     fn end_turn(&mut self, why: &str, unplayed: Duration) {
         let Some(mut turn) = self.turn.take() else { return };
         let now = Instant::now();
+        let played = turn.queued.saturating_sub((unplayed.as_secs_f64() * 48_000.0) as usize);
+        let spoken = heard(&turn.phrases, turn.heard_fraction(played));
         drop(turn.task);
         if turn.latency.t_llm_complete.is_none() {
             turn.latency.t_llm_cancelled = Some(self.clock.epoch(now));
         }
-        let played = turn.queued.saturating_sub((unplayed.as_secs_f64() * 48_000.0) as usize);
-        let fraction = if turn.queued == 0 { 0.0 } else { played as f32 / turn.queued as f32 };
-        let spoken = heard(&turn.phrases, fraction);
         let outcome = if turn.latency.barged_in {
             "barged_in"
         } else if why == "stale" {
@@ -453,7 +480,7 @@ impl Bot {
         // A reply whose LLM or TTS failed after speaking keeps its `error` outcome (set with `Failed`).
         turn.latency.outcome.get_or_insert_with(|| "spoken".into());
         turn.latency.t_playback_end = Some(self.clock.epoch(now));
-        let spoken = heard(&turn.phrases, 1.0);
+        let spoken = heard(&turn.phrases, turn.heard_fraction(turn.queued));
         if spoken.text.is_empty() {
             warn!("the LLM's reply had nothing to say");
         }
@@ -625,7 +652,17 @@ impl Bot {
         };
         let (tx, updates) = mpsc::unbounded_channel();
         let task = AbortOnDropHandle::new(tokio::spawn(turn::run(plan, self.sink.voice(), tx)));
-        self.turn = Some(Turn { task, updates, latency, queued: 0, phrases: Vec::new(), kind, stale_at, done: false });
+        self.turn = Some(Turn {
+            task,
+            updates,
+            latency,
+            queued: 0,
+            phrases: Vec::new(),
+            kind,
+            stale_at,
+            done: false,
+            tts_failed: false,
+        });
     }
 
     fn on_update(&mut self, update: Option<TurnUpdate>) {
@@ -664,6 +701,7 @@ impl Bot {
                 turn.latency.error = Some(format!("{stage}: {error}"));
                 // After speaking, what was said still plays out; the turn ends as an error all the same.
                 turn.latency.outcome = Some("error".into());
+                turn.tts_failed |= stage == "tts";
                 if !spoken {
                     let mut turn = self.turn.take().expect("checked");
                     turn.latency.outcome = Some("error".into());

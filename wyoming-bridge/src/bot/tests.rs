@@ -97,6 +97,11 @@ const TTS_FORMAT: AudioFormat = AudioFormat { rate: 16_000, width: 2, channels: 
 /// A Wyoming TTS server that answers every phrase with 10 ms of tone per character and records the events
 /// it was sent, as `type: text`.
 async fn fake_tts(streaming: bool) -> (WyomingUri, Arc<Mutex<Vec<String>>>) {
+    fake_tts_failing(streaming, usize::MAX).await
+}
+
+/// [`fake_tts`], answering a stream's chunks after the first `fail_after` with an `error` event.
+async fn fake_tts_failing(streaming: bool, fail_after: usize) -> (WyomingUri, Arc<Mutex<Vec<String>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let server = Server::bind(&"tcp://127.0.0.1:0".parse().unwrap(), ServerConfig::default()).await.unwrap();
     let uri = server.local_uri();
@@ -127,7 +132,17 @@ async fn fake_tts(streaming: bool) -> (WyomingUri, Arc<Mutex<Vec<String>>>) {
                         conn.write_event(&Wy::AudioStart(AudioStart::new(TTS_FORMAT))).await?;
                     }
                     Wy::SynthesizeChunk(c) => {
-                        log.lock().unwrap().push(format!("synthesize-chunk: {}", c.text.trim()));
+                        let chunks = {
+                            let mut log = log.lock().unwrap();
+                            log.push(format!("synthesize-chunk: {}", c.text.trim()));
+                            log.iter().filter(|e| e.starts_with("synthesize-chunk")).count()
+                        };
+                        if chunks > fail_after {
+                            let error =
+                                wyoming_proto::event::ErrorEvent { text: "out of memory".into(), ..Default::default() };
+                            conn.write_event(&Wy::Error(error)).await?;
+                            continue;
+                        }
                         conn.write_event(&audio(&c.text)).await?;
                     }
                     Wy::SynthesizeStop(_) => {
@@ -410,6 +425,24 @@ async fn a_failed_reply_says_the_fallback_and_the_next_question_stops_it() {
     let chunks = || log.lock().unwrap().iter().filter(|e| e.starts_with("synthesize-chunk")).count();
     bot.wait_for(Duration::from_secs(10), "the second fallback", |b| chunks() == 2 && b.sink.queued() > Duration::ZERO)
         .await;
+}
+
+#[tokio::test]
+async fn after_a_tts_failure_the_phrases_never_synthesised_are_not_recorded_as_heard() {
+    let (llm, requests) = fake_llm(vec![reply(LONG), reply("Sure.")]).await;
+    let (tts, _) = fake_tts_failing(true, 1).await;
+    let stt = fake_stt(vec![]).await;
+    let bot = Running::start(|dir| config(&llm, tts, stt, dir));
+    bot.type_text("Tell me something long.").await;
+    bot.wait_for(Duration::from_secs(10), "the failed turn", |b| !b.latency_lines().is_empty()).await;
+    assert_eq!(bot.latency_lines()[0]["outcome"], "error");
+    bot.type_text("Go on.").await;
+    bot.wait_for(Duration::from_secs(10), "the second request", |_| requests.lock().unwrap().len() == 2).await;
+    let second = &requests.lock().unwrap()[1];
+    let assistant = second["messages"].as_array().unwrap().iter().find(|m| m["role"] == "assistant").unwrap();
+    // The first phrase ("This is a long answer that goes on and on for quite a while,") at most.
+    let content = assistant["content"].as_str().unwrap();
+    assert!(content.len() <= 64, "the history holds what the TTS never said: {content:?}");
 }
 
 /// 20 ms frames of a loud tone from session 7.
