@@ -22,7 +22,7 @@ use crate::history::{ChannelHistory, Entry, PhrasePlayback, SpokenText, spoken_t
 use crate::latency::{LatencyLog, TurnLatency, WallClock};
 use crate::listen::{Heard, ListenConfig, Listener};
 use crate::llm::{ChatMessage, LlmClient};
-use crate::mumble::Event;
+use crate::mumble::{Event, TextTarget};
 use crate::respond::{self, EchoFilter, PendingText, RespondRules};
 use crate::sanitize::pad_for_tts;
 use crate::speak::{Speaker as TtsSpeaker, Spoken};
@@ -150,8 +150,8 @@ impl Turn {
 enum TurnKind {
     /// An answer to a spoken question.
     Said,
-    /// An answer to a text message.
-    Typed,
+    /// An answer to a text message; a text reply goes to `reply_to`.
+    Typed { reply_to: TextTarget },
     /// A greeting for `name`: not recorded in the history, and its fallback is `Hey name!`.
     Greeting { name: String },
 }
@@ -160,7 +160,8 @@ struct Transcribed {
     session: u32,
     name: String,
     result: Result<SttResult, String>,
-    typed: bool,
+    /// A text message, not speech; where a text reply to it goes.
+    typed: Option<TextTarget>,
     barged_in: bool,
     /// The segment was cut at the maximum utterance length: more may follow.
     cut: bool,
@@ -171,7 +172,7 @@ struct Transcribed {
 pub struct Bot {
     config: BotConfig,
     sink: AudioSink,
-    text_out: mpsc::UnboundedSender<String>,
+    text_out: mpsc::UnboundedSender<TextOut>,
     speakers: HashMap<u32, Speaker>,
     history: ChannelHistory,
     turn: Option<Turn>,
@@ -192,8 +193,8 @@ pub struct Bot {
 }
 
 impl Bot {
-    /// `text_out` carries text messages for the channel (the fallback when the TTS is down).
-    pub fn new(config: BotConfig, sink: AudioSink, text_out: mpsc::UnboundedSender<String>) -> Self {
+    /// `text_out` carries the bot's text messages: text replies, and the fallback phrase when the TTS is down.
+    pub fn new(config: BotConfig, sink: AudioSink, text_out: mpsc::UnboundedSender<TextOut>) -> Self {
         let (transcripts_tx, transcripts) = mpsc::unbounded_channel();
         let latency_log = config.latency_log.as_deref().and_then(|path| match LatencyLog::open(path) {
             Ok(log) => Some(log),
@@ -312,7 +313,11 @@ impl Bot {
                     session: message.actor.unwrap_or(0),
                     name,
                     result: Ok(SttResult { text: message.text, first_partial: None, first_stable: None }),
-                    typed: true,
+                    // A private message is answered privately.
+                    typed: Some(match (message.private, message.actor) {
+                        (true, Some(actor)) => TextTarget::User(actor),
+                        _ => TextTarget::CurrentChannel,
+                    }),
                     barged_in: false,
                     cut: false,
                     speech_ms: 0,
@@ -373,7 +378,7 @@ impl Bot {
                             session,
                             name,
                             result,
-                            typed: false,
+                            typed: None,
                             barged_in,
                             cut,
                             speech_ms,
@@ -484,8 +489,11 @@ impl Bot {
         if spoken.text.is_empty() {
             warn!("the LLM's reply had nothing to say");
         }
-        if turn.kind == TurnKind::Typed && self.config.text_reply && !spoken.text.is_empty() {
-            let _ = self.text_out.send(spoken.text.clone());
+        if let TurnKind::Typed { reply_to } = turn.kind
+            && self.config.text_reply
+            && !spoken.text.is_empty()
+        {
+            let _ = self.text_out.send(TextOut { to: reply_to, text: spoken.text.clone() });
         }
         self.finish_turn(turn.latency, &turn.kind, spoken, now);
     }
@@ -500,7 +508,7 @@ impl Bot {
         let Some(text) = waiting.text.poll(due) else { return };
         info!(user = %waiting.name, %text, "no more speech after a cut utterance; answering");
         let question =
-            Question { session, name: waiting.name, text, first_partial: None, first_stable: None, typed: false };
+            Question { session, name: waiting.name, text, first_partial: None, first_stable: None, typed: None };
         self.answer(question, waiting.timing);
     }
 
@@ -532,7 +540,7 @@ impl Bot {
     }
 
     fn on_transcript(&mut self, t: Transcribed) {
-        if let Some(speaker) = self.speakers.get_mut(&t.session).filter(|_| !t.typed) {
+        if let Some(speaker) = self.speakers.get_mut(&t.session).filter(|_| t.typed.is_none()) {
             speaker.transcribing = speaker.transcribing.saturating_sub(1);
         }
         let (text, first_partial, first_stable) = match t.result {
@@ -561,8 +569,8 @@ impl Bot {
         let mut timing = t.timing;
         // The continuation rule: a cut segment waits for the rest of the sentence (a speaker who has left cannot
         // go on, so theirs is answered at once).
-        let waits =
-            !t.typed && (self.pending.contains_key(&t.session) || (t.cut && self.speakers.contains_key(&t.session)));
+        let waits = t.typed.is_none()
+            && (self.pending.contains_key(&t.session) || (t.cut && self.speakers.contains_key(&t.session)));
         let text = if waits {
             let (timeout, words) = (self.config.pending_text_timeout, self.config.continuation_words);
             let waiting = self.pending.entry(t.session).or_insert_with(|| Waiting {
@@ -593,8 +601,10 @@ impl Bot {
     fn answer(&mut self, q: Question, timing: Timing) {
         let now = Instant::now();
         // A typed message cannot be an echo of the bot's voice.
-        let rules =
-            RespondRules { echo_filter: self.config.respond.echo_filter && !q.typed, ..self.config.respond.clone() };
+        let rules = RespondRules {
+            echo_filter: self.config.respond.echo_filter && q.typed.is_none(),
+            ..self.config.respond.clone()
+        };
         let text = match respond::decide(&q.text, &rules, &mut self.echo, now) {
             Ok(text) => text,
             Err(reason) => {
@@ -605,7 +615,7 @@ impl Bot {
         info!(user = %q.name, %text, "heard");
         // Whatever is still playing (a reply, a fallback phrase) stops: the answer must not queue up behind it.
         self.cancel_turn("new question");
-        if q.typed {
+        if q.typed.is_some() {
             self.history.push_typed(&q.name, &text, now);
         } else {
             self.history.push_said(&q.name, &text, now);
@@ -628,7 +638,10 @@ impl Bot {
             ..Default::default()
         };
         let messages = self.history.messages(&self.config.system_prompt, None, Instant::now());
-        let kind = if q.typed { TurnKind::Typed } else { TurnKind::Said };
+        let kind = match q.typed {
+            Some(reply_to) => TurnKind::Typed { reply_to },
+            None => TurnKind::Said,
+        };
         let stale_at = self.config.staleness.map(|limit| timing.speech_end + limit);
         self.start_turn(latency, messages, kind, stale_at);
     }
@@ -707,7 +720,7 @@ impl Bot {
                     turn.latency.outcome = Some("error".into());
                     let phrase = match &turn.kind {
                         TurnKind::Greeting { name } => format!("Hey {name}!"),
-                        TurnKind::Said | TurnKind::Typed => self.config.fallback_phrase.clone(),
+                        TurnKind::Said | TurnKind::Typed { .. } => self.config.fallback_phrase.clone(),
                     };
                     self.finish_turn(turn.latency, &turn.kind, SpokenText::default(), Instant::now());
                     self.say_fallback(phrase);
@@ -749,10 +762,17 @@ impl Bot {
             if any {
                 sink.finish();
             } else {
-                let _ = text_out.send(phrase);
+                let _ = text_out.send(TextOut { to: TextTarget::CurrentChannel, text: phrase });
             }
         })));
     }
+}
+
+/// A text message the bot sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextOut {
+    pub to: TextTarget,
+    pub text: String,
 }
 
 /// A cut utterance waiting for its continuation.
@@ -770,7 +790,8 @@ struct Question {
     text: String,
     first_partial: Option<Instant>,
     first_stable: Option<Instant>,
-    typed: bool,
+    /// A text message, not speech; where a text reply to it goes.
+    typed: Option<TextTarget>,
 }
 
 /// When the question was spoken and transcribed, for the latency line.

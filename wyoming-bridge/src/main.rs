@@ -6,7 +6,7 @@ use serde_yaml_ng::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wyoming_bridge::bot::{Bot, BotConfig};
+use wyoming_bridge::bot::{Bot, BotConfig, TextOut};
 use wyoming_bridge::cli::{self, Cli, Command};
 use wyoming_bridge::config::{self, ParseOptions, VadEngine};
 use wyoming_bridge::listen::ListenConfig;
@@ -69,11 +69,11 @@ fn main() -> anyhow::Result<()> {
             bot_config.chunker.speech.bot_name = Some(config.identity.username.clone());
             runtime.block_on(async {
                 let (client, events) = MumbleClient::start(config)?;
-                let (text_tx, mut text_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let (text_tx, mut text_rx) = tokio::sync::mpsc::unbounded_channel::<TextOut>();
                 let bot = Bot::new(bot_config, client.audio(), text_tx);
                 let texts = async {
-                    while let Some(text) = text_rx.recv().await {
-                        client.send_text(&text).await;
+                    while let Some(TextOut { to, text }) = text_rx.recv().await {
+                        client.send_text_to(to, &text).await;
                     }
                 };
                 tokio::select! {

@@ -230,7 +230,7 @@ fn config(llm_url: &str, tts_uri: WyomingUri, stt_uri: WyomingUri, dir: &std::pa
 struct Running {
     events: mpsc::Sender<Event>,
     sink: AudioSink,
-    text: mpsc::UnboundedReceiver<String>,
+    text: mpsc::UnboundedReceiver<TextOut>,
     dir: tempfile::TempDir,
     _link: watch::Sender<Option<crate::audio::sender::VoiceLink>>,
     _bot: AbortOnDropHandle<()>,
@@ -249,7 +249,11 @@ impl Running {
     }
 
     async fn type_text(&self, text: &str) {
-        let message = TextMessage { actor: Some(7), sender: Some("Alice".into()), text: text.into(), private: false };
+        self.send_text(text, false).await;
+    }
+
+    async fn send_text(&self, text: &str, private: bool) {
+        let message = TextMessage { actor: Some(7), sender: Some("Alice".into()), text: text.into(), private };
         self.events.send(Event::Text(message)).await.unwrap();
     }
 
@@ -395,8 +399,12 @@ async fn text_questions_get_a_text_reply_when_asked() {
     let mut bot = Running::start(|dir| BotConfig { text_reply: true, ..config(&llm, tts, stt, dir) });
     bot.type_text("How is the weather?").await;
     let text = tokio::time::timeout(Duration::from_secs(10), bot.text.recv()).await.unwrap().unwrap();
-    assert_eq!(text, "It is sunny.");
+    assert_eq!(text, TextOut { to: TextTarget::CurrentChannel, text: "It is sunny.".into() });
     assert!(!bot.sink.is_playing(), "the text goes out once the spoken reply has played");
+    // A private message gets its text reply privately.
+    bot.send_text("And tomorrow?", true).await;
+    let text = tokio::time::timeout(Duration::from_secs(10), bot.text.recv()).await.unwrap().unwrap();
+    assert_eq!(text, TextOut { to: TextTarget::User(7), text: "It is sunny.".into() });
 }
 
 #[tokio::test]

@@ -115,12 +115,17 @@ impl MumbleClient {
     /// Sends plain text to our channel (escaped for the server's HTML). Dropped with a warning
     /// while disconnected.
     pub async fn send_text(&self, text: &str) {
-        self.command(Command::Text { target: TextTarget::CurrentChannel, text: text.to_string() }).await;
+        self.send_text_to(TextTarget::CurrentChannel, text).await;
     }
 
     /// Sends plain text privately to one user.
     pub async fn send_private(&self, session: u32, text: &str) {
-        self.command(Command::Text { target: TextTarget::User(session), text: text.to_string() }).await;
+        self.send_text_to(TextTarget::User(session), text).await;
+    }
+
+    /// Sends plain text to the channel or to one user.
+    pub async fn send_text_to(&self, target: TextTarget, text: &str) {
+        self.command(Command::Text { target, text: text.to_string() }).await;
     }
 
     async fn command(&self, command: Command) {

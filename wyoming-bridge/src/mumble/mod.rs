@@ -29,6 +29,6 @@ pub mod varint;
 pub mod voice;
 
 pub use client::{ClientError, MumbleClient, MumbleConfig};
-pub use core::Identity;
+pub use core::{Identity, TextTarget};
 pub use event::{Connected, Event, SAMPLE_RATE, TextMessage, VoiceFrame};
 pub use tls::{Fingerprint, TlsOptions, Trust};
