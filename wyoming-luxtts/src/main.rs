@@ -32,11 +32,7 @@ fn main() -> anyhow::Result<()> {
     for flag in cli.unimplemented_flags() {
         warn!(flag, "accepted for compatibility with wyoming-piper, but not implemented; ignoring it");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let result = runtime.block_on(run(cli));
-    // Not waiting for a blocking stdin read (stdio://) or a synthesis still running after the grace period.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    result
+    wyoming_proto::cli::run_server(run(cli))?
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

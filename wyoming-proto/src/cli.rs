@@ -60,6 +60,15 @@ pub fn init_logging(debug: bool, format: LogFormat) {
     };
 }
 
+/// Runs a server's `main` on a two-thread runtime, then stops without waiting more than 2 s for blocking work
+/// (a blocking stdin read for `stdio://`, a synthesis or decode still running after the grace period).
+pub fn run_server<T>(main: impl std::future::Future<Output = T>) -> std::io::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let result = runtime.block_on(main);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(result)
+}
+
 impl ServerArgs {
     /// Installs logging as `--debug` and `--log-format` ask.
     pub fn init_logging(&self) {
