@@ -1,10 +1,11 @@
 //! The Whisper engine: audio in, text out, several utterances per call.
 //!
 //! Pure computation over the model (no channels, no sockets): the [`worker`](crate::worker) owns it and
-//! feeds it batches. Every 30 s window of every utterance in a batch goes to CTranslate2 in one
-//! `generate` call, which is what makes concurrent users cheap.
+//! feeds it batches. The first 30 s window of every utterance in a batch goes to CTranslate2 in one
+//! `generate` call, which is what makes concurrent users cheap; longer audio then follows faster-whisper's
+//! seek loop, window after window ([`Seeking`]).
 
-use crate::mel::{MelExtractor, WINDOW_FRAMES};
+use crate::mel::{LogMel, MelExtractor, WINDOW_FRAMES};
 use crate::tokens::{Task, Vocabulary};
 use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
 use std::path::Path;
@@ -94,41 +95,91 @@ impl Engine {
     pub fn transcribe(&self, batch: &[Utterance]) -> Vec<Result<String, EngineError>> {
         // Resolve languages first so one bad request does not fail the others.
         let languages: Vec<Result<Option<String>, EngineError>> = batch.iter().map(|u| self.language_of(u)).collect();
-        // (utterance index, features of one 30 s window): finals, then partials, decoded apart because they are
-        // decoded differently.
-        let mut groups: [Vec<(usize, Vec<f32>)>; 2] = [Vec::new(), Vec::new()];
-        let mut longest_partial_s = 0.0f32;
-        for (i, utterance) in batch.iter().enumerate() {
-            if languages[i].is_err() || utterance.samples.is_empty() {
-                continue;
-            }
-            let mel = self.mel.compute(&utterance.samples);
+        let mels: Vec<Option<LogMel>> = batch
+            .iter()
+            .zip(&languages)
+            .map(|(u, language)| (language.is_ok() && !u.samples.is_empty()).then(|| self.mel.compute(&u.samples)))
+            .collect();
+        let mut texts = vec![String::new(); batch.len()];
+        let decoded = self
+            .transcribe_partials(batch, &languages, &mels, &mut texts)
+            .and_then(|()| self.transcribe_finals(batch, &languages, &mels, &mut texts));
+        match decoded {
+            Ok(()) => languages.into_iter().zip(texts).map(|(language, text)| language.map(|_| text)).collect(),
+            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// Partial transcripts: every 30 s window of every partial utterance in one greedy call.
+    fn transcribe_partials(
+        &self,
+        batch: &[Utterance],
+        languages: &[Result<Option<String>, EngineError>],
+        mels: &[Option<LogMel>],
+        texts: &mut [String],
+    ) -> Result<(), EngineError> {
+        let mut windows = Vec::new();
+        let mut owners = Vec::new();
+        let mut seconds = 0.0f32;
+        for (i, utterance) in batch.iter().enumerate().filter(|(_, u)| u.partial) {
+            let (Some(mel), Ok(language)) = (&mels[i], &languages[i]) else { continue };
             for w in 0..mel.windows() {
-                groups[usize::from(utterance.partial)].push((i, mel.window(w * WINDOW_FRAMES)));
+                let features = mel.window(w * WINDOW_FRAMES, WINDOW_FRAMES);
+                windows.push(Window { features, language: language.clone(), previous: self.previous.clone() });
+                owners.push(i);
             }
-            if utterance.partial {
-                longest_partial_s = longest_partial_s.max((utterance.samples.len() as f32 / 16_000.0).min(30.0));
-            }
+            seconds = seconds.max((utterance.samples.len() as f32 / 16_000.0).min(30.0));
         }
-        let mut texts: Vec<Vec<String>> = vec![Vec::new(); batch.len()];
-        for (partial, windows) in groups.iter_mut().enumerate() {
-            if windows.is_empty() {
-                continue;
-            }
-            let decode = match partial {
-                0 => Decode::Final,
-                _ => Decode::Partial { seconds: longest_partial_s },
-            };
-            match self.decode_windows(windows, &languages, decode) {
-                Ok(decoded) => {
-                    for ((i, _), text) in windows.iter().zip(decoded) {
-                        texts[*i].extend(text);
-                    }
+        if windows.is_empty() {
+            return Ok(());
+        }
+        let mut parts: Vec<Vec<String>> = vec![Vec::new(); batch.len()];
+        for (i, (decoded, _)) in owners.into_iter().zip(self.decode_windows(windows, Decode::Partial { seconds })?) {
+            parts[i].extend(partial_text(decoded));
+        }
+        for (i, part) in parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+            texts[i] = part.join(" ");
+        }
+        Ok(())
+    }
+
+    /// Final transcripts, through faster-whisper's seek loop ([`Seeking`]). The first window of every utterance
+    /// is decoded in one call; what follows (audio over 30 s, or a last segment the model left unfinished)
+    /// depends on the text before it, so each utterance then goes on alone.
+    fn transcribe_finals(
+        &self,
+        batch: &[Utterance],
+        languages: &[Result<Option<String>, EngineError>],
+        mels: &[Option<LogMel>],
+        texts: &mut [String],
+    ) -> Result<(), EngineError> {
+        let mut utterances: Vec<(usize, Seeking)> = batch
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| !u.partial)
+            .filter_map(|(i, _)| match (&mels[i], &languages[i]) {
+                (Some(mel), Ok(language)) => Some((i, Seeking::new(mel, language.clone(), self.previous.clone()))),
+                _ => None,
+            })
+            .collect();
+        if utterances.is_empty() {
+            return Ok(());
+        }
+        let first: Vec<Window> = utterances.iter().map(|(_, s)| s.window()).collect();
+        for ((_, seeking), decoded) in utterances.iter_mut().zip(self.decode_windows(first, Decode::Final)?) {
+            seeking.advance(decoded, &self.vocab);
+        }
+        for (i, seeking) in &mut utterances {
+            while !seeking.done() {
+                tracing::debug!(seek_s = seeking.seek as f32 / 100.0, "next window");
+                let decoded = self.decode_windows(vec![seeking.window()], Decode::Final)?;
+                for decoded in decoded {
+                    seeking.advance(decoded, &self.vocab);
                 }
-                Err(e) => return batch.iter().map(|_| Err(e.clone())).collect(),
             }
+            texts[*i] = seeking.segments.join(" ");
         }
-        languages.into_iter().zip(texts).map(|(lang, parts)| lang.map(|_| parts.join(" "))).collect()
+        Ok(())
     }
 
     fn language_of(&self, utterance: &Utterance) -> Result<Option<String>, EngineError> {
@@ -142,23 +193,18 @@ impl Engine {
         }
     }
 
-    /// Decodes every window in one `generate` call; `None` for windows judged silent. For a final transcript,
-    /// windows whose greedy result looks like a hallucination (repetitive or unsure) are decoded again with
-    /// faster-whisper's temperature fallback, all of them in one call per temperature; a partial one is
-    /// dropped instead (`None`): the next partial or the final will tell.
-    fn decode_windows(
-        &self,
-        windows: &mut [(usize, Vec<f32>)],
-        languages: &[Result<Option<String>, EngineError>],
-        decode: Decode,
-    ) -> Result<Vec<Option<String>>, EngineError> {
+    /// Decodes every window in one `generate` call, after detecting the language of those without one. For a
+    /// final transcript, windows whose greedy result looks like a hallucination (repetitive or unsure) are
+    /// decoded again with faster-whisper's temperature fallback, all of them in one call per temperature, and
+    /// the best attempt is kept; a partial one is decoded once ([`Decode::Partial`]). Returns each window's
+    /// decode and language.
+    fn decode_windows(&self, windows: Vec<Window>, decode: Decode) -> Result<Vec<(Decoded, String)>, EngineError> {
         let n_mels = self.mel.n_mels();
-        let mut features: Vec<f32> = windows.iter().flat_map(|(_, f)| f.iter().copied()).collect();
+        let mut features: Vec<f32> = windows.iter().flat_map(|w| w.features.iter().copied()).collect();
         let fail = |e: anyhow::Error| EngineError::Inference(e.to_string());
         let view =
             StorageView::new(&[windows.len(), n_mels, WINDOW_FRAMES], &mut features, Device::CPU).map_err(fail)?;
-        let needs_detection =
-            self.vocab.is_multilingual() && windows.iter().any(|(i, _)| matches!(languages[*i], Ok(None)));
+        let needs_detection = self.vocab.is_multilingual() && windows.iter().any(|w| w.language.is_none());
         let encoded;
         let input = if needs_detection {
             encoded = self.model.encode(&view, false).map_err(fail)?;
@@ -167,21 +213,23 @@ impl Engine {
             &view
         };
         let detected = if needs_detection { Some(self.model.detect_language(input).map_err(fail)?) } else { None };
-        let prompts: Vec<Vec<String>> = windows
+        let languages: Vec<String> = windows
             .iter()
             .enumerate()
-            .map(|(w, (i, _))| {
-                let language = match &languages[*i] {
-                    Ok(Some(code)) => code.clone(),
-                    _ => detected
-                        .as_ref()
-                        .and_then(|d| d.get(w))
-                        .and_then(|d| d.first())
-                        .map(|best| best.language.trim_start_matches("<|").trim_end_matches("|>").to_string())
-                        .unwrap_or_else(|| "en".to_string()),
-                };
-                self.vocab.prompt(&language, self.config.task, &self.previous, true)
+            .map(|(w, window)| match &window.language {
+                Some(code) => code.clone(),
+                None => detected
+                    .as_ref()
+                    .and_then(|d| d.get(w))
+                    .and_then(|d| d.first())
+                    .map(|best| best.language.trim_start_matches("<|").trim_end_matches("|>").to_string())
+                    .unwrap_or_else(|| "en".to_string()),
             })
+            .collect();
+        let prompts: Vec<Vec<String>> = windows
+            .iter()
+            .zip(&languages)
+            .map(|(window, language)| self.vocab.prompt(language, self.config.task, &window.previous, true))
             .collect();
         let max_length = decode.max_length(prompts.iter().map(Vec::len).max().unwrap_or(0));
         let greedy = WhisperOptions {
@@ -192,12 +240,9 @@ impl Engine {
             ..WhisperOptions::default()
         };
         let results = self.model.generate(input, &prompts, &greedy).map_err(fail)?;
-        let mut tried: Vec<Vec<Decoded>> = results.into_iter().map(|r| vec![self.decoded(r)]).collect();
-        if decode != Decode::Final {
-            return Ok(tried.into_iter().map(|mut attempts| attempts.pop().and_then(partial_text)).collect());
-        }
+        let mut tried: Vec<Vec<Decoded>> = results.into_iter().map(|r| vec![self.decoded(r, 0.0)]).collect();
 
-        for &temperature in &FALLBACK_TEMPERATURES {
+        for &temperature in FALLBACK_TEMPERATURES.iter().filter(|_| decode == Decode::Final) {
             let pending: Vec<usize> =
                 (0..tried.len()).filter(|&w| tried[w].last().is_some_and(needs_fallback)).collect();
             if pending.is_empty() {
@@ -221,31 +266,101 @@ impl Engine {
             };
             let results = self.model.generate(&subset_view, &subset_prompts, &sampling).map_err(fail)?;
             for (&w, result) in pending.iter().zip(results) {
-                tried[w].push(self.decoded(result));
+                tried[w].push(self.decoded(result, temperature));
             }
         }
-        Ok(tried
-            .into_iter()
-            .map(|attempts| {
-                let best = pick(attempts);
-                (!is_silent(&best)).then_some(best.text)
-            })
-            .collect())
+        Ok(tried.into_iter().map(pick).zip(languages).collect())
     }
 
-    fn decoded(&self, result: ct2rs::sys::WhisperGenerationResult) -> Decoded {
+    fn decoded(&self, result: ct2rs::sys::WhisperGenerationResult, temperature: f32) -> Decoded {
         let ids = result.sequences_ids.into_iter().next().unwrap_or_default();
         let score = result.scores.first().copied().unwrap_or(0.0);
         // CTranslate2's score is the log-probability normalised by length; faster-whisper averages over
         // length + 1 (the end token), timestamps included.
         let avg_logprob = score * ids.len() as f32 / (ids.len() as f32 + 1.0);
-        let text = self.vocab.segments_text(&ids);
         Decoded {
-            // faster-whisper measures the stripped text.
-            compression_ratio: compression_ratio(text.trim()),
-            text,
+            // faster-whisper measures the text tokens' text, stripped.
+            compression_ratio: compression_ratio(self.vocab.decode(&ids).trim()),
+            text: self.vocab.segments_text(&ids),
+            ids,
             avg_logprob,
             no_speech_prob: result.no_speech_prob,
+            temperature,
+        }
+    }
+}
+
+/// A 30 s window to decode: its features, language (`None`: detect it) and the text it is conditioned on.
+struct Window {
+    features: Vec<f32>,
+    language: Option<String>,
+    previous: Vec<String>,
+}
+
+/// One utterance through faster-whisper's `generate_segments` (its defaults, as wyoming-faster-whisper uses
+/// them): decode the 30 s from `seek`, keep the segments that end at a timestamp pair, and go on from the last
+/// timestamp, so that a word is never cut between two windows; each window is conditioned on the text before
+/// it (up to 223 tokens), unless that text came from a fallback hotter than 0.5. The language is detected once,
+/// on the first window.
+struct Seeking<'a> {
+    mel: &'a LogMel,
+    seek: usize,
+    /// Frames of audio: faster-whisper leaves out the last feature frame.
+    content_frames: usize,
+    language: Option<String>,
+    /// The initial prompt's tokens, then every segment's tokens, timestamps included.
+    tokens: Vec<String>,
+    /// Where the conditioning text starts in `tokens`.
+    prompt_from: usize,
+    segments: Vec<String>,
+}
+
+/// The conditioning on earlier text is dropped after a decode sampled hotter than this.
+const PROMPT_RESET_ON_TEMPERATURE: f32 = 0.5;
+
+impl<'a> Seeking<'a> {
+    fn new(mel: &'a LogMel, language: Option<String>, initial_prompt: Vec<String>) -> Self {
+        let content_frames = mel.frames.saturating_sub(1);
+        Seeking { mel, seek: 0, content_frames, language, tokens: initial_prompt, prompt_from: 0, segments: Vec::new() }
+    }
+
+    fn done(&self) -> bool {
+        self.seek >= self.content_frames
+    }
+
+    fn segment_size(&self) -> usize {
+        WINDOW_FRAMES.min(self.content_frames.saturating_sub(self.seek))
+    }
+
+    fn window(&self) -> Window {
+        let previous = &self.tokens[self.prompt_from..];
+        Window {
+            features: self.mel.window(self.seek, self.segment_size()),
+            language: self.language.clone(),
+            previous: previous[previous.len().saturating_sub(MAX_PREVIOUS_TOKENS)..].to_vec(),
+        }
+    }
+
+    fn advance(&mut self, (decoded, language): (Decoded, String), vocab: &Vocabulary) {
+        self.language.get_or_insert(language);
+        let size = self.segment_size().max(1);
+        if is_silent(&decoded) {
+            self.seek += size;
+            return;
+        }
+        let (segments, next) = vocab.split_segments(&decoded.ids, size);
+        for segment in segments {
+            let text = vocab.decode(segment);
+            if text.trim().is_empty() {
+                continue;
+            }
+            self.tokens.extend(segment.iter().map(|&id| vocab.token(id).to_string()));
+            self.segments.push(text);
+        }
+        // The seek always moves on, so that a degenerate decode (a pair of zero timestamps) cannot loop.
+        self.seek += if next > 0 { next } else { size };
+        if decoded.temperature > PROMPT_RESET_ON_TEMPERATURE {
+            self.prompt_from = self.tokens.len();
         }
     }
 }
@@ -259,10 +374,14 @@ const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
 /// One decode of one window.
 #[derive(Debug, Clone)]
 struct Decoded {
+    ids: Vec<usize>,
+    /// The segments' text, as faster-whisper joins them.
     text: String,
     avg_logprob: f32,
     no_speech_prob: f32,
     compression_ratio: f32,
+    /// Sampling temperature (0: the greedy or beam decode).
+    temperature: f32,
 }
 
 /// Text length over its zlib-compressed length: high for repetition loops. Through zlib itself (`flate2`'s
@@ -384,7 +503,14 @@ mod tests {
     }
 
     fn attempt(text: &str, avg_logprob: f32, no_speech_prob: f32) -> Decoded {
-        Decoded { text: text.into(), avg_logprob, no_speech_prob, compression_ratio: compression_ratio(text) }
+        Decoded {
+            ids: Vec::new(),
+            text: text.into(),
+            avg_logprob,
+            no_speech_prob,
+            compression_ratio: compression_ratio(text),
+            temperature: 0.0,
+        }
     }
 
     #[test]

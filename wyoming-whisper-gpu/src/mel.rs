@@ -33,10 +33,10 @@ pub struct LogMel {
 }
 
 impl LogMel {
-    /// The 30 s window starting at `start` frames, zero-padded: `[n_mels][3000]`, the encoder's input.
-    pub fn window(&self, start: usize) -> Vec<f32> {
+    /// The `len` frames (at most 30 s) from `start`, zero-padded to the encoder's input, `[n_mels][3000]`.
+    pub fn window(&self, start: usize, len: usize) -> Vec<f32> {
         let mut out = vec![0.0f32; self.n_mels * WINDOW_FRAMES];
-        let end = self.frames.min(start + WINDOW_FRAMES);
+        let end = self.frames.min(start + len.min(WINDOW_FRAMES));
         if start < end {
             for m in 0..self.n_mels {
                 let row = &self.data[m * self.frames..(m + 1) * self.frames];
@@ -181,7 +181,7 @@ mod tests {
     fn windows_are_zero_padded_and_sliced() {
         let mel = MelExtractor::new(80).compute(&vec![0.1; 2 * WINDOW_SAMPLES + 500]);
         assert_eq!(mel.windows(), 3);
-        let last = mel.window(2 * WINDOW_FRAMES);
+        let last = mel.window(2 * WINDOW_FRAMES, WINDOW_FRAMES);
         assert_eq!(last.len(), 80 * WINDOW_FRAMES);
         assert_eq!(mel.frames, 2 * WINDOW_FRAMES + 4);
         // Row 0 of the last window starts at frame 6000 of row 0; row 1 at frame 6000 of row 1.
@@ -267,7 +267,7 @@ mod parity {
         ];
         let mel = MelExtractor::new(80);
         for (name, samples) in cases {
-            let ours = mel.compute(&samples).window(0);
+            let ours = mel.compute(&samples).window(0, WINDOW_FRAMES);
             let theirs = faster_whisper_features(&python, &samples);
             assert_eq!(ours.len(), theirs.len(), "{name}");
             let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

@@ -124,6 +124,41 @@ impl Vocabulary {
             .join(" ")
     }
 
+    /// faster-whisper's `_split_segments_by_timestamps` over one window's decode of `window_frames` feature
+    /// frames: the segments (each ends at a pair of consecutive timestamps, or at a single timestamp that ends
+    /// the decode), and how many frames to seek on. With a single timestamp at the end nothing is left
+    /// unfinished, and the seek goes to the window's end; otherwise the unfinished last segment is dropped,
+    /// and the seek goes to the last timestamp, where it starts. Without a timestamp pair, the whole decode
+    /// is one segment. Segments that start and end at the same timestamp are left out, as faster-whisper
+    /// leaves them out.
+    pub fn split_segments<'a>(&self, ids: &'a [usize], window_frames: usize) -> (Vec<&'a [usize]>, usize) {
+        let is_time = |id: usize| id >= self.timestamp_begin;
+        let single_ending = ids.len() >= 2 && !is_time(ids[ids.len() - 2]) && is_time(ids[ids.len() - 1]);
+        let mut cuts: Vec<usize> = (1..ids.len()).filter(|&i| is_time(ids[i]) && is_time(ids[i - 1])).collect();
+        if cuts.is_empty() {
+            return (vec![ids], window_frames);
+        }
+        if single_ending {
+            cuts.push(ids.len());
+        }
+        let mut segments = Vec::with_capacity(cuts.len());
+        let mut start = 0;
+        for &cut in &cuts {
+            let segment = &ids[start..cut];
+            if segment.first() != segment.last() {
+                segments.push(segment);
+            }
+            start = cut;
+        }
+        let seek = if single_ending { window_frames } else { (ids[start - 1] - self.timestamp_begin) * 2 };
+        (segments, seek)
+    }
+
+    /// The token string of `id` (empty for an id outside the vocabulary).
+    pub fn token(&self, id: usize) -> &str {
+        self.tokens.get(id).map_or("", String::as_str)
+    }
+
     /// The text of generated token ids: special and timestamp tokens dropped, byte-level decoded. The
     /// leading space Whisper puts before the first word is kept, as faster-whisper keeps it.
     pub fn decode(&self, ids: &[usize]) -> String {
@@ -211,6 +246,28 @@ mod tests {
         assert_eq!(v.segments_text(&[12, 0, 1, 12]), " turn on");
         assert_eq!(v.segments_text(&[]), "");
         assert_eq!(v.segments_text(&[12, 12]), "");
+    }
+
+    #[test]
+    fn a_window_splits_and_seeks_like_faster_whisper() {
+        let v = english_only();
+        // Ids from 12 are timestamps: 12 + k is k × 0.02 s, so 62 is 1.00 s (100 frames).
+        let whole: &[usize] = &[12, 0, 1, 62];
+        assert_eq!(v.split_segments(whole, 3000), (vec![whole], 3000), "no pair: one segment, the whole window");
+        let ids = [12, 0, 1, 62, 62, 3, 112];
+        let (segments, seek) = v.split_segments(&ids, 1500);
+        assert_eq!((segments, seek), (vec![&ids[..4], &ids[4..]], 1500), "a single timestamp ends it");
+        // An unfinished last segment is dropped; the next window starts where it did.
+        let ids = [12, 0, 1, 62, 62, 3];
+        assert_eq!(v.split_segments(&ids, 3000), (vec![&ids[..4]], 100));
+        let ids = [12, 0, 62, 62];
+        assert_eq!(v.split_segments(&ids, 3000), (vec![&ids[..3]], 100));
+        // A segment that starts and ends at the same time is left out.
+        let ids = [62, 62, 0, 112, 112, 1, 150];
+        assert_eq!(v.split_segments(&ids, 3000), (vec![&ids[1..4], &ids[4..]], 3000));
+        assert_eq!(v.split_segments(&[], 3000), (vec![&[][..]], 3000));
+        assert_eq!(v.token(1), "Ġon");
+        assert_eq!(v.token(10_000), "");
     }
 
     #[test]

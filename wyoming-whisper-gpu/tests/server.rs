@@ -345,6 +345,19 @@ async fn transcripts_side_by_side(
 ) -> Vec<(&'static str, String, String)> {
     let corpus = corpus().expect("checked by the caller");
     let ours = start_ours_with(model, extra).await;
+    let (theirs, _data) = start_theirs(model, python, extra).await;
+    let mut rows = Vec::new();
+    for (sentence, pcm) in corpus.clips.iter().take(count) {
+        let pcm16 = convert(pcm, AudioFormat::WHISPER);
+        let mine = transcribe(&ours, AudioFormat::WHISPER, &pcm16, 320).await;
+        let reference = transcribe(&theirs, AudioFormat::WHISPER, &pcm16, 320).await;
+        rows.push((*sentence, mine, reference));
+    }
+    rows
+}
+
+/// wyoming-faster-whisper with the flags our tests give ours; the data directory lives as long as it runs.
+async fn start_theirs(model: &Path, python: &Path, extra: &[&str]) -> (Server, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let mut theirs_args: Vec<&str> = vec![
         "-m",
@@ -365,15 +378,7 @@ async fn transcripts_side_by_side(
         "en",
     ];
     theirs_args.extend(extra);
-    let theirs = start_server(python.to_str().unwrap(), &theirs_args).await;
-    let mut rows = Vec::new();
-    for (sentence, pcm) in corpus.clips.iter().take(count) {
-        let pcm16 = convert(pcm, AudioFormat::WHISPER);
-        let mine = transcribe(&ours, AudioFormat::WHISPER, &pcm16, 320).await;
-        let reference = transcribe(&theirs, AudioFormat::WHISPER, &pcm16, 320).await;
-        rows.push((*sentence, mine, reference));
-    }
-    rows
+    (start_server(python.to_str().unwrap(), &theirs_args).await, data)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,6 +405,32 @@ async fn accuracy_and_parity_with_wyoming_faster_whisper() {
     );
     assert!(wer <= 0.10, "WER {wer}");
     assert!(equal * 10 >= n * 9, "only {equal}/{n} identical to wyoming-faster-whisper");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_over_30_s_is_decoded_as_faster_whisper_decodes_it() {
+    let _machine = MACHINE.read().await;
+    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
+    // Sixteen sentences with half a second of silence after each: about 45 s, so that windows must follow on
+    // from one another without cutting a word, each conditioned on the text before it.
+    let mut pcm16 = Vec::new();
+    let mut expected = String::new();
+    for (sentence, clip) in corpus.clips.iter().take(16) {
+        pcm16.extend(convert(clip, AudioFormat::WHISPER));
+        pcm16.extend(vec![0u8; 16_000]);
+        expected.push_str(sentence);
+        expected.push(' ');
+    }
+    assert!(pcm16.len() > 2 * 16_000 * 35, "{} s", pcm16.len() / 32_000);
+    let ours = start_ours(&model).await;
+    let (theirs, _data) = start_theirs(&model, &python, &[]).await;
+    let mine = transcribe(&ours, AudioFormat::WHISPER, &pcm16, 32_000).await;
+    let reference = transcribe(&theirs, AudioFormat::WHISPER, &pcm16, 32_000).await;
+    println!("ours:           {mine:?}\nfaster-whisper: {reference:?}");
+    let expected = normalize_words(&expected);
+    let wer = word_errors(&expected, &normalize_words(&mine)) as f64 / expected.len() as f64;
+    assert!(wer <= 0.10, "WER {wer}: {mine:?}");
+    assert_eq!(mine, reference);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
