@@ -17,7 +17,7 @@
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
 use crate::scheduler::Scheduler;
-use crate::text::split::{PhraseSplitter, SplitConfig, auto_punctuate, ends_at_clause};
+use crate::text::split::{PhraseSplitter, SplitConfig, ends_at_clause};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
@@ -39,9 +39,8 @@ pub struct Context {
     pub sentence_silence: f32,
     /// Whether streaming events are served (not `--no-streaming`).
     pub streaming: bool,
+    /// Where text is cut into phrases, and how lines and a request's end are punctuated.
     pub split: SplitConfig,
-    /// `--auto-punctuation`: marks one of which ends the last phrase of a request.
-    pub auto_punctuation: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,32 +73,21 @@ impl Job {
     }
 
     /// A plain request: the whole text, split as synthesis takes the phrases (a 1 MB text used to become
-    /// hundreds of thousands of queued phrases at once), the last phrase auto-punctuated.
+    /// hundreds of thousands of queued phrases at once).
     fn spawn_plain(ctx: &Arc<Context>, writer: EventWriter, selected: Selected, text: String) -> Job {
         let mut job = Job::spawn(ctx, writer, selected, Mode::Plain);
         let Some(tx) = job.phrases.take() else { return job };
-        let (config, marks) = (ctx.split.clone(), ctx.auto_punctuation.clone());
+        let mut splitter = PhraseSplitter::new(ctx.split.clone());
         job._feeder = Some(AbortOnDropHandle::new(tokio::spawn(async move {
-            let mut splitter = PhraseSplitter::new(config);
-            // One phrase is held back, so that the last one can be punctuated.
-            let mut held: Option<String> = None;
             for slice in slices(&text) {
                 for phrase in splitter.push(slice) {
-                    if let Some(previous) = held.replace(phrase)
-                        && tx.send(previous).await.is_err()
-                    {
+                    if tx.send(phrase).await.is_err() {
                         return; // the job failed and reports why
                     }
                 }
             }
-            if let Some(rest) = splitter.finish()
-                && let Some(previous) = held.replace(rest)
-                && tx.send(previous).await.is_err()
-            {
-                return;
-            }
-            if let Some(last) = held {
-                let _ = tx.send(auto_punctuate(&last, &marks)).await;
+            if let Some(rest) = splitter.finish() {
+                let _ = tx.send(rest).await;
             }
         })));
         job
@@ -245,7 +233,7 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                     stream.take().ok_or_else(|| protocol_error("synthesize-stop without synthesize-start"))?;
                 if let Some(job) = &mut job {
                     if let Some(last) = splitter.finish() {
-                        job.push(auto_punctuate(&last, &ctx.auto_punctuation)).await;
+                        job.push(last).await;
                     }
                     job.close();
                 }

@@ -220,6 +220,39 @@ async fn streamed_llm_text_gets_audio_before_synthesize_stop() {
     assert!(bytes > 3 * 2 * 22_050, "the rest of the reply follows: {bytes} bytes");
 }
 
+/// All the audio of one request, read until `last`.
+async fn audio_until(client: &mut Client, last: &str) -> Vec<u8> {
+    let events = until(client, last).await;
+    events
+        .iter()
+        .filter_map(|e| if let Event::AudioChunk(c) = e { Some(c.audio.iter().copied()) } else { None })
+        .flatten()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_says_exactly_what_the_same_plain_text_says() {
+    let Some(voice) = voice() else { return };
+    // Without noise, the same phrases give the same samples.
+    let server = start(&voice, &["--noise-scale", "0", "--noise-w", "0"]).await;
+    let mut client = connect(&server).await;
+    client.send(&synthesize("What? No way. Say \"hello\"", None)).await.unwrap();
+    let plain = audio_until(&mut client, "audio-stop").await;
+    // The "!" continues the question released at the end of the first chunk: it must not be read out as
+    // "exclamation" at the start of the next phrase. The last phrase is auto-punctuated inside its quotes.
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    for text in ["What?", "! No way.", " Say \"hel", "lo\""] {
+        client
+            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() }))
+            .await
+            .unwrap();
+    }
+    client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    let streamed = audio_until(&mut client, "synthesize-stopped").await;
+    assert_eq!(streamed.len(), plain.len(), "streamed {} bytes, plain {}", streamed.len(), plain.len());
+    assert!(streamed == plain, "same length, different samples");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_others_are_unaffected() {
     let Some(voice) = voice() else { return };

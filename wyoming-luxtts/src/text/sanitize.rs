@@ -9,14 +9,17 @@ pub fn is_speakable(text: &str) -> bool {
     text.chars().any(char::is_alphanumeric)
 }
 
-/// Removes markup and unspeakable symbols, and collapses whitespace (lines are joined with spaces).
+/// Removes markup and unspeakable symbols, and collapses whitespace (lines are joined with spaces). `<` and `>`
+/// outside HTML tags and Markdown quotes are kept: in `a < b` they are words, which espeak-ng says in the
+/// voice's language, as wyoming-piper does.
 pub fn sanitize(text: &str) -> String {
     let text = strip_links(text);
     let text = strip_tags(&text);
+    let text = strip_quote_marks(&text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let c = match c {
-            '*' | '_' | '`' | '#' | '~' | '|' | '<' | '>' | '^' | '\\' | '{' | '}' => ' ',
+            '*' | '_' | '`' | '#' | '~' | '|' | '^' | '\\' | '{' | '}' => ' ',
             '\u{200B}'..='\u{200F}' | '\u{FE00}'..='\u{FE0F}' | '\u{2060}' => continue,
             c if is_pictograph(c) => ' ',
             c if c.is_control() => ' ',
@@ -55,17 +58,121 @@ fn strip_links(text: &str) -> String {
     out.split(' ').filter(|w| !(w.starts_with("http://") || w.starts_with("https://"))).collect::<Vec<_>>().join(" ")
 }
 
-/// Drops `<tag …>` and `</tag>` (a `<` not followed by a tag name is kept for the symbol pass).
+/// HTML elements LLMs write into replies; `<Enter>` or `a<b and c>d` are text, not tags.
+const HTML_TAGS: &[&str] = &[
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+];
+
+/// Whether `inner` (between `<` and `>`) is an HTML tag or comment: `/`, a known element name, then nothing,
+/// a `/`, or attributes with values (`<b and c>` is not a tag).
+fn is_tag(inner: &str) -> bool {
+    if inner.starts_with("!--") {
+        return inner.ends_with("--");
+    }
+    let inner = inner.strip_prefix('/').unwrap_or(inner).trim_end();
+    let inner = inner.strip_suffix('/').unwrap_or(inner).trim_end();
+    let (name, attributes) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+    HTML_TAGS.contains(&name.to_ascii_lowercase().as_str())
+        && (attributes.trim().is_empty() || attributes.split_whitespace().all(|a| a.contains('=')))
+}
+
+/// Drops HTML tags and comments ([`is_tag`]); other text between `<` and `>` is kept.
 fn strip_tags(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('<') {
         let after = &rest[open + 1..];
-        let is_tag = after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
         match after.find('>') {
-            Some(close) if is_tag && !after[..close].contains('<') => {
+            Some(close) if !after[..close].contains('<') && is_tag(&after[..close]) => {
                 out.push_str(&rest[..open]);
                 out.push(' ');
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Drops Markdown quote marks (`>` opening a line) and the brackets of `<Key>`-style names.
+fn strip_quote_marks(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            let body = if body.starts_with('>') { body.trim_start_matches(['>', ' ']) } else { body };
+            format!("{indent}{}", unbracket_names(body))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `<Enter>` → `Enter`: a single word in angle brackets is a key or placeholder name, not a comparison.
+fn unbracket_names(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        match after.find('>') {
+            Some(close) if close > 0 && after[..close].chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') => {
+                out.push_str(&rest[..open]);
+                out.push_str(&after[..close]);
                 rest = &after[close + 1..];
             }
             _ => {
@@ -98,7 +205,16 @@ mod tests {
         );
         assert_eq!(sanitize("<b>Hello</b>\n\n# World"), "Hello World");
         assert_eq!(sanitize("see https://example.com now"), "see now");
-        assert_eq!(sanitize("3 < 4 and x_y"), "3 4 and x y");
+        assert_eq!(sanitize("3 < 4 and x_y"), "3 < 4 and x y");
+    }
+
+    #[test]
+    fn angle_brackets_that_are_not_tags_are_kept() {
+        assert_eq!(sanitize("If a<b and c>d then stop."), "If a<b and c>d then stop.");
+        assert_eq!(sanitize("x >= y"), "x >= y");
+        assert_eq!(sanitize("Use the <Enter> key."), "Use the Enter key.");
+        assert_eq!(sanitize("<p class=\"x\">Hi<br/>there</p><!-- note -->"), "Hi there");
+        assert_eq!(sanitize("> quoted\n>> twice\nnot > quoted"), "quoted twice not > quoted");
     }
 
     #[test]

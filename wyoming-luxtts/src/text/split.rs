@@ -9,6 +9,11 @@
 //! `max_chars` (plus a closing punctuation run): without a boundary within them, it is cut at the last clause
 //! mark or space before, so a sentence that runs on never becomes one huge synthesis.
 //!
+//! A line ends a phrase too. Lines, and the text left at the end of a request, get wyoming-piper's
+//! auto-punctuation, so that they are spoken with a sentence's final intonation. Punctuation that arrives just
+//! after a sentence was released at the end of a chunk (`"What?"` then `"! No way."`) belongs to that
+//! sentence: it is dropped, not read out at the start of the next one ("exclamation").
+//!
 //! Each search looks at no more than `max_chars` characters and released text is dropped once per push, so
 //! splitting is linear in the text, whatever the text (it runs on the connection's task).
 //!
@@ -34,11 +39,13 @@ pub struct SplitConfig {
     pub first_clause: bool,
     /// Longest phrase, in characters, before it is cut without punctuation.
     pub max_chars: usize,
+    /// `--auto-punctuation`: marks one of which ends a line and the text's last phrase (empty: off).
+    pub auto_punctuation: String,
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig { first_clause: true, max_chars: 250 }
+        SplitConfig { first_clause: true, max_chars: 250, auto_punctuation: String::new() }
     }
 }
 
@@ -47,39 +54,54 @@ pub struct PhraseSplitter {
     config: SplitConfig,
     buffer: String,
     released: usize,
+    /// The last phrase was released at the very end of the text so far: punctuation that comes next continues it.
+    at_release: bool,
 }
 
 impl PhraseSplitter {
     pub fn new(config: SplitConfig) -> Self {
-        PhraseSplitter { config, buffer: String::new(), released: 0 }
+        PhraseSplitter { config, buffer: String::new(), released: 0, at_release: false }
     }
 
     /// Adds streamed text; returns the phrases it completes, in order.
     pub fn push(&mut self, text: &str) -> Vec<String> {
+        let text = if self.at_release {
+            let rest = text.trim_start_matches(|c| ENDERS.contains(&c) || CLOSERS.contains(&c));
+            self.at_release = rest.is_empty();
+            rest
+        } else {
+            text
+        };
         self.buffer.push_str(text);
         let mut out = Vec::new();
         let mut start = 0;
+        let mut line = false;
         loop {
             let first = self.released == 0 && self.config.first_clause;
             let Some(len) = boundary(&self.buffer[start..], first, self.config.max_chars) else { break };
+            line = self.buffer[start..start + len].ends_with('\n');
             let phrase = self.buffer[start..start + len].trim();
             if !phrase.is_empty() {
-                out.push(phrase.to_string());
+                out.push(if line { auto_punctuate(phrase, &self.config.auto_punctuation) } else { phrase.to_string() });
                 self.released += 1;
             }
             start += len;
+        }
+        if !out.is_empty() {
+            // Released at sentence punctuation with nothing after it yet (a line's end is no such doubt).
+            self.at_release = start == self.buffer.len() && !line;
         }
         self.buffer.drain(..start);
         out
     }
 
-    /// The text left at the end of the stream, if any.
+    /// The text left at the end of the stream, if any, auto-punctuated.
     pub fn finish(&mut self) -> Option<String> {
         let rest = std::mem::take(&mut self.buffer);
         let rest = rest.trim();
         (!rest.is_empty()).then(|| {
             self.released += 1;
-            rest.to_string()
+            auto_punctuate(rest, &self.config.auto_punctuation)
         })
     }
 
@@ -175,11 +197,16 @@ pub fn ends_at_clause(phrase: &str) -> bool {
 }
 
 /// wyoming-piper's auto-punctuation: a text that does not end with one of `marks` gets the first of them, so
-/// the voice ends on a falling, final intonation. Empty `marks` turns it off.
+/// the voice ends on a falling, final intonation. Empty `marks` turns it off. The mark goes inside closing
+/// quotes, brackets and Markdown (`Say "hello."`, `**the light.**`), which are looked through; a text ending
+/// in other punctuation (a clause mark, a symbol) is left as it is.
 pub fn auto_punctuate(text: &str, marks: &str) -> String {
     let trimmed = text.trim_end();
-    match (marks.chars().next(), trimmed.chars().last()) {
-        (Some(first), Some(last)) if !marks.contains(last) && last.is_alphanumeric() => format!("{trimmed}{first}"),
+    let core = trimmed.trim_end_matches(|c: char| CLOSERS.contains(&c) || matches!(c, '`' | '~' | ' '));
+    match (marks.chars().next(), core.chars().last()) {
+        (Some(first), Some(last)) if !marks.contains(last) && last.is_alphanumeric() => {
+            format!("{core}{first}{}", &trimmed[core.len()..])
+        }
         _ => trimmed.to_string(),
     }
 }
@@ -275,6 +302,40 @@ mod tests {
         assert_eq!(auto_punctuate("Really? ", ".?!"), "Really?");
         assert_eq!(auto_punctuate("a list:", ".?!"), "a list:");
         assert_eq!(auto_punctuate("no marks", ""), "no marks");
+        // Through closing quotes, brackets and Markdown.
+        assert_eq!(auto_punctuate("Say \"hello\"", ".?!"), "Say \"hello.\"");
+        assert_eq!(auto_punctuate("(see above)", ".?!"), "(see above.)");
+        assert_eq!(auto_punctuate("Turn on the **kitchen light** ", ".?!"), "Turn on the **kitchen light.**");
+        assert_eq!(auto_punctuate("He said \"why?\"", ".?!"), "He said \"why?\"");
+    }
+
+    fn punctuated() -> SplitConfig {
+        SplitConfig { auto_punctuation: ".?!".into(), ..SplitConfig::default() }
+    }
+
+    #[test]
+    fn lines_and_the_last_phrase_are_auto_punctuated() {
+        assert_eq!(
+            PhraseSplitter::split_all(punctuated(), "Shopping list:\n- milk\n- eggs!\nThat is all"),
+            ["Shopping list:", "- milk.", "- eggs!", "That is all."]
+        );
+        // A phrase cut at its first clause or at the length limit is not a sentence's end.
+        assert_eq!(PhraseSplitter::split_all(punctuated(), "Sure, I can")[0], "Sure,");
+        let cut = PhraseSplitter::split_all(punctuated(), &"word ".repeat(100));
+        assert!(!cut[0].ends_with('.'), "{cut:?}");
+    }
+
+    #[test]
+    fn punctuation_after_a_released_sentence_is_not_read_out() {
+        let mut s = PhraseSplitter::new(SplitConfig::default());
+        assert_eq!(s.push("What?"), ["What?"]);
+        assert!(s.push("!").is_empty());
+        assert!(s.push("!\"").is_empty());
+        assert_eq!(s.push(" No way. "), ["No way."]);
+        assert_eq!(stream(&["Done.", ".. okay."]), [(0, "Done.".into()), (1, "okay.".into())]);
+        assert_eq!(stream(&["A list\n", ".5 of it"]), [(0, "A list".into()), (2, ".5 of it".into())]);
+        // Punctuation after a space starts a phrase of its own, as written.
+        assert_eq!(stream(&["Hi! ", "...well."]), [(0, "Hi!".into()), (2, "...well.".into())]);
     }
 
     #[test]
@@ -329,8 +390,18 @@ mod tests {
             let phrases = stream(&chunks);
             prop_assert!(phrases.iter().all(|(_, p)| p.chars().count() <= 250 + LOOKAHEAD));
             let streamed: String = phrases.into_iter().map(|(_, p)| p).collect();
-            let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-            prop_assert_eq!(squash(&streamed), squash(&text));
+            let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<Vec<char>>();
+            // Every character comes out in order, but punctuation continuing a sentence already released.
+            let (text, streamed) = (squash(&text), squash(&streamed));
+            let mut out = streamed.iter().peekable();
+            for c in &text {
+                if out.peek() == Some(&c) {
+                    out.next();
+                } else {
+                    prop_assert!(ENDERS.contains(c) || CLOSERS.contains(c), "{c:?} lost");
+                }
+            }
+            prop_assert!(out.next().is_none(), "text made up");
         }
     }
 }
