@@ -177,7 +177,12 @@ impl PiperVoice {
 
     /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them.
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
-        let clauses = espeak::phonemize(&self.config.espeak.voice, text)?;
+        let mut clauses = espeak::phonemize(&self.config.espeak.voice, text)?;
+        if self.config.espeak.voice.starts_with("en") {
+            for clause in &mut clauses {
+                clause.ipa = phonemes::link_glides(&clause.ipa);
+            }
+        }
         let mut out = Vec::new();
         for sentence in phonemes::sentences(&clauses) {
             let sentence = self.apply_phoneme_map(sentence);
