@@ -239,10 +239,12 @@ impl Pending {
         }
     }
 
-    /// Starts a partial decode when enough new audio has arrived and none is running.
+    /// Starts a partial decode when enough new audio has arrived and none is running. None starts while an early
+    /// final is pending: speech has ended, and a partial would only hold the final up behind it in the queue.
     fn maybe_decode_partial(&mut self, ctx: &Context) {
         let (Some(partials), Some(interval)) = (&mut self.partials, ctx.partial_interval) else { return };
-        if partials.task.is_none() && self.samples.len() >= partials.decoded_until + interval {
+        let early_final_pending = self.vad.as_ref().is_some_and(|vad| vad.guess.is_some());
+        if partials.task.is_none() && !early_final_pending && self.samples.len() >= partials.decoded_until + interval {
             partials.decoded_until = self.samples.len();
             partials.task = Some(Guess::start(ctx, &self.samples, &self.language, true));
         }
@@ -308,6 +310,10 @@ impl Pending {
         if ended && vad.guess.is_none() {
             debug!(audio_s = self.samples.len() as f32 / 16_000.0, "end of speech; decoding early");
             vad.guess = Some(Guess::start(ctx, &self.samples, &self.language, false));
+            // A partial still waiting in the queue would be decoded first; the early final matters more.
+            if let Some(partials) = &mut self.partials {
+                partials.task = None;
+            }
         }
     }
 
