@@ -91,32 +91,67 @@ impl Engine {
         &self.vocab
     }
 
-    /// Transcribes a batch; one result per utterance, in order.
+    /// Transcribes a batch to the end; one result per utterance, in order.
+    #[cfg(test)]
     pub fn transcribe(&self, batch: &[Utterance]) -> Vec<Result<String, EngineError>> {
+        self.start(batch)
+            .into_iter()
+            .map(|progress| match progress? {
+                Progress::Done(text) => Ok(text),
+                Progress::More(mut rest) => loop {
+                    if let Some(text) = self.resume(&mut rest)? {
+                        break Ok(text);
+                    }
+                },
+            })
+            .collect()
+    }
+
+    /// Decodes the first 30 s window of every utterance in a batch, and every window of a partial one: one result
+    /// per utterance, in order. A final transcript that goes on (audio over 30 s, or a last segment the model
+    /// left unfinished) is [`Progress::More`], for [`Engine::resume`]: the windows after the first depend on the
+    /// text before them, so they are decoded one at a time, and the worker can put other requests between them.
+    pub fn start(&self, batch: &[Utterance]) -> Vec<Result<Progress, EngineError>> {
         // Resolve languages first so one bad request does not fail the others.
         let languages: Vec<Result<Option<String>, EngineError>> = batch.iter().map(|u| self.language_of(u)).collect();
-        let mels: Vec<Option<LogMel>> = batch
+        let mut mels: Vec<Option<LogMel>> = batch
             .iter()
             .zip(&languages)
             .map(|(u, language)| (language.is_ok() && !u.samples.is_empty()).then(|| self.mel.compute(&u.samples)))
             .collect();
-        let mut texts = vec![String::new(); batch.len()];
+        let mut progress: Vec<Option<Progress>> = batch.iter().map(|_| None).collect();
         let decoded = self
-            .transcribe_partials(batch, &languages, &mels, &mut texts)
-            .and_then(|()| self.transcribe_finals(batch, &languages, &mels, &mut texts));
+            .start_partials(batch, &languages, &mels, &mut progress)
+            .and_then(|()| self.start_finals(batch, &languages, &mut mels, &mut progress));
         match decoded {
-            Ok(()) => languages.into_iter().zip(texts).map(|(language, text)| language.map(|_| text)).collect(),
+            Ok(()) => languages
+                .into_iter()
+                .zip(progress)
+                .map(|(language, p)| language.map(|_| p.unwrap_or_else(|| Progress::Done(String::new()))))
+                .collect(),
             Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
+    /// Decodes the next window of a final transcript; its text once the audio is all decoded.
+    pub fn resume(&self, rest: &mut Continuation) -> Result<Option<String>, EngineError> {
+        let seeking = &mut rest.0;
+        if !seeking.done() {
+            tracing::debug!(seek_s = seeking.seek as f32 / 100.0, "next window");
+            for decoded in self.decode_windows(vec![seeking.window()], Decode::Final)? {
+                seeking.advance(decoded, &self.vocab);
+            }
+        }
+        Ok(seeking.done().then(|| seeking.segments.join(" ")))
+    }
+
     /// Partial transcripts: every 30 s window of every partial utterance in one greedy call.
-    fn transcribe_partials(
+    fn start_partials(
         &self,
         batch: &[Utterance],
         languages: &[Result<Option<String>, EngineError>],
         mels: &[Option<LogMel>],
-        texts: &mut [String],
+        progress: &mut [Option<Progress>],
     ) -> Result<(), EngineError> {
         let mut windows = Vec::new();
         let mut owners = Vec::new();
@@ -137,27 +172,26 @@ impl Engine {
         for (i, (decoded, _)) in owners.into_iter().zip(self.decode_windows(windows, Decode::Partial { seconds })?) {
             parts[i].extend(partial_text(decoded));
         }
-        for (i, part) in parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()) {
-            texts[i] = part.join(" ");
+        for (i, part) in parts.into_iter().enumerate().filter(|(i, _)| batch[*i].partial) {
+            progress[i] = Some(Progress::Done(part.join(" ")));
         }
         Ok(())
     }
 
-    /// Final transcripts, through faster-whisper's seek loop ([`Seeking`]). The first window of every utterance
-    /// is decoded in one call; what follows (audio over 30 s, or a last segment the model left unfinished)
-    /// depends on the text before it, so each utterance then goes on alone.
-    fn transcribe_finals(
+    /// The first window of every final transcript, in one call, through faster-whisper's seek loop
+    /// ([`Seeking`]).
+    fn start_finals(
         &self,
         batch: &[Utterance],
         languages: &[Result<Option<String>, EngineError>],
-        mels: &[Option<LogMel>],
-        texts: &mut [String],
+        mels: &mut [Option<LogMel>],
+        progress: &mut [Option<Progress>],
     ) -> Result<(), EngineError> {
         let mut utterances: Vec<(usize, Seeking)> = batch
             .iter()
             .enumerate()
             .filter(|(_, u)| !u.partial)
-            .filter_map(|(i, _)| match (&mels[i], &languages[i]) {
+            .filter_map(|(i, _)| match (mels[i].take(), &languages[i]) {
                 (Some(mel), Ok(language)) => Some((i, Seeking::new(mel, language.clone(), self.previous.clone()))),
                 _ => None,
             })
@@ -169,15 +203,11 @@ impl Engine {
         for ((_, seeking), decoded) in utterances.iter_mut().zip(self.decode_windows(first, Decode::Final)?) {
             seeking.advance(decoded, &self.vocab);
         }
-        for (i, seeking) in &mut utterances {
-            while !seeking.done() {
-                tracing::debug!(seek_s = seeking.seek as f32 / 100.0, "next window");
-                let decoded = self.decode_windows(vec![seeking.window()], Decode::Final)?;
-                for decoded in decoded {
-                    seeking.advance(decoded, &self.vocab);
-                }
-            }
-            texts[*i] = seeking.segments.join(" ");
+        for (i, seeking) in utterances {
+            progress[i] = Some(match seeking.done() {
+                true => Progress::Done(seeking.segments.join(" ")),
+                false => Progress::More(Continuation(seeking)),
+            });
         }
         Ok(())
     }
@@ -290,6 +320,16 @@ impl Engine {
     }
 }
 
+/// How far [`Engine::start`] got with an utterance.
+pub enum Progress {
+    Done(String),
+    /// More windows to decode, one per [`Engine::resume`].
+    More(Continuation),
+}
+
+/// A final transcript part-way through its audio.
+pub struct Continuation(Seeking);
+
 /// A 30 s window to decode: its features, language (`None`: detect it) and the text it is conditioned on.
 struct Window {
     features: Vec<f32>,
@@ -302,8 +342,8 @@ struct Window {
 /// timestamp, so that a word is never cut between two windows; each window is conditioned on the text before
 /// it (up to 223 tokens), unless that text came from a fallback hotter than 0.5. The language is detected once,
 /// on the first window.
-struct Seeking<'a> {
-    mel: &'a LogMel,
+struct Seeking {
+    mel: LogMel,
     seek: usize,
     /// Frames of audio: faster-whisper leaves out the last feature frame.
     content_frames: usize,
@@ -318,8 +358,8 @@ struct Seeking<'a> {
 /// The conditioning on earlier text is dropped after a decode sampled hotter than this.
 const PROMPT_RESET_ON_TEMPERATURE: f32 = 0.5;
 
-impl<'a> Seeking<'a> {
-    fn new(mel: &'a LogMel, language: Option<String>, initial_prompt: Vec<String>) -> Self {
+impl Seeking {
+    fn new(mel: LogMel, language: Option<String>, initial_prompt: Vec<String>) -> Self {
         let content_frames = mel.frames.saturating_sub(1);
         Seeking { mel, seek: 0, content_frames, language, tokens: initial_prompt, prompt_from: 0, segments: Vec::new() }
     }

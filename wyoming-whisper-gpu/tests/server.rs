@@ -407,12 +407,8 @@ async fn accuracy_and_parity_with_wyoming_faster_whisper() {
     assert!(equal * 10 >= n * 9, "only {equal}/{n} identical to wyoming-faster-whisper");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recording_over_30_s_is_decoded_as_faster_whisper_decodes_it() {
-    let _machine = MACHINE.read().await;
-    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
-    // Sixteen sentences with half a second of silence after each: about 45 s, so that windows must follow on
-    // from one another without cutting a word, each conditioned on the text before it.
+/// Sixteen sentences with half a second of silence after each (about 45 s, 16 kHz), and their text.
+fn long_recording(corpus: &Corpus) -> (Vec<u8>, String) {
     let mut pcm16 = Vec::new();
     let mut expected = String::new();
     for (sentence, clip) in corpus.clips.iter().take(16) {
@@ -422,6 +418,50 @@ async fn a_recording_over_30_s_is_decoded_as_faster_whisper_decodes_it() {
         expected.push(' ');
     }
     assert!(pcm16.len() > 2 * 16_000 * 35, "{} s", pcm16.len() / 32_000);
+    (pcm16, expected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_command_is_not_held_up_behind_a_long_recording() {
+    let _machine = MACHINE.read().await;
+    let (Some(model), Some(corpus)) = (model(), corpus()) else { return };
+    // Without Silero, the recording's decode starts at its audio-stop (no VAD pass over 45 s of audio first).
+    let args: Vec<String> = our_args(&model).into_iter().take_while(|a| a != "--silero-model").collect();
+    let server = start_server(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (long, _) = long_recording(corpus);
+    let (mut reader, writer) = connect(&server).await.into_connection().into_split();
+    writer.write_event(&Event::AudioStart(AudioStart::new(AudioFormat::WHISPER))).await.unwrap();
+    for chunk in long.chunks(32_000) {
+        writer.write_event(&Event::AudioChunk(AudioChunk::new(AudioFormat::WHISPER, chunk.to_vec()))).await.unwrap();
+    }
+    writer.write_event(&Event::AudioStop(AudioStop::default())).await.unwrap();
+    let long_done = tokio::spawn(async move {
+        loop {
+            match reader.read_event().await.unwrap() {
+                Some(Event::Transcript(t)) => return (t.text, Instant::now()),
+                Some(_) => {}
+                None => panic!("closed before the long transcript"),
+            }
+        }
+    });
+    // The command comes while the recording's first window is decoded (about a second on a CPU): it waits for
+    // that window, not for the second one too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (sentence, clip) = &corpus.clips[3];
+    let short = transcribe(&server, AudioFormat::WHISPER, &convert(clip, AudioFormat::WHISPER), 3_200).await;
+    let short_at = Instant::now();
+    assert_close(sentence, &short);
+    let (long_text, long_at) = tokio::time::timeout(Duration::from_secs(120), long_done).await.unwrap().unwrap();
+    assert!(short_at < long_at, "the command waited for the whole recording: {long_text:?}");
+    assert!(long_text.len() > 400, "{long_text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_over_30_s_is_decoded_as_faster_whisper_decodes_it() {
+    let _machine = MACHINE.read().await;
+    let (Some(model), Some(corpus), Some(python)) = (model(), corpus(), python()) else { return };
+    // Windows must follow on from one another without cutting a word, each conditioned on the text before it.
+    let (pcm16, expected) = long_recording(corpus);
     let ours = start_ours(&model).await;
     let (theirs, _data) = start_theirs(&model, &python, &[]).await;
     let mine = transcribe(&ours, AudioFormat::WHISPER, &pcm16, 32_000).await;
