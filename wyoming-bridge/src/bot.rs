@@ -120,10 +120,11 @@ struct Turn {
     tts_failed: bool,
 }
 
-/// A typical speaking rate of TTS voices (Piper's joe speaks 15–17 characters a second), for estimating how
-/// much of a reply the audio queued before a TTS failure covers. Low, so that the estimate errs on the side of
-/// what was heard.
-const CHARS_PER_SECOND: f64 = 15.0;
+/// A speaking rate of TTS voices, for estimating how much of a reply the audio queued before a TTS failure
+/// covers: the estimate is that many characters per second of audio. Below typical voices (Piper's joe speaks
+/// 15–17 characters a second), so that the history rather misses a few words that were said than records words
+/// that never were.
+const CHARS_PER_SECOND: f64 = 12.0;
 
 impl Turn {
     /// The whole reply's audio, in 48 kHz samples: what was queued, unless the TTS failed part-way; then at
@@ -489,9 +490,11 @@ impl Bot {
         if spoken.text.is_empty() {
             warn!("the LLM's reply had nothing to say");
         }
+        // Only a reply spoken in full (a TTS failure leaves a fragment).
         if let TurnKind::Typed { reply_to } = turn.kind
             && self.config.text_reply
             && !spoken.text.is_empty()
+            && !spoken.interrupted
         {
             let _ = self.text_out.send(TextOut { to: reply_to, text: spoken.text.clone() });
         }

@@ -196,6 +196,14 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        // Under one feature frame of audio: nothing to decode, as in faster-whisper (a window of zeros could
+        // come back as a hallucinated "you").
+        utterances.retain(|(i, seeking)| {
+            if seeking.done() {
+                progress[*i] = Some(Progress::Done(String::new()));
+            }
+            !seeking.done()
+        });
         if utterances.is_empty() {
             return Ok(());
         }
@@ -263,7 +271,7 @@ impl Engine {
             .collect();
         let max_length = decode.max_length(prompts.iter().map(Vec::len).max().unwrap_or(0));
         let greedy = WhisperOptions {
-            beam_size: self.config.beam_size.max(1),
+            beam_size: if decode == Decode::Final { self.config.beam_size.max(1) } else { 1 },
             max_length,
             return_scores: true,
             return_no_speech_prob: true,
@@ -340,8 +348,8 @@ struct Window {
 /// One utterance through faster-whisper's `generate_segments` (its defaults, as wyoming-faster-whisper uses
 /// them): decode the 30 s from `seek`, keep the segments that end at a timestamp pair, and go on from the last
 /// timestamp, so that a word is never cut between two windows; each window is conditioned on the text before
-/// it (up to 223 tokens), unless that text came from a fallback hotter than 0.5. The language is detected once,
-/// on the first window.
+/// it (up to 223 tokens), the conditioning starting afresh after a window that needed a fallback hotter than
+/// 0.5. The language is detected once, on the first window.
 struct Seeking {
     mel: LogMel,
     seek: usize,
@@ -583,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_decode_is_bounded_and_never_falls_back() {
+    fn a_partial_decode_is_bounded_and_unsure_text_is_dropped() {
         assert_eq!(Decode::Final.max_length(4), 448);
         assert_eq!(Decode::Partial { seconds: 0.5 }.max_length(4), 4 + 16 + 4);
         assert_eq!(Decode::Partial { seconds: 30.0 }.max_length(4), 4 + 16 + 240);

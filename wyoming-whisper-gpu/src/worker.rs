@@ -44,6 +44,9 @@ impl Transcriber {
     }
 }
 
+/// Batches of new requests that may go before the next window of a long recording.
+const BATCHES_PER_RESUME: usize = 2;
+
 /// A final transcript whose first window is decoded and whose audio goes on.
 struct Resuming {
     rest: Continuation,
@@ -57,6 +60,7 @@ fn run(engine: Engine, queue: mpsc::Receiver<Job>, max_batch: usize) {
     // Long recordings, one window per turn, taking turns with new requests: a short command that arrives while
     // a 5-minute recording is decoded waits for one window, not ten.
     let mut resuming: VecDeque<Resuming> = VecDeque::new();
+    let mut batches_since_resume = 0;
     loop {
         if pending.is_empty() && resuming.is_empty() {
             match queue.recv() {
@@ -67,9 +71,13 @@ fn run(engine: Engine, queue: mpsc::Receiver<Job>, max_batch: usize) {
         pending.extend(queue.try_iter());
         pending.retain(|job| !job.reply.is_closed());
         resuming.retain(|r| !r.reply.is_closed());
-        if !pending.is_empty() {
+        // New requests first, but a long recording still gets a window after every few batches, so that a steady
+        // stream of partial decodes cannot starve it.
+        if !pending.is_empty() && (resuming.is_empty() || batches_since_resume < BATCHES_PER_RESUME) {
             start_batch(&engine, &mut pending, &mut resuming, max_batch);
+            batches_since_resume += 1;
         } else if let Some(mut next) = resuming.pop_front() {
+            batches_since_resume = 0;
             let step = std::panic::catch_unwind(AssertUnwindSafe(|| engine.resume(&mut next.rest)));
             match step.unwrap_or_else(|_| Err(EngineError::Inference("the decoder panicked".into()))) {
                 Ok(Some(text)) => {

@@ -444,8 +444,9 @@ async fn a_short_command_is_not_held_up_behind_a_long_recording() {
             }
         }
     });
-    // The command comes while the recording's first window is decoded (about a second on a CPU): it waits for
-    // that window, not for the second one too.
+    // The command comes while the recording's first window is decoded (about a second on this CPU; the test
+    // assumes a window takes longer than 300 ms, so a GPU may finish the recording first): it waits for that
+    // window, not for the second one too.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (sentence, clip) = &corpus.clips[3];
     let short = transcribe(&server, AudioFormat::WHISPER, &convert(clip, AudioFormat::WHISPER), 3_200).await;

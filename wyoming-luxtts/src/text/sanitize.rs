@@ -59,73 +59,59 @@ fn strip_links(text: &str) -> String {
 }
 
 /// HTML elements LLMs write into replies; `<Enter>` or `a<b and c>d` are text, not tags.
+#[rustfmt::skip]
 const HTML_TAGS: &[&str] = &[
-    "a",
-    "abbr",
-    "b",
-    "blockquote",
-    "br",
-    "caption",
-    "cite",
-    "code",
-    "dd",
-    "del",
-    "details",
-    "div",
-    "dl",
-    "dt",
-    "em",
-    "font",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "i",
-    "img",
-    "ins",
-    "kbd",
-    "li",
-    "mark",
-    "ol",
-    "p",
-    "pre",
-    "q",
-    "s",
-    "samp",
-    "small",
-    "span",
-    "strike",
-    "strong",
-    "sub",
-    "summary",
-    "sup",
-    "table",
-    "tbody",
-    "td",
-    "tfoot",
-    "th",
-    "thead",
-    "tr",
-    "tt",
-    "u",
-    "ul",
-    "var",
+    "a", "abbr", "article", "aside", "b", "blockquote", "br", "button", "caption", "center", "cite", "code", "dd",
+    "del", "details", "div", "dl", "dt", "em", "figure", "font", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hr", "i", "img", "input", "ins", "kbd", "label", "li", "main", "mark", "nav", "ol", "p", "pre", "q",
+    "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "think", "tr", "tt", "u", "ul", "var",
 ];
 
-/// Whether `inner` (between `<` and `>`) is an HTML tag or comment: `/`, a known element name, then nothing,
-/// a `/`, or attributes with values (`<b and c>` is not a tag).
+/// Attributes written without a value (`<details open>`).
+const BARE_ATTRIBUTES: &[&str] =
+    &["open", "nowrap", "hidden", "disabled", "checked", "selected", "readonly", "required", "autofocus", "controls"];
+
+/// Whether `inner` (between `<` and `>`) is an HTML tag or comment: `/`, a known element name, then attributes
+/// (`name="a b"`, `name=value`, or a known bare one) and perhaps a `/`. `<b and c>` is not a tag.
 fn is_tag(inner: &str) -> bool {
     if inner.starts_with("!--") {
         return inner.ends_with("--");
     }
     let inner = inner.strip_prefix('/').unwrap_or(inner).trim_end();
     let inner = inner.strip_suffix('/').unwrap_or(inner).trim_end();
-    let (name, attributes) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
-    HTML_TAGS.contains(&name.to_ascii_lowercase().as_str())
-        && (attributes.trim().is_empty() || attributes.split_whitespace().all(|a| a.contains('=')))
+    let (name, mut rest) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+    if !HTML_TAGS.contains(&name.to_ascii_lowercase().as_str()) {
+        return false;
+    }
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return true;
+        }
+        let end = rest.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(rest.len());
+        let (attribute, after) = rest.split_at(end);
+        let valid_name = !attribute.is_empty()
+            && attribute.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
+        if !valid_name {
+            return false;
+        }
+        let Some(value) = after.strip_prefix('=') else {
+            if !BARE_ATTRIBUTES.contains(&attribute.to_ascii_lowercase().as_str()) {
+                return false;
+            }
+            rest = after;
+            continue;
+        };
+        rest = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => match value[1..].find(quote) {
+                Some(close) => &value[close + 2..],
+                None => return false,
+            },
+            Some(_) => value.trim_start_matches(|c: char| !c.is_whitespace()),
+            None => return false,
+        };
+    }
 }
 
 /// Drops HTML tags and comments ([`is_tag`]); other text between `<` and `>` is kept.
@@ -156,7 +142,9 @@ fn strip_quote_marks(text: &str) -> String {
         .map(|line| {
             let body = line.trim_start();
             let indent = &line[..line.len() - body.len()];
-            let body = if body.starts_with('>') { body.trim_start_matches(['>', ' ']) } else { body };
+            // A quote mark is `>` before a space or another `>`; `>5 items` is text.
+            let quote = body.starts_with("> ") || body.starts_with(">>") || body == ">";
+            let body = if quote { body.trim_start_matches(['>', ' ']) } else { body };
             format!("{indent}{}", unbracket_names(body))
         })
         .collect::<Vec<_>>()
@@ -215,6 +203,17 @@ mod tests {
         assert_eq!(sanitize("Use the <Enter> key."), "Use the Enter key.");
         assert_eq!(sanitize("<p class=\"x\">Hi<br/>there</p><!-- note -->"), "Hi there");
         assert_eq!(sanitize("> quoted\n>> twice\nnot > quoted"), "quoted twice not > quoted");
+        assert_eq!(sanitize(">5 items left"), ">5 items left");
+        for tag in [
+            "<span style=\"color: red\">Warning</span>",
+            "<img src=\"a.png\" alt=\"a black cat\">Warning",
+            "<details open>Warning</details>",
+            "<td colspan=2 nowrap>Warning</td>",
+            "<think>Warning</think>",
+        ] {
+            assert_eq!(sanitize(tag), "Warning", "{tag}");
+        }
+        assert_eq!(sanitize("<a href=\"x>Warning"), "<a href=\"x>Warning", "an unclosed quote is not a tag");
     }
 
     #[test]

@@ -66,9 +66,11 @@ impl PhraseSplitter {
     /// Adds streamed text; returns the phrases it completes, in order.
     pub fn push(&mut self, text: &str) -> Vec<String> {
         let text = if self.at_release {
+            // Only a run of marks that ends the chunk or a word ("!! Great"); ".NET" and "'Cause" start one.
             let rest = text.trim_start_matches(|c| ENDERS.contains(&c) || CLOSERS.contains(&c));
+            let continues = rest.is_empty() || rest.starts_with(char::is_whitespace);
             self.at_release = rest.is_empty();
-            rest
+            if continues { rest } else { text }
         } else {
             text
         };
@@ -334,7 +336,9 @@ mod tests {
         assert_eq!(s.push(" No way. "), ["No way."]);
         assert_eq!(stream(&["Done.", ".. okay."]), [(0, "Done.".into()), (1, "okay.".into())]);
         assert_eq!(stream(&["A list\n", ".5 of it"]), [(0, "A list".into()), (2, ".5 of it".into())]);
-        // Punctuation after a space starts a phrase of its own, as written.
+        // Marks that open a word are kept, and so is punctuation after a space.
+        assert_eq!(stream(&["Done.", ".NET is fast."]), [(0, "Done.".into()), (1, ".NET is fast.".into())]);
+        assert_eq!(stream(&["I won!", "'Cause I can."]), [(0, "I won!".into()), (1, "'Cause I can.".into())]);
         assert_eq!(stream(&["Hi! ", "...well."]), [(0, "Hi!".into()), (2, "...well.".into())]);
     }
 
