@@ -558,7 +558,7 @@ impl Bot {
                 let recent = self.stt_fallback_at.is_some_and(|at| now.duration_since(at) < STT_FALLBACK_INTERVAL);
                 if question && quiet && !recent {
                     self.stt_fallback_at = Some(now);
-                    self.say_fallback(self.config.fallback_phrase.clone());
+                    self.say_fallback(self.config.fallback_phrase.clone(), TextTarget::CurrentChannel);
                 }
                 return;
             }
@@ -721,20 +721,21 @@ impl Bot {
                 if !spoken {
                     let mut turn = self.turn.take().expect("checked");
                     turn.latency.outcome = Some("error".into());
-                    let phrase = match &turn.kind {
-                        TurnKind::Greeting { name } => format!("Hey {name}!"),
-                        TurnKind::Said | TurnKind::Typed { .. } => self.config.fallback_phrase.clone(),
+                    let (phrase, to) = match &turn.kind {
+                        TurnKind::Greeting { name } => (format!("Hey {name}!"), TextTarget::CurrentChannel),
+                        TurnKind::Said => (self.config.fallback_phrase.clone(), TextTarget::CurrentChannel),
+                        TurnKind::Typed { reply_to } => (self.config.fallback_phrase.clone(), *reply_to),
                     };
                     self.finish_turn(turn.latency, &turn.kind, SpokenText::default(), Instant::now());
-                    self.say_fallback(phrase);
+                    self.say_fallback(phrase, to);
                 }
             }
         }
     }
 
-    /// Says a fallback phrase, or writes it to the channel when the TTS cannot be reached. A barge-in or the
-    /// next question stops it like a reply.
-    fn say_fallback(&mut self, phrase: String) {
+    /// Says a fallback phrase, or writes it to `to` (where the question came from) when the TTS cannot be
+    /// reached. A barge-in or the next question stops it like a reply.
+    fn say_fallback(&mut self, phrase: String, to: TextTarget) {
         if phrase.is_empty() {
             return;
         }
@@ -765,7 +766,7 @@ impl Bot {
             if any {
                 sink.finish();
             } else {
-                let _ = text_out.send(TextOut { to: TextTarget::CurrentChannel, text: phrase });
+                let _ = text_out.send(TextOut { to, text: phrase });
             }
         })));
     }

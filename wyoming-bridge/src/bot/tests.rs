@@ -453,6 +453,26 @@ async fn after_a_tts_failure_the_phrases_never_synthesised_are_not_recorded_as_h
     assert!(content.len() <= 64, "the history holds what the TTS never said: {content:?}");
 }
 
+#[tokio::test]
+async fn with_the_llm_and_the_tts_down_a_private_question_gets_its_fallback_privately() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").await;
+        }
+    });
+    // Nothing listens on the TTS port.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tts: WyomingUri = format!("tcp://{}", closed.local_addr().unwrap()).parse().unwrap();
+    drop(closed);
+    let stt = fake_stt(vec![]).await;
+    let mut bot = Running::start(|dir| config(&url, tts, stt, dir));
+    bot.send_text("Are you there?", true).await;
+    let text = tokio::time::timeout(Duration::from_secs(10), bot.text.recv()).await.unwrap().unwrap();
+    assert_eq!(text, TextOut { to: TextTarget::User(7), text: "Sorry, something went wrong.".into() });
+}
+
 /// 20 ms frames of a loud tone from session 7.
 fn tone(ms: usize) -> Vec<Event> {
     let frame: Vec<i16> = (0..960).map(|i| ((i as f32 * 0.0576).sin() * 6000.0) as i16).collect();
