@@ -17,7 +17,7 @@
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
 use crate::scheduler::Scheduler;
-use crate::text::split::{PhraseSplitter, SplitConfig, ends_at_clause};
+use crate::text::split::{PhraseSplitter, SplitConfig, ends_sentence};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
@@ -35,7 +35,7 @@ pub struct Context {
     /// Who synthesises now and on how many threads, over all connections (`--max-concurrent`, the cores).
     pub scheduler: Arc<Scheduler>,
     pub samples_per_chunk: usize,
-    /// Seconds of silence after each sentence but the last (not after a first phrase cut at a clause).
+    /// Seconds of silence after each sentence but the last (not after a phrase cut inside one).
     pub sentence_silence: f32,
     /// Whether streaming events are served (not `--no-streaming`).
     pub streaming: bool,
@@ -253,14 +253,14 @@ async fn run(
     mut phrases: mpsc::Receiver<String>,
 ) -> Result<(), Error> {
     let format = AudioFormat { rate: selected.voice.sample_rate(), width: 2, channels: 1 };
-    // Each phrase's audio, and whether the phrase ended at a clause rather than a sentence.
+    // Each phrase's audio, and whether the phrase ends a sentence.
     let (audio_tx, mut audio_rx) = mpsc::channel::<(Result<Vec<f32>, SynthError>, bool)>(1);
     let scheduler = ctx.scheduler.clone();
     let synthesis = AbortOnDropHandle::new(tokio::spawn(async move {
         while let Some(phrase) = phrases.recv().await {
             let Some(slot) = scheduler.acquire().await else { return };
             let (voice, speaker, width) = (selected.voice.clone(), selected.speaker, slot.width);
-            let clause = ends_at_clause(&phrase);
+            let sentence = ends_sentence(&phrase);
             let started = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || {
                 let _slot = slot;
@@ -275,7 +275,7 @@ async fn run(
                 "phrase synthesised"
             );
             let failed = result.is_err();
-            if audio_tx.send((result, clause)).await.is_err() || failed {
+            if audio_tx.send((result, sentence)).await.is_err() || failed {
                 return;
             }
         }
@@ -283,7 +283,7 @@ async fn run(
     let silence = vec![0f32; (ctx.sentence_silence * format.rate as f32) as usize];
     let mut started = false;
     let mut pending_silence = false;
-    while let Some((result, clause)) = audio_rx.recv().await {
+    while let Some((result, sentence)) = audio_rx.recv().await {
         let samples = result.map_err(request_error)?;
         if samples.is_empty() {
             continue;
@@ -296,7 +296,7 @@ async fn run(
             send_audio(&writer, format, &silence, ctx.samples_per_chunk).await?;
         }
         send_audio(&writer, format, &samples, ctx.samples_per_chunk).await?;
-        pending_silence = !silence.is_empty() && !clause;
+        pending_silence = !silence.is_empty() && sentence;
     }
     drop(synthesis);
     match mode {

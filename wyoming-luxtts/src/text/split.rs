@@ -192,10 +192,10 @@ fn boundary(text: &str, first: bool, max_chars: usize) -> Option<usize> {
     Some(cut)
 }
 
-/// Whether a phrase was cut inside its sentence, at a clause mark: `--sentence-silence` belongs after
-/// sentences, not in the pause after the first clause.
-pub fn ends_at_clause(phrase: &str) -> bool {
-    phrase.trim_end().trim_end_matches(CLOSERS).chars().last().is_some_and(|c| CLAUSE_MARKS.contains(&c))
+/// Whether a phrase ends a sentence (`. ! ? …`, closing quotes looked through): `--sentence-silence` belongs
+/// there, not after a first phrase cut at its clause or a run-on one cut for length.
+pub fn ends_sentence(phrase: &str) -> bool {
+    phrase.trim_end().trim_end_matches(CLOSERS).chars().last().is_some_and(|c| ENDERS.contains(&c))
 }
 
 /// wyoming-piper's auto-punctuation: a text that does not end with one of `marks` gets the first of them, so
@@ -290,12 +290,15 @@ mod tests {
     }
 
     #[test]
-    fn a_phrase_cut_at_a_clause_is_told_from_a_sentence() {
+    fn a_sentence_is_told_from_a_phrase_cut_inside_one() {
         let phrases = PhraseSplitter::split_all(SplitConfig::default(), "Sure, I can. \"Why?\" she asked: \"Yes,\"");
-        let clauses: Vec<bool> = phrases.iter().map(|p| ends_at_clause(p)).collect();
+        let sentences: Vec<bool> = phrases.iter().map(|p| ends_sentence(p)).collect();
         assert_eq!(phrases.len(), 4, "{phrases:?}");
-        assert_eq!(clauses, [true, false, false, true]);
-        assert!(!ends_at_clause("Hello") && !ends_at_clause("") && ends_at_clause("Well —"));
+        assert_eq!(sentences, [false, true, true, false]);
+        assert!(!ends_sentence("Hello") && !ends_sentence("") && !ends_sentence("Well —") && ends_sentence("Wait…"));
+        // A run-on sentence cut for length is not a sentence's end.
+        let cut = PhraseSplitter::split_all(SplitConfig::default(), &"word ".repeat(100));
+        assert!(!ends_sentence(&cut[0]), "{cut:?}");
     }
 
     #[test]
