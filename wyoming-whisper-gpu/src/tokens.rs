@@ -101,10 +101,10 @@ impl Vocabulary {
         prompt
     }
 
-    /// The text of a decode with timestamps, as faster-whisper assembles it: segments end at each pair of
-    /// consecutive timestamps, each segment's text is decoded alone, and the segments are joined with a
-    /// space. (faster-whisper re-decodes an unfinished last segment from its start timestamp in a further
-    /// pass; we keep its text from this pass.)
+    /// The text of one window's decode with timestamps, for a partial transcript: segments end at each pair of
+    /// consecutive timestamps, each segment's text is decoded alone, and the segments are joined with a space.
+    /// An unfinished last segment is kept, where a final transcript decodes it again from its start
+    /// ([`Vocabulary::split_segments`]).
     pub fn segments_text(&self, ids: &[usize]) -> String {
         let is_time = |id: usize| id >= self.timestamp_begin;
         let mut segments = Vec::new();

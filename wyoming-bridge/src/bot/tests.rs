@@ -407,20 +407,26 @@ async fn text_questions_get_a_text_reply_when_asked() {
     assert_eq!(text, TextOut { to: TextTarget::User(7), text: "It is sunny.".into() });
 }
 
-#[tokio::test]
-async fn a_failed_reply_says_the_fallback_and_the_next_question_stops_it() {
-    // The LLM endpoint answers with garbage: every request fails, so each question gets the fallback phrase.
+/// An LLM endpoint that answers every request, after `delay`, with 400 Bad Request.
+async fn failing_llm(delay: Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut buf = [0u8; 4096];
             let _ = socket.read(&mut buf).await;
-            // Late enough that the first fallback is seen to stop before the second one starts.
-            tokio::time::sleep(Duration::from_millis(600)).await;
+            tokio::time::sleep(delay).await;
             let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").await;
         }
     });
+    url
+}
+
+#[tokio::test]
+async fn a_failed_reply_says_the_fallback_and_the_next_question_stops_it() {
+    // Every request fails, so each question gets the fallback phrase; late enough that the first fallback is
+    // seen to stop before the second one starts.
+    let url = failing_llm(Duration::from_millis(600)).await;
     let (tts, log) = fake_tts(true).await;
     let stt = fake_stt(vec![]).await;
     let long_fallback = "I am sorry, something went wrong on my side, please ask me again in a little while.";
@@ -455,13 +461,7 @@ async fn after_a_tts_failure_the_phrases_never_synthesised_are_not_recorded_as_h
 
 #[tokio::test]
 async fn with_the_llm_and_the_tts_down_a_private_question_gets_its_fallback_privately() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").await;
-        }
-    });
+    let url = failing_llm(Duration::ZERO).await;
     // Nothing listens on the TTS port.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tts: WyomingUri = format!("tcp://{}", closed.local_addr().unwrap()).parse().unwrap();

@@ -15,6 +15,7 @@ pub fn is_speakable(text: &str) -> bool {
 pub fn sanitize(text: &str) -> String {
     let text = strip_links(text);
     let text = strip_tags(&text);
+    let text = unbracket_names(&text);
     let text = strip_quote_marks(&text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -116,17 +117,30 @@ fn is_tag(inner: &str) -> bool {
 
 /// Drops HTML tags and comments ([`is_tag`]); other text between `<` and `>` is kept.
 fn strip_tags(text: &str) -> String {
+    rewrite_angle_spans(text, |inner| is_tag(inner).then_some(" "))
+}
+
+/// `<Enter>` → `Enter`: a single word in angle brackets is a key or placeholder name, not a comparison.
+fn unbracket_names(text: &str) -> String {
+    let is_name = |inner: &str| !inner.is_empty() && inner.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    rewrite_angle_spans(text, |inner| is_name(inner).then_some(inner))
+}
+
+/// Each `<…>` span (without a `<` inside) for which `replace` has a replacement is replaced by it; the rest is
+/// kept as it is.
+fn rewrite_angle_spans(text: &str, replace: impl Fn(&str) -> Option<&str>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('<') {
         let after = &rest[open + 1..];
-        match after.find('>') {
-            Some(close) if !after[..close].contains('<') && is_tag(&after[..close]) => {
+        let span = after.find('>').filter(|&close| !after[..close].contains('<'));
+        match span.and_then(|close| replace(&after[..close]).map(|with| (close, with))) {
+            Some((close, with)) => {
                 out.push_str(&rest[..open]);
-                out.push(' ');
+                out.push_str(with);
                 rest = &after[close + 1..];
             }
-            _ => {
+            None => {
                 out.push_str(&rest[..=open]);
                 rest = after;
             }
@@ -136,7 +150,7 @@ fn strip_tags(text: &str) -> String {
     out
 }
 
-/// Drops Markdown quote marks (`>` opening a line) and the brackets of `<Key>`-style names.
+/// Drops Markdown quote marks (`>` opening a line).
 fn strip_quote_marks(text: &str) -> String {
     text.split('\n')
         .map(|line| {
@@ -145,32 +159,10 @@ fn strip_quote_marks(text: &str) -> String {
             // A quote mark is `>` before a space or another `>`; `>5 items` is text.
             let quote = body.starts_with("> ") || body.starts_with(">>") || body == ">";
             let body = if quote { body.trim_start_matches(['>', ' ']) } else { body };
-            format!("{indent}{}", unbracket_names(body))
+            format!("{indent}{body}")
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// `<Enter>` → `Enter`: a single word in angle brackets is a key or placeholder name, not a comparison.
-fn unbracket_names(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(open) = rest.find('<') {
-        let after = &rest[open + 1..];
-        match after.find('>') {
-            Some(close) if close > 0 && after[..close].chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') => {
-                out.push_str(&rest[..open]);
-                out.push_str(&after[..close]);
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..=open]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Emoji and pictographic symbols (the blocks LLMs use), which espeak-ng reads as their Unicode names or not
