@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wyoming_luxtts::luxtts::features;
 use wyoming_luxtts::luxtts::model::{LuxModel, SynthParams};
 use wyoming_luxtts::luxtts::voice::{self, PromptSettings};
-use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
+use wyoming_luxtts::onnx::{Cancel, Device, SessionOptions, Width};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -44,13 +44,14 @@ fn main() {
         "{:>4} {:>5} {:>5} {:>9} {:>12} {:>9} {:>9} {:>10}",
         "L", "F", "G", "frontend", "enc", "dec/step", "vocoder", "merge+post"
     );
+    let cancel = Cancel::new().unwrap();
     for text in texts {
         let t0 = Instant::now();
         let tokens = model.frontend().tokens(text).unwrap();
         let frontend = t0.elapsed();
-        let mut trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1, Width::Wide).unwrap();
+        let mut trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1, Width::Wide, &cancel).unwrap();
         for _ in 1..runs {
-            trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1, Width::Wide).unwrap();
+            trace = model.generate(&prompt, &tokens, &SynthParams::default(), 1, Width::Wide, &cancel).unwrap();
         }
         let t = &trace.timings;
         let per_step = t.decoder_steps.iter().map(|d| ms(*d)).sum::<f64>() / t.decoder_steps.len() as f64;

@@ -3,7 +3,7 @@
 //! A [`Voice`] turns one phrase into float samples at its own rate; the session does the splitting,
 //! streaming and PCM conversion. Both engines (Piper, LuxTTS) implement it, so the server is one code path.
 
-use crate::onnx::{OnnxError, Width};
+use crate::onnx::{Cancel, OnnxError, Width};
 use crate::text::espeak::EspeakError;
 use crate::text::sanitize;
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub enum SynthError {
     Onnx(#[from] OnnxError),
     #[error("{0}")]
     Model(String),
+    /// The request was dropped (its client left) and its runs stopped.
+    #[error("synthesis cancelled")]
+    Cancelled,
 }
 
 impl SynthError {
@@ -31,7 +34,13 @@ impl SynthError {
             SynthError::UnknownSpeaker { .. } => "UnknownSpeaker",
             SynthError::Espeak(_) => "PhonemizerError",
             SynthError::Onnx(_) | SynthError::Model(_) => "SynthesisError",
+            SynthError::Cancelled => "Cancelled",
         }
+    }
+
+    /// A run that failed because it was told to stop is [`SynthError::Cancelled`], not a model error.
+    pub fn unless_cancelled(self, cancel: &Cancel) -> SynthError {
+        if cancel.is_cancelled() { SynthError::Cancelled } else { self }
     }
 }
 
@@ -48,9 +57,16 @@ pub trait Voice: Send + Sync {
     fn can_say(&self, text: &str) -> bool {
         sanitize::is_speakable(&sanitize::sanitize(text))
     }
-    /// Synthesises one phrase (already sanitised; it may hold several sentences) on `width` threads.
-    /// Blocking: run it off the async runtime. Samples are in [-1, 1].
-    fn synthesize(&self, phrase: &str, speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError>;
+    /// Synthesises one phrase (already sanitised; it may hold several sentences) on `width` threads, stopping
+    /// with [`SynthError::Cancelled`] once `cancel` is set. Blocking: run it off the async runtime. Samples are
+    /// in [-1, 1].
+    fn synthesize(
+        &self,
+        phrase: &str,
+        speaker: Option<i64>,
+        width: Width,
+        cancel: &Cancel,
+    ) -> Result<Vec<f32>, SynthError>;
     /// Opens `count` idle sessions of `width` ahead of need (blocking).
     fn prewarm(&self, width: Width, count: usize) -> Result<(), SynthError>;
 }
@@ -154,7 +170,7 @@ mod tests {
                 }),
             }
         }
-        fn synthesize(&self, _: &str, _: Option<i64>, _: Width) -> Result<Vec<f32>, SynthError> {
+        fn synthesize(&self, _: &str, _: Option<i64>, _: Width, _: &Cancel) -> Result<Vec<f32>, SynthError> {
             Ok(Vec::new())
         }
         fn prewarm(&self, _: Width, _: usize) -> Result<(), SynthError> {

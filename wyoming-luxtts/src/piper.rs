@@ -3,7 +3,7 @@
 //! a wyoming-piper user hears the same voice.
 
 use crate::engine::{SynthError, Voice};
-use crate::onnx::{Graph, OnnxError, SessionOptions, SessionPool, Width};
+use crate::onnx::{Cancel, Graph, OnnxError, SessionOptions, SessionPool, Width};
 use crate::text::phonemes::{self, IdMap};
 use crate::text::{espeak, sanitize};
 use ort::environment::Environment;
@@ -203,7 +203,13 @@ impl PiperVoice {
     }
 
     /// One sentence's ids to audio, peak-normalised like `piper-tts` (`normalize_audio`, its default).
-    pub fn ids_to_audio(&self, ids: &[i64], speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
+    pub fn ids_to_audio(
+        &self,
+        ids: &[i64],
+        speaker: Option<i64>,
+        width: Width,
+        cancel: &Cancel,
+    ) -> Result<Vec<f32>, SynthError> {
         let scales = [self.scales.noise_scale, self.scales.length_scale, self.scales.noise_w];
         let speaker = if self.config.num_speakers > 1 { Some(speaker.unwrap_or(0)) } else { None };
         let model = self.name.clone();
@@ -216,11 +222,15 @@ impl PiperVoice {
             let outputs = match speaker {
                 Some(sid) => {
                     let sid = Tensor::from_array((vec![1_i64], vec![sid])).map_err(&fail)?;
-                    session.run(
+                    session.run_with_options(
                         ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid],
+                        cancel.run_options(),
                     )
                 }
-                None => session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales]),
+                None => session.run_with_options(
+                    ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales],
+                    cancel.run_options(),
+                ),
             }
             .map_err(&fail)?;
             let (_, samples) = outputs[0].try_extract_tensor::<f32>().map_err(&fail)?;
@@ -297,14 +307,20 @@ impl Voice for PiperVoice {
         Ok(self.pool.prewarm(width, count)?)
     }
 
-    fn synthesize(&self, phrase: &str, speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
+    fn synthesize(
+        &self,
+        phrase: &str,
+        speaker: Option<i64>,
+        width: Width,
+        cancel: &Cancel,
+    ) -> Result<Vec<f32>, SynthError> {
         let text = sanitize::sanitize(phrase);
         if !sanitize::is_speakable(&text) {
             return Ok(Vec::new());
         }
         let mut audio = Vec::new();
         for ids in self.phoneme_ids(&text)? {
-            audio.extend(self.ids_to_audio(&ids, speaker, width)?);
+            audio.extend(self.ids_to_audio(&ids, speaker, width, cancel).map_err(|e| e.unless_cancelled(cancel))?);
         }
         Ok(audio)
     }

@@ -10,12 +10,13 @@
 //! ignored.
 //!
 //! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead
-//! of synthesis), so `describe` is answered at once, and a client that leaves mid-request stops its synthesis
-//! after the phrase in progress. A client that half-closes after sending the whole request still gets all its
+//! of synthesis), so `describe` is answered at once, and a client that leaves mid-request stops its synthesis,
+//! the phrase in progress included (within one ONNX Runtime operator). A client that half-closes after sending the whole request still gets all its
 //! audio. Errors (unknown voice, nothing to say, events out of
 //! order) are `error` events; the server then closes the connection, so no client waits forever.
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
+use crate::onnx::{Cancel, CancelOnDrop};
 use crate::scheduler::Scheduler;
 use crate::text::split::{PhraseSplitter, SplitConfig, ends_sentence};
 use std::sync::Arc;
@@ -256,15 +257,19 @@ async fn run(
     // Each phrase's audio, and whether the phrase ends a sentence.
     let (audio_tx, mut audio_rx) = mpsc::channel::<(Result<Vec<f32>, SynthError>, bool)>(1);
     let scheduler = ctx.scheduler.clone();
+    let cancel = Cancel::new().map_err(|e| request_error(e.into()))?;
     let synthesis = AbortOnDropHandle::new(tokio::spawn(async move {
+        // Dropped with this task when the request ends early: the phrase being synthesised stops too.
+        let cancel = CancelOnDrop(cancel);
         while let Some(phrase) = phrases.recv().await {
             let Some(slot) = scheduler.acquire().await else { return };
-            let (voice, speaker, width) = (selected.voice.clone(), selected.speaker, slot.width);
+            let (voice, speaker, width, cancel) =
+                (selected.voice.clone(), selected.speaker, slot.width, cancel.0.clone());
             let sentence = ends_sentence(&phrase);
             let started = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || {
                 let _slot = slot;
-                voice.synthesize(&phrase, speaker, width)
+                voice.synthesize(&phrase, speaker, width, &cancel)
             })
             .await
             .unwrap_or_else(|e| Err(SynthError::Model(format!("synthesis failed: {e}"))));

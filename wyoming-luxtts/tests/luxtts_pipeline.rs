@@ -14,7 +14,7 @@ use luxtts_common::{fixture, max_abs_diff, read_f32, reference, write_f32, write
 use wyoming_luxtts::luxtts::features::N_MELS;
 use wyoming_luxtts::luxtts::model::{LuxModel, SynthParams};
 use wyoming_luxtts::luxtts::voice::{self, PromptSettings};
-use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
+use wyoming_luxtts::onnx::{Cancel, Device, SessionOptions, Width};
 
 struct Case {
     name: &'static str,
@@ -69,7 +69,9 @@ fn rust_pipeline_matches_the_numpy_reference() {
         let prompt = voice::encode(&audio, case.transcript, prompt_tokens.clone(), &settings).unwrap();
         let text_tokens = model.frontend().tokens(case.text).unwrap();
         assert!(!text_tokens.is_empty() && !prompt_tokens.is_empty());
-        let trace = model.generate(&prompt, &text_tokens, &case.params, case.seed, Width::Wide).unwrap();
+        let trace = model
+            .generate(&prompt, &text_tokens, &case.params, case.seed, Width::Wide, &Cancel::new().unwrap())
+            .unwrap();
         assert_eq!(trace.total_frames, trace.plan.total_frames, "{}: the plan predicts the encoder's F", case.name);
         let generated = trace.total_frames - prompt.frames;
         assert!(generated >= case.params.min_frames, "{}: {generated} frames", case.name);

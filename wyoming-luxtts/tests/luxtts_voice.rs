@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wyoming_luxtts::cli::CloneSpec;
 use wyoming_luxtts::luxtts::{self, LuxConfig};
-use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
+use wyoming_luxtts::onnx::{Cancel, Device, SessionOptions, Width};
 use wyoming_proto::codec::Limits;
 use wyoming_proto::connection::Connection;
 use wyoming_proto::event::{Event, Transcript};
@@ -98,8 +98,8 @@ async fn voices_are_transcribed_cached_and_synthesise() {
         let voice = voice.clone();
         move || {
             (
-                voice.synthesize("Hello there, how are you?", None, Width::Wide).unwrap(),
-                voice.synthesize("Hello there, how are you?", None, Width::Wide).unwrap(),
+                voice.synthesize("Hello there, how are you?", None, Width::Wide, &Cancel::new().unwrap()).unwrap(),
+                voice.synthesize("Hello there, how are you?", None, Width::Wide, &Cancel::new().unwrap()).unwrap(),
             )
         }
     })
@@ -113,15 +113,20 @@ async fn voices_are_transcribed_cached_and_synthesise() {
     let long_text = numbers.join(" ");
     let long_tokens = frontend.tokens(&long_text).unwrap().len();
     assert!(long_tokens > luxtts::MAX_PASS_TOKENS, "{long_tokens} tokens");
-    let (silent, long) = tokio::task::spawn_blocking(move || {
+    let (silent, long, cancelled) = tokio::task::spawn_blocking(move || {
         // Numbers without punctuation normalise to more tokens than one pass takes: several bounded passes.
+        let cancelled = Cancel::new().unwrap();
+        cancelled.cancel();
         (
-            voice.synthesize("  ** ", None, Width::Wide).unwrap(),
-            voice.synthesize(&long_text, None, Width::Wide).unwrap(),
+            voice.synthesize("  ** ", None, Width::Wide, &Cancel::new().unwrap()).unwrap(),
+            voice.synthesize(&long_text, None, Width::Wide, &Cancel::new().unwrap()).unwrap(),
+            // A request whose client has gone runs none of the three graphs.
+            voice.synthesize("Hello there.", None, Width::Wide, &cancelled),
         )
     })
     .await
     .unwrap();
+    assert!(matches!(cancelled, Err(wyoming_luxtts::engine::SynthError::Cancelled)), "{cancelled:?}");
     assert!(silent.is_empty());
     assert!(long.len() > 48_000 && long.iter().all(|s| (-1.0..=1.0).contains(s)));
 

@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use wyoming_luxtts::onnx::{Device, SessionOptions, Width};
+use wyoming_luxtts::onnx::{Cancel, Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
 use wyoming_luxtts::text::espeak;
 use wyoming_tests::{provisioned, python, python_script};
@@ -111,7 +111,7 @@ fn matches_the_python_piper_engine() {
         for width in [Width::Wide, Width::Narrow] {
             let mut audio = Vec::new();
             for sentence in &ids {
-                audio.extend(ours.ids_to_audio(sentence, None, width).unwrap());
+                audio.extend(ours.ids_to_audio(sentence, None, width, &Cancel::new().unwrap()).unwrap());
             }
             assert_eq!(audio.len(), theirs.len(), "{:?}: sample counts differ", entry.text);
             let max_diff = audio.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

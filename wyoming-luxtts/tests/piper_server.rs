@@ -321,6 +321,43 @@ async fn a_huge_text_streams_and_a_client_that_leaves_stops_its_synthesis() {
     assert!(used < 0.3, "synthesis went on after the client left: {used} CPU seconds in 2 s");
 }
 
+/// A bridge that hears a barge-in drops its TTS stream while a long sentence is being synthesised: the
+/// sentence stops there (its ONNX Runtime run is terminated), so the cores are free for the next reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_stream_stops_the_sentence_in_progress() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let pid = server.child.0.id();
+    // About 15 s of speech in one sentence without a clause mark: one run of about a second on both cores.
+    let long = "The old lighthouse keeper walked slowly along the narrow path above the sea and looked out over \
+                the grey water where the fishing boats were coming home one after another in the fading light of \
+                a long and quiet autumn evening by the shore.";
+    let (mut reader, writer) = connect(&server).await.into_connection().into_split();
+    writer.write_event(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    let text = format!("Okay. {long} And");
+    writer.write_event(&Event::SynthesizeChunk(SynthesizeChunk { text, ..Default::default() })).await.unwrap();
+    // "Okay." is spoken; the long sentence is now being synthesised. The client leaves.
+    loop {
+        match reader.read_event().await.unwrap() {
+            Some(Event::AudioChunk(_)) => break,
+            Some(Event::Error(e)) => panic!("{e:?}"),
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
+    drop((reader, writer));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_seconds(pid) - before;
+    eprintln!("CPU used 0.3-1.3 s after the client left: {used:.2} s");
+    assert!(used < 0.3, "the sentence went on after the client left: {used} CPU seconds in 1 s");
+    // The server is fine, and the session that was stopped is reused.
+    let mut client = connect(&server).await;
+    client.send(&synthesize(long, None)).await.unwrap();
+    assert!(one_cycle(&until(&mut client, "audio-stop").await).len() > 10 * 2 * 22_050);
+}
+
 fn rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();

@@ -24,7 +24,7 @@ pub mod voice;
 
 use crate::cli::CloneSpec;
 use crate::engine::{SynthError, Voice};
-use crate::onnx::{SessionOptions, Width};
+use crate::onnx::{Cancel, SessionOptions, Width};
 use model::{LuxModel, SynthParams};
 use ort::environment::Environment;
 use std::path::PathBuf;
@@ -147,7 +147,13 @@ impl Voice for LuxVoice {
         crate::text::sanitize::is_speakable(&frontend::Frontend::prepare(text))
     }
 
-    fn synthesize(&self, phrase: &str, _speaker: Option<i64>, width: Width) -> Result<Vec<f32>, SynthError> {
+    fn synthesize(
+        &self,
+        phrase: &str,
+        _speaker: Option<i64>,
+        width: Width,
+        cancel: &Cancel,
+    ) -> Result<Vec<f32>, SynthError> {
         let tokens = self.model.frontend().tokens(phrase)?;
         if tokens.is_empty() {
             return Ok(Vec::new());
@@ -155,7 +161,8 @@ impl Voice for LuxVoice {
         let seed = self.seed.unwrap_or_else(fresh_seed);
         let mut audio = Vec::new();
         for piece in frontend::split_tokens(&tokens, MAX_PASS_TOKENS, &self.model.frontend().break_ids()) {
-            audio.extend(self.model.generate(&self.prompt, &piece, &self.params, seed, width)?.output);
+            let pass = self.model.generate(&self.prompt, &piece, &self.params, seed, width, cancel);
+            audio.extend(pass.map_err(|e| e.unless_cancelled(cancel))?.output);
         }
         Ok(audio)
     }

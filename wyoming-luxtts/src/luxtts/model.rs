@@ -10,7 +10,7 @@ use super::frontend::Frontend;
 use super::voice::{EncodedVoice, sha256_hex};
 use super::{merge, post, sampler};
 use crate::engine::SynthError;
-use crate::onnx::{Graph, OnnxError, SessionOptions, SessionPool, Width};
+use crate::onnx::{Cancel, Graph, OnnxError, SessionOptions, SessionPool, Width};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
@@ -218,6 +218,7 @@ impl LuxModel {
         params: &SynthParams,
         seed: u64,
         width: Width,
+        cancel: &Cancel,
     ) -> Result<Trace, SynthError> {
         let dim = self.feat_dim;
         let (fp, p, l) = (prompt.frames, prompt.tokens.len(), tokens.len());
@@ -231,12 +232,12 @@ impl LuxModel {
         let fail = run_error("text_encoder");
         let text_condition = self.text_encoder.with(width, |session| -> Result<(Vec<f32>, Vec<i64>), SynthError> {
             let outputs = session
-                .run(ort::inputs![
+                .run_with_options(ort::inputs![
                     "tokens" => Tensor::from_array((vec![1_i64, l as i64], tokens.to_vec())).map_err(&fail)?,
                     "prompt_tokens" => Tensor::from_array((vec![1_i64, p as i64], prompt.tokens.clone())).map_err(&fail)?,
                     "prompt_features_len" => scalar(fp as i64).map_err(&fail)?,
                     "speed" => scalar(plan.encoder_speed).map_err(&fail)?,
-                ])
+                ], cancel.run_options())
                 .map_err(&fail)?;
             let (shape, data) = outputs["text_condition"].try_extract_tensor::<f32>().map_err(&fail)?;
             Ok((data.to_vec(), shape.to_vec()))
@@ -271,13 +272,13 @@ impl LuxModel {
             sampler::sample(noise.clone(), &times, |t, x| -> Result<Vec<f32>, SynthError> {
                 let step = Instant::now();
                 let outputs = session
-                    .run(ort::inputs![
+                    .run_with_options(ort::inputs![
                         "t" => scalar(t).map_err(&fail)?,
                         "x" => Tensor::from_array((state_shape.clone(), x.to_vec())).map_err(&fail)?,
                         "text_condition" => Tensor::from_array((state_shape.clone(), text_condition.clone())).map_err(&fail)?,
                         "speech_condition" => Tensor::from_array((state_shape.clone(), speech_condition.clone())).map_err(&fail)?,
                         "guidance_scale" => scalar(params.guidance_scale).map_err(&fail)?,
-                    ])
+                    ], cancel.run_options())
                     .map_err(&fail)?;
                 let (_, v) = outputs["v"].try_extract_tensor::<f32>().map_err(&fail)?;
                 if v.len() != x.len() {
@@ -302,7 +303,8 @@ impl LuxModel {
             self.vocoder.with(width, |session| -> Result<(Vec<f32>, Vec<f32>), SynthError> {
                 let input = Tensor::from_array((vec![1_i64, dim as i64, generated as i64], vocoder_input.clone()))
                     .map_err(&fail)?;
-                let outputs = session.run(ort::inputs!["features" => input]).map_err(&fail)?;
+                let outputs =
+                    session.run_with_options(ort::inputs!["features" => input], cancel.run_options()).map_err(&fail)?;
                 let (_, a48) = outputs["audio_48k"].try_extract_tensor::<f32>().map_err(&fail)?;
                 let (_, a24) = outputs["audio_24k"].try_extract_tensor::<f32>().map_err(&fail)?;
                 Ok((a48.to_vec(), a24.to_vec()))
