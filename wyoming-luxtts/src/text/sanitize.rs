@@ -37,14 +37,18 @@ pub fn sanitize(text: &str) -> String {
     out.trim_end().to_string()
 }
 
-/// `[text](url)` → `text`; a bare `http(s)://…` is dropped.
+/// `[text](url)` → `text`; a bare `http(s)://…` is dropped. So is the `](url)` that ends a phrase holding the
+/// second half of a link whose text was cut at a sentence end (`[The guide. It has pictures](url)`): the phrase
+/// splitter sees the text before the link is removed. The `[` left in the first half is silent.
 fn strip_links(text: &str) -> String {
+    let text = strip_link_tails(text);
+    let text = text.as_str();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
         match after.find("](").and_then(|mid| after[mid + 2..].find(')').map(|close| (mid, mid + 2 + close))) {
-            Some((mid, close)) if !after[..mid].contains('\n') => {
+            Some((mid, close)) if !after[..mid].contains(['\n', ']']) => {
                 out.push_str(&rest[..open]);
                 out.push_str(&after[..mid]);
                 rest = &after[close + 1..];
@@ -113,6 +117,29 @@ fn is_tag(inner: &str) -> bool {
             None => return false,
         };
     }
+}
+
+/// Removes each `](target)` whose target has no whitespace: the end of a link whose `[` is in an earlier phrase.
+fn strip_link_tails(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("](") {
+        let target = &rest[at + 2..];
+        // A `[` still open before it makes this a whole link, for `strip_links`.
+        let whole = rest[..at].rfind('[').is_some_and(|open| !rest[open..at].contains(']'));
+        match target.find(|c: char| c == ')' || c.is_whitespace()) {
+            Some(end) if end > 0 && target[end..].starts_with(')') && !whole => {
+                out.push_str(&rest[..at]);
+                rest = &target[end + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..at + 2]);
+                rest = target;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Drops HTML tags and comments ([`is_tag`]); other text between `<` and `>` is kept.
@@ -206,6 +233,24 @@ mod tests {
             assert_eq!(sanitize(tag), "Warning", "{tag}");
         }
         assert_eq!(sanitize("<a href=\"x>Warning"), "<a href=\"x>Warning", "an unclosed quote is not a tag");
+    }
+
+    #[test]
+    fn a_link_cut_at_a_sentence_end_reads_its_text_not_its_url() {
+        let text = "Look at [the short guide. It has pictures](https://example.com/guide) today.";
+        let mut splitter = crate::text::split::PhraseSplitter::new(Default::default());
+        let mut phrases = splitter.push(text);
+        phrases.extend(splitter.finish());
+        assert!(phrases.len() > 1, "{phrases:?}");
+        let said: Vec<String> = phrases.iter().map(|p| sanitize(p)).collect();
+        assert_eq!(
+            said.join(" ").replace(['[', ']'], ""),
+            "Look at the short guide. It has pictures today.",
+            "{said:?}"
+        );
+        // Brackets that are not a link's stay words.
+        assert_eq!(sanitize("f(x) = [a] and g](y) but h](y z)"), "f(x) = [a] and g but h](y z)");
+        assert_eq!(sanitize("[x](y)"), "x");
     }
 
     #[test]
