@@ -5,7 +5,8 @@
 //! `audio-start` → `audio-chunk`* → `audio-stop` cycle.
 //!
 //! **Streaming** (`synthesize-start`, `synthesize-chunk`*, `synthesize-stop`): each phrase goes to synthesis
-//! the moment the text completes it, so audio flows while the client is still writing. The whole stream is
+//! the moment the text completes it (a `.` that ends a chunk after [`HOLD`], unless the next chunk comes
+//! first), so audio flows while the client is still writing. The whole stream is
 //! one cycle in one format, then `synthesize-stopped`. The compatibility `synthesize` inside a stream is
 //! ignored.
 //!
@@ -56,6 +57,10 @@ enum Mode {
 const PHRASE_QUEUE: usize = 32;
 /// A plain request's text is split this many bytes at a time, as synthesis takes the phrases.
 const SPLIT_SLICE: usize = 4096;
+/// How long a stream's `.` at the end of a chunk waits for the next chunk, which may continue the word
+/// (`example` `.` `com`), before it ends its sentence ([`PhraseSplitter::release_held`]). LLM tokens come
+/// 10–50 ms apart, so the wait is usually ended by the next token; this bounds it when the LLM pauses.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A request being synthesised: phrases go in, its task writes the audio.
 struct Job {
@@ -164,11 +169,30 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
     let (mut reader, writer) = conn.into_split();
     let mut stream: Option<PhraseSplitter> = None;
     let mut job: Option<Job> = None;
+    // When a stream's held `.` ends its sentence, if no chunk comes first.
+    let mut held_until: Option<tokio::time::Instant> = None;
     loop {
+        let release_held = async move {
+            match held_until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let event = tokio::select! {
+            // A chunk already received goes before a held `.` is released, however late this task runs.
+            biased;
             event = reader.read_event() => event?,
             result = finished(&mut job) => { result?; continue; }
             _ = shutdown.triggered(), if job.is_none() => return Ok(()),
+            _ = release_held => {
+                held_until = None;
+                if let (Some(splitter), Some(job)) = (stream.as_mut(), &job) {
+                    for phrase in splitter.release_held() {
+                        job.push(phrase).await;
+                    }
+                }
+                continue;
+            }
         };
         let Some(event) = event else {
             // The client is done sending. Finish a complete request (it may be reading still); drop one
@@ -228,10 +252,12 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                         }
                     }
                 }
+                held_until = splitter.holding().then(|| tokio::time::Instant::now() + HOLD);
             }
             Event::SynthesizeStop(_) if ctx.streaming => {
                 let mut splitter =
                     stream.take().ok_or_else(|| protocol_error("synthesize-stop without synthesize-start"))?;
+                held_until = None;
                 if let Some(job) = &mut job {
                     if let Some(last) = splitter.finish() {
                         job.push(last).await;

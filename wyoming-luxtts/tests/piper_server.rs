@@ -251,6 +251,38 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     let streamed = audio_until(&mut client, "synthesize-stopped").await;
     assert_eq!(streamed.len(), plain.len(), "streamed {} bytes, plain {}", streamed.len(), plain.len());
     assert!(streamed == plain, "same length, different samples");
+
+    // A tokenizer that writes "." as a token of its own, in the middle of an address or a file name: the word
+    // is not cut into two sentences.
+    let text = "Send it to john.doe@example.com by Friday. Then open config.yaml now.";
+    client.send(&synthesize(text, None)).await.unwrap();
+    let plain = audio_until(&mut client, "audio-stop").await;
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    for text in ["Send it to john", ".", "doe@example", ".", "com by Friday.", " Then open config.", "yaml now."] {
+        client
+            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() }))
+            .await
+            .unwrap();
+    }
+    // The last "." waits for more text only briefly: its sentence is spoken before synthesize-stop is sent.
+    let mut streamed = Vec::new();
+    let mut audio_stop = false;
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while streamed.len() < plain.len() {
+            match client.recv().await.unwrap() {
+                Some(Event::AudioChunk(c)) => streamed.extend_from_slice(&c.audio),
+                Some(Event::AudioStop(_)) => audio_stop = true,
+                Some(Event::Error(e)) => panic!("{e:?}"),
+                Some(_) => {}
+                None => panic!("closed"),
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok() && !audio_stop, "the stream's audio did not come before synthesize-stop");
+    client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    streamed.extend(audio_until(&mut client, "synthesize-stopped").await);
+    assert!(streamed == plain, "streamed {} bytes, plain {}", streamed.len(), plain.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

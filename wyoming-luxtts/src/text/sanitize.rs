@@ -37,9 +37,10 @@ pub fn sanitize(text: &str) -> String {
     out.trim_end().to_string()
 }
 
-/// `[text](url)` → `text`; a bare `http(s)://…` is dropped. So is the `](url)` that ends a phrase holding the
-/// second half of a link whose text was cut at a sentence end (`[The guide. It has pictures](url)`): the phrase
-/// splitter sees the text before the link is removed. The `[` left in the first half is silent.
+/// `[text](url)` → `text`; a bare `http(s)://…` is read as its host ([`url_as_host`]). A `](url)` alone is
+/// dropped: it ends the phrase holding the second half of a link whose text was cut at a sentence end
+/// (`[The guide. It has pictures](url)`), as the phrase splitter sees the text before links are removed. The
+/// `[` left in the first half is silent.
 fn strip_links(text: &str) -> String {
     let text = strip_link_tails(text);
     let text = text.as_str();
@@ -60,7 +61,25 @@ fn strip_links(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out.split(' ').filter(|w| !(w.starts_with("http://") || w.starts_with("https://"))).collect::<Vec<_>>().join(" ")
+    out.split(' ').map(url_as_host).collect::<Vec<_>>().join(" ")
+}
+
+/// A bare URL is read as its host and port: `https://example.com/help?id=42.` → `example.com.`. The scheme, path
+/// and query are noise when spoken, but dropping the whole URL left sentences such as "Visit for details."
+/// Brackets or quotes around it and the punctuation after it stay.
+fn url_as_host(word: &str) -> std::borrow::Cow<'_, str> {
+    const TRAILING: &[char] = &['.', ',', ';', ':', '!', '?', ')', ']', '"', '\'', '”', '’', '>'];
+    let Some(start) = word.find("http://").or_else(|| word.find("https://")) else { return word.into() };
+    let (lead, url) = word.split_at(start);
+    if lead.chars().any(char::is_alphanumeric) {
+        return word.into();
+    }
+    let body = url.trim_end_matches(TRAILING);
+    let tail = &url[body.len()..];
+    let rest = body.split_once("://").map_or("", |(_, rest)| rest);
+    let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+    format!("{lead}{host}{tail}").into()
 }
 
 /// HTML elements LLMs write into replies; `<Enter>` or `a<b and c>d` are text, not tags.
@@ -211,7 +230,15 @@ mod tests {
             "Sure! Here's code and the docs."
         );
         assert_eq!(sanitize("<b>Hello</b>\n\n# World"), "Hello World");
-        assert_eq!(sanitize("see https://example.com now"), "see now");
+        assert_eq!(sanitize("see https://example.com now"), "see example.com now");
+        assert_eq!(sanitize("Visit https://example.com/help?id=42 for details."), "Visit example.com for details.");
+        assert_eq!(
+            sanitize("Open http://192.168.1.10:8123/lovelace, then log in."),
+            "Open 192.168.1.10:8123, then log in."
+        );
+        assert_eq!(sanitize("See https://example.com."), "See example.com.");
+        assert_eq!(sanitize("(https://user@host.org/x) and \"http://a.b\"."), "(host.org) and \"a.b\".");
+        assert_eq!(sanitize("xhttps://odd and https:// alone"), "xhttps://odd and alone");
         assert_eq!(sanitize("3 < 4 and x_y"), "3 < 4 and x y");
     }
 

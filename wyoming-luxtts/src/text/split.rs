@@ -1,9 +1,11 @@
 //! Where streamed text is cut into phrases for synthesis.
 //!
 //! A phrase is released the moment it is complete: at sentence punctuation followed by a space, or at the
-//! end of a chunk when the punctuation cannot be anything else (`!`, `?`, or `.` after a word that is not an
-//! abbreviation). wyoming-piper waits for the next sentence's first letter, which with an LLM's tokens is a
-//! whole token later. The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so
+//! end of a chunk after `!` or `?`. wyoming-piper waits for the next sentence's first letter, which with an
+//! LLM's tokens is a whole token later. A `.` that ends a chunk is held back until the next chunk or a short
+//! wait ([`PhraseSplitter::release_held`], called by the session): tokenizers that write `.` as a token of its
+//! own continue a word after it (`example` `.` `com`, `config.` `yaml`), and such a word read as two sentences
+//! was garbled ("John, though at example, come"). The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so
 //! the first audio needs only the first clause to be written and synthesised. Full-width marks (`。！？，；：`)
 //! need no space after them, as Chinese and Japanese text has none. A phrase is never longer than
 //! `max_chars` (plus a closing punctuation run): without a boundary within them, it is cut at the last clause
@@ -75,12 +77,29 @@ impl PhraseSplitter {
             text
         };
         self.buffer.push_str(text);
+        self.split(false)
+    }
+
+    /// Whether the text so far ends with a `.` that ends a sentence unless the next chunk continues the word.
+    pub fn holding(&self) -> bool {
+        let first = self.released == 0 && self.config.first_clause;
+        !self.buffer.is_empty() && boundary(&self.buffer, first, self.config.max_chars, true).is_some()
+    }
+
+    /// No more text came soon after a held `.`: it ends its sentence after all.
+    pub fn release_held(&mut self) -> Vec<String> {
+        self.split(true)
+    }
+
+    /// Takes the complete phrases off the buffer. `settled`: no more text is coming soon, so a `.` at the end
+    /// of the buffer ends a sentence.
+    fn split(&mut self, settled: bool) -> Vec<String> {
         let mut out = Vec::new();
         let mut start = 0;
         let mut line = false;
         loop {
             let first = self.released == 0 && self.config.first_clause;
-            let Some(len) = boundary(&self.buffer[start..], first, self.config.max_chars) else { break };
+            let Some(len) = boundary(&self.buffer[start..], first, self.config.max_chars, settled) else { break };
             line = self.buffer[start..start + len].ends_with('\n');
             let phrase = self.buffer[start..start + len].trim();
             if !phrase.is_empty() {
@@ -116,8 +135,9 @@ impl PhraseSplitter {
     }
 }
 
-/// Byte length of the first complete phrase of `text` (never 0), if there is one yet.
-fn boundary(text: &str, first: bool, max_chars: usize) -> Option<usize> {
+/// Byte length of the first complete phrase of `text` (never 0), if there is one yet. `settled`: a `.` at the
+/// end of `text` ends a sentence (no more text is coming soon).
+fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<usize> {
     let max_chars = max_chars.max(1);
     let chars: Vec<(usize, char)> = text.char_indices().take(max_chars + LOOKAHEAD).collect();
     // Whether `chars` reaches the end of the buffer, or more text lies beyond what was looked at.
@@ -150,13 +170,15 @@ fn boundary(text: &str, first: bool, max_chars: usize) -> Option<usize> {
                     Some(_) => false,
                     // The run goes on past what was looked at: not an end here.
                     None if !whole => false,
-                    // At the end of the buffer: only when the next chunk cannot make it something else.
+                    // At the end of the buffer: `!` and `?` at once; a `.` once no more text came to continue
+                    // the word (`example.` `com`, `3.` `50`).
                     None => {
                         let period = run.starts_with('.') && !run.starts_with("..") && !run.starts_with('…');
                         strong
-                            || (period
+                            || (settled
+                                && period
                                 && !is_abbreviation(last, &run)
-                                && last.chars().last().is_some_and(char::is_alphabetic))
+                                && last.chars().last().is_some_and(char::is_alphanumeric))
                     }
                 };
             if ends_sentence {
@@ -240,11 +262,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Phrases, each with the chunk that released it, when chunks follow each other quickly.
     fn stream(chunks: &[&str]) -> Vec<(usize, String)> {
+        streamed(chunks, false)
+    }
+
+    /// The same when the stream pauses after every chunk for longer than a held `.` waits.
+    fn stream_paused(chunks: &[&str]) -> Vec<(usize, String)> {
+        streamed(chunks, true)
+    }
+
+    fn streamed(chunks: &[&str], paused: bool) -> Vec<(usize, String)> {
         let mut s = PhraseSplitter::new(SplitConfig::default());
         let mut out = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
             out.extend(s.push(chunk).into_iter().map(|p| (i, p)));
+            if paused {
+                out.extend(s.release_held().into_iter().map(|p| (i, p)));
+                assert!(!s.holding(), "nothing is held after a release");
+            }
         }
         out.extend(s.finish().map(|p| (chunks.len(), p)));
         out
@@ -252,9 +288,30 @@ mod tests {
 
     #[test]
     fn a_sentence_is_released_without_waiting_for_the_next_one() {
+        // `?` and `!` at once; a `.` at the end of a chunk with the next chunk, or after a pause.
+        let chunks = ["Hello", " world.", " How", " are", " you", " today?", " Fine."];
+        let fine = (7, "Fine.".to_string());
+        assert_eq!(stream(&chunks), [(2, "Hello world.".into()), (5, "How are you today?".into()), fine.clone()]);
         assert_eq!(
-            stream(&["Hello", " world.", " How", " are", " you", " today?"]),
-            [(1, "Hello world.".into()), (5, "How are you today?".into())]
+            stream_paused(&chunks),
+            [(1, "Hello world.".into()), (5, "How are you today?".into()), (6, "Fine.".into())]
+        );
+        let mut s = PhraseSplitter::new(SplitConfig::default());
+        assert!(s.push("Call me at ten.").is_empty() && s.holding());
+        assert_eq!(s.release_held(), ["Call me at ten."]);
+        assert!(s.push("Dr.").is_empty() && !s.holding(), "an abbreviation is not held: it never ends a sentence");
+    }
+
+    #[test]
+    fn a_word_that_a_chunk_cuts_at_its_dot_is_one_word() {
+        assert_eq!(
+            stream(&["Send it to john", ".", "doe@example", ".", "com by Friday."]),
+            [(5, "Send it to john.doe@example.com by Friday.".into())]
+        );
+        assert_eq!(stream(&["Open the file config.", "yaml now."]), [(2, "Open the file config.yaml now.".into())]);
+        assert_eq!(
+            stream(&["Visit https://example.", "com/help now."]),
+            [(2, "Visit https://example.com/help now.".into())]
         );
     }
 
@@ -272,7 +329,7 @@ mod tests {
             stream(&["Dr.", " Smith paid 3.", "50 dollars, e.g.", " twice. ", "Wait..", ". what?"]),
             [(2, "Dr. Smith paid 3.50 dollars,".into()), (3, "e.g. twice.".into()), (5, "Wait... what?".into())]
         );
-        assert_eq!(stream(&["Step 1. Open the lid."]), [(0, "Step 1. Open the lid.".into())]);
+        assert_eq!(stream(&["Step 1. Open the lid."]), [(1, "Step 1. Open the lid.".into())]);
     }
 
     #[test]
@@ -337,11 +394,13 @@ mod tests {
         assert!(s.push("!").is_empty());
         assert!(s.push("!\"").is_empty());
         assert_eq!(s.push(" No way. "), ["No way."]);
-        assert_eq!(stream(&["Done.", ".. okay."]), [(0, "Done.".into()), (1, "okay.".into())]);
+        assert_eq!(stream_paused(&["Done.", ".. okay."]), [(0, "Done.".into()), (1, "okay.".into())]);
+        // Without the pause, the marks are read together, as in the whole text.
+        assert_eq!(stream(&["Done.", ".. okay."]), [(2, "Done... okay.".into())]);
         assert_eq!(stream(&["A list\n", ".5 of it"]), [(0, "A list".into()), (2, ".5 of it".into())]);
         // Marks that open a word are kept, and so is punctuation after a space.
-        assert_eq!(stream(&["Done.", ".NET is fast."]), [(0, "Done.".into()), (1, ".NET is fast.".into())]);
-        assert_eq!(stream(&["I won!", "'Cause I can."]), [(0, "I won!".into()), (1, "'Cause I can.".into())]);
+        assert_eq!(stream_paused(&["Done.", ".NET is fast."]), [(0, "Done.".into()), (1, ".NET is fast.".into())]);
+        assert_eq!(stream(&["I won!", "'Cause I can."]), [(0, "I won!".into()), (2, "'Cause I can.".into())]);
         assert_eq!(stream(&["Hi! ", "...well."]), [(0, "Hi!".into()), (2, "...well.".into())]);
     }
 
@@ -349,7 +408,7 @@ mod tests {
     fn multi_byte_quotes_and_spaces_before_a_mark_are_cut_whole() {
         assert_eq!(
             stream(&["He said “Stop.” Then he left."]),
-            [(0, "He said “Stop.”".into()), (0, "Then he left.".into())]
+            [(0, "He said “Stop.”".into()), (1, "Then he left.".into())]
         );
         assert_eq!(stream(&["Bonjour\u{a0}! Ça va\u{202f}? Oui."]).len(), 3);
         // An over-long run of text behind an ideographic space.
@@ -394,21 +453,24 @@ mod tests {
             let mut last = 0;
             for c in cuts { chunks.push(&text[last..c]); last = c; }
             chunks.push(&text[last..]);
-            let phrases = stream(&chunks);
-            prop_assert!(phrases.iter().all(|(_, p)| p.chars().count() <= 250 + LOOKAHEAD));
-            let streamed: String = phrases.into_iter().map(|(_, p)| p).collect();
-            let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<Vec<char>>();
-            // Every character comes out in order, but punctuation continuing a sentence already released.
-            let (text, streamed) = (squash(&text), squash(&streamed));
-            let mut out = streamed.iter().peekable();
-            for c in &text {
-                if out.peek() == Some(&c) {
-                    out.next();
-                } else {
-                    prop_assert!(ENDERS.contains(c) || CLOSERS.contains(c), "{c:?} lost");
+            // Chunks in quick succession, and with a pause after each that releases a held `.`.
+            for paused in [false, true] {
+                let phrases = streamed(&chunks, paused);
+                prop_assert!(phrases.iter().all(|(_, p)| p.chars().count() <= 250 + LOOKAHEAD));
+                let streamed: String = phrases.into_iter().map(|(_, p)| p).collect();
+                let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<Vec<char>>();
+                // Every character comes out in order, but punctuation continuing a sentence already released.
+                let (text, streamed) = (squash(&text), squash(&streamed));
+                let mut out = streamed.iter().peekable();
+                for c in &text {
+                    if out.peek() == Some(&c) {
+                        out.next();
+                    } else {
+                        prop_assert!(ENDERS.contains(c) || CLOSERS.contains(c), "{c:?} lost");
+                    }
                 }
+                prop_assert!(out.next().is_none(), "text made up");
             }
-            prop_assert!(out.next().is_none(), "text made up");
         }
     }
 }
