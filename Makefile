@@ -26,7 +26,8 @@ WHISPER_URI ?= tcp://0.0.0.0:10300
 LUXTTS_URI ?= tcp://0.0.0.0:10200
 # The default models are the provisioned test models (see scripts/setup.sh).
 WHISPER_ARGS ?= --model "$$WYOMING_TEST_WHISPER_TINY_EN" --silero-model "$$WYOMING_TEST_SILERO_VAD"
-LUXTTS_ARGS ?= --voice "$$WYOMING_TEST_PIPER_VOICE"
+# piper-tts's espeak-ng data, which the Piper voices were trained with (Debian's reads some words differently).
+LUXTTS_ARGS ?= --voice "$$WYOMING_TEST_PIPER_VOICE" --espeak-data "$$WYOMING_RS_ESPEAK_DATA"
 
 # FUZZ_CRATE: wyoming-proto (target decode) or wyoming-bridge (voice_packet, control_frames).
 FUZZ_CRATE ?= wyoming-proto

@@ -28,6 +28,7 @@ sources the environment), or:
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -112,9 +113,12 @@ async def main(args):
     shutil.copy(args.voice, data / f"{name}.onnx")
     shutil.copy(args.voice + ".json", data / f"{name}.onnx.json")
     ports = {"ours": free_port(), "theirs": free_port()}
+    # The espeak-ng data wyoming-piper phonemizes with (piper-tts's own), so that both say the same phonemes.
+    espeak_data = importlib.util.find_spec("piper").submodule_search_locations[0]
     servers = {
         "ours": subprocess.Popen(
-            [args.ours, "--uri", f"tcp://127.0.0.1:{ports['ours']}", "--voice", name, "--data-dir", str(data)]
+            [args.ours, "--uri", f"tcp://127.0.0.1:{ports['ours']}", "--voice", name, "--data-dir", str(data),
+             "--espeak-data", espeak_data]
             + args.ours_arg,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         "theirs": subprocess.Popen(

@@ -343,6 +343,11 @@ SILERO_VAD="$UNPACK_DIR/silero-vad-6.2.3/silero_vad/data/silero_vad.onnx"
 for f in "$WHISPER_TINY_EN/model.bin" "$PIPER_VOICE" "$PIPER_VOICE.json" "$SILERO_VAD" "$PYTHON" "$MUMBLE_PYTHON"; do
   [[ -e "$f" ]] || die "expected file missing: $f"
 done
+# The espeak-ng data Piper voices were trained with (piper-tts's own): Debian's reads some words differently
+# ("four" fˈoːɹ instead of fˈɔːɹ), so `make run` points the TTS server at this one.
+ESPEAK_DATA="$("$PYTHON" -c 'import os, piper; print(os.path.dirname(piper.__file__))')" ||
+  die "cannot find the piper-tts package in $PYTHON"
+[[ -f "$ESPEAK_DATA/espeak-ng-data/phontab" ]] || die "expected file missing: $ESPEAK_DATA/espeak-ng-data/phontab"
 
 # Prepend/append a directory to a colon-separated variable unless it is already there,
 # so sourcing the file twice does not grow the variable.
@@ -358,6 +363,7 @@ export WYOMING_CT2_RPATH=$(shell_quote "$CT2_LIBS_DIR")
 export WYOMING_TEST_WHISPER_TINY_EN=$(shell_quote "$WHISPER_TINY_EN")
 export WYOMING_TEST_PIPER_VOICE=$(shell_quote "$PIPER_VOICE")
 export WYOMING_TEST_SILERO_VAD=$(shell_quote "$SILERO_VAD")
+export WYOMING_RS_ESPEAK_DATA=$(shell_quote "$ESPEAK_DATA")
 _wyoming_rs_dir=$(shell_quote "$NATIVE_LIB_DIR")
 case ":\${CMAKE_LIBRARY_PATH:-}:" in
   *":\$_wyoming_rs_dir:"*) ;;

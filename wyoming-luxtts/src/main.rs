@@ -41,6 +41,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     })?;
     let env = onnx::runtime(&library)?;
     espeak::init(cli.espeak_data.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Dictionaries differ between espeak-ng builds ("four": fˈɔːɹ in piper-tts's, fˈoːɹ in Debian's 1.51).
+    match &cli.espeak_data {
+        Some(dir) => tracing::info!(dir = %dir.display(), "espeak-ng data"),
+        None => tracing::info!(
+            "espeak-ng data: the library's own (--espeak-data picks the one your voices were trained with)"
+        ),
+    }
     let device = onnx::choose_device(if cli.use_cuda { "cuda" } else { &cli.device })?;
     let session = SessionOptions { device, intra_threads: cli.threads };
     let data_dirs = cli.data_dirs();
