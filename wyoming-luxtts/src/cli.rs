@@ -99,6 +99,10 @@ pub struct Cli {
     /// Advertise and accept only plain `synthesize` (no streaming)
     #[arg(long)]
     pub no_streaming: bool,
+    /// Milliseconds a `.` that ends a streamed chunk waits for the next chunk, which may continue the word
+    /// (`example` `.` `com`), before it ends its sentence
+    #[arg(long, default_value_t = 50)]
+    pub stream_hold_ms: u64,
     /// Directory that contains espeak-ng-data (default: the library's own)
     #[arg(long)]
     pub espeak_data: Option<PathBuf>,
@@ -200,6 +204,7 @@ impl Cli {
         anyhow::ensure!(self.ref_duration > 0.5, "--ref-duration must be over 0.5 s");
         anyhow::ensure!(self.samples_per_chunk > 0, "--samples-per-chunk must be positive");
         anyhow::ensure!(self.max_concurrent > 0, "--max-concurrent must be positive");
+        anyhow::ensure!(self.stream_hold_ms <= 10_000, "--stream-hold-ms must be 0…10000");
         anyhow::ensure!(
             self.sentence_silence >= 0.0 && self.sentence_silence < 10.0,
             "--sentence-silence must be 0…10 s"

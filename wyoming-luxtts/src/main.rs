@@ -103,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         samples_per_chunk: cli.samples_per_chunk,
         sentence_silence: cli.sentence_silence,
         streaming: !cli.no_streaming,
+        stream_hold: std::time::Duration::from_millis(cli.stream_hold_ms),
         split: SplitConfig { auto_punctuation: cli.auto_punctuation.clone(), ..SplitConfig::default() },
     });
     let uri = cli.server.uri_or(WyomingUri::Tcp { host: "0.0.0.0".into(), port: wyoming_luxtts::cli::DEFAULT_PORT });

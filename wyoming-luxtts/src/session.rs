@@ -5,14 +5,15 @@
 //! `audio-start` → `audio-chunk`* → `audio-stop` cycle.
 //!
 //! **Streaming** (`synthesize-start`, `synthesize-chunk`*, `synthesize-stop`): each phrase goes to synthesis
-//! the moment the text completes it (a `.` that ends a chunk after [`HOLD`], unless the next chunk comes
-//! first), so audio flows while the client is still writing. The whole stream is
+//! the moment the text completes it (a `.` that ends a chunk after [`Context::stream_hold`], unless the next
+//! chunk comes first), so audio flows while the client is still writing. The whole stream is
 //! one cycle in one format, then `synthesize-stopped`. The compatibility `synthesize` inside a stream is
 //! ignored.
 //!
 //! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead
-//! of synthesis), so `describe` is answered at once, and a client that leaves mid-request stops its synthesis,
-//! the phrase in progress included (within one ONNX Runtime operator). A client that half-closes after sending the whole request still gets all its
+//! of synthesis), so `describe` is answered at once, and a client that leaves mid-stream stops its synthesis,
+//! the phrase in progress included (within one ONNX Runtime operator). One that leaves after a complete
+//! request is noticed at the next audio write that fails, as a half-close cannot be told from it. A client that half-closes after sending the whole request still gets all its
 //! audio. Errors (unknown voice, nothing to say, events out of
 //! order) are `error` events; the server then closes the connection, so no client waits forever.
 
@@ -41,6 +42,11 @@ pub struct Context {
     pub sentence_silence: f32,
     /// Whether streaming events are served (not `--no-streaming`).
     pub streaming: bool,
+    /// `--stream-hold-ms`: how long a stream's `.` at the end of a chunk waits for the next chunk, which may
+    /// continue the word (`example` `.` `com`), before it ends its sentence ([`PhraseSplitter::release_held`]).
+    /// LLM tokens come 10–50 ms apart, so the wait is usually ended by the next token; this bounds it when
+    /// the LLM pauses.
+    pub stream_hold: std::time::Duration,
     /// Where text is cut into phrases, and how lines and a request's end are punctuated.
     pub split: SplitConfig,
 }
@@ -57,10 +63,6 @@ enum Mode {
 const PHRASE_QUEUE: usize = 32;
 /// A plain request's text is split this many bytes at a time, as synthesis takes the phrases.
 const SPLIT_SLICE: usize = 4096;
-/// How long a stream's `.` at the end of a chunk waits for the next chunk, which may continue the word
-/// (`example` `.` `com`), before it ends its sentence ([`PhraseSplitter::release_held`]). LLM tokens come
-/// 10–50 ms apart, so the wait is usually ended by the next token; this bounds it when the LLM pauses.
-const HOLD: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A request being synthesised: phrases go in, its task writes the audio.
 struct Job {
@@ -181,8 +183,8 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
         let event = tokio::select! {
             // A chunk already received goes before a held `.` is released, however late this task runs.
             biased;
-            event = reader.read_event() => event?,
             result = finished(&mut job) => { result?; continue; }
+            event = reader.read_event() => event?,
             _ = shutdown.triggered(), if job.is_none() => return Ok(()),
             _ = release_held => {
                 held_until = None;
@@ -252,7 +254,7 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                         }
                     }
                 }
-                held_until = splitter.holding().then(|| tokio::time::Instant::now() + HOLD);
+                held_until = splitter.holding().then(|| tokio::time::Instant::now() + ctx.stream_hold);
             }
             Event::SynthesizeStop(_) if ctx.streaming => {
                 let mut splitter =

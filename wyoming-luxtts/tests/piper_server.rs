@@ -233,8 +233,9 @@ async fn audio_until(client: &mut Client, last: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     let Some(voice) = voice() else { return };
-    // Without noise, the same phrases give the same samples.
-    let server = start(&voice, &["--noise-scale", "0", "--noise-w", "0"]).await;
+    // Without noise, the same phrases give the same samples. A held "." waits up to 2 s here, so that a slow
+    // test client cannot pass for an LLM that paused.
+    let server = start(&voice, &["--noise-scale", "0", "--noise-w", "0", "--stream-hold-ms", "2000"]).await;
     let mut client = connect(&server).await;
     client.send(&synthesize("What? No way. Say \"hello\"", None)).await.unwrap();
     let plain = audio_until(&mut client, "audio-stop").await;
@@ -264,7 +265,8 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
             .await
             .unwrap();
     }
-    // The last "." waits for more text only briefly: its sentence is spoken before synthesize-stop is sent.
+    // The last "." waits for more text only for --stream-hold-ms: its sentence is spoken before
+    // synthesize-stop is sent.
     let mut streamed = Vec::new();
     let mut audio_stop = false;
     let waited = tokio::time::timeout(Duration::from_secs(30), async {

@@ -66,16 +66,23 @@ fn strip_links(text: &str) -> String {
 
 /// A bare URL is read as its host and port: `https://example.com/help?id=42.` → `example.com.`. The scheme, path
 /// and query are noise when spoken, but dropping the whole URL left sentences such as "Visit for details."
-/// Brackets or quotes around it and the punctuation after it stay.
+/// Brackets or quotes around it and the punctuation after it stay, but not a Markdown autolink's `<…>`.
 fn url_as_host(word: &str) -> std::borrow::Cow<'_, str> {
     const TRAILING: &[char] = &['.', ',', ';', ':', '!', '?', ')', ']', '"', '\'', '”', '’', '>'];
-    let Some(start) = word.find("http://").or_else(|| word.find("https://")) else { return word.into() };
+    // The first scheme: `https://web.archive.org/web/2020/http://example.com` is one URL.
+    let Some(start) = ["http://", "https://"].iter().filter_map(|scheme| word.find(scheme)).min() else {
+        return word.into();
+    };
     let (lead, url) = word.split_at(start);
     if lead.chars().any(char::is_alphanumeric) {
         return word.into();
     }
     let body = url.trim_end_matches(TRAILING);
     let tail = &url[body.len()..];
+    let (lead, tail) = match (lead.strip_suffix('<'), tail.strip_prefix('>')) {
+        (Some(lead), Some(tail)) => (lead, tail),
+        _ => (lead, tail),
+    };
     let rest = body.split_once("://").map_or("", |(_, rest)| rest);
     let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
@@ -239,6 +246,8 @@ mod tests {
         assert_eq!(sanitize("See https://example.com."), "See example.com.");
         assert_eq!(sanitize("(https://user@host.org/x) and \"http://a.b\"."), "(host.org) and \"a.b\".");
         assert_eq!(sanitize("xhttps://odd and https:// alone"), "xhttps://odd and alone");
+        assert_eq!(sanitize("See https://web.archive.org/web/2020/http://example.com/x."), "See web.archive.org.");
+        assert_eq!(sanitize("Docs: <https://example.com/docs>."), "Docs: example.com.");
         assert_eq!(sanitize("3 < 4 and x_y"), "3 < 4 and x y");
     }
 

@@ -174,11 +174,13 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
                     // the word (`example.` `com`, `3.` `50`).
                     None => {
                         let period = run.starts_with('.') && !run.starts_with("..") && !run.starts_with('…');
+                        // After closing marks too: `(see the manual).`, `"yes".`
+                        let bare = last.trim_end_matches(CLOSERS);
                         strong
                             || (settled
                                 && period
-                                && !is_abbreviation(last, &run)
-                                && last.chars().last().is_some_and(char::is_alphanumeric))
+                                && !is_abbreviation(bare, &run)
+                                && bare.chars().last().is_some_and(char::is_alphanumeric))
                     }
                 };
             if ends_sentence {
@@ -300,6 +302,9 @@ mod tests {
         assert!(s.push("Call me at ten.").is_empty() && s.holding());
         assert_eq!(s.release_held(), ["Call me at ten."]);
         assert!(s.push("Dr.").is_empty() && !s.holding(), "an abbreviation is not held: it never ends a sentence");
+        let mut s = PhraseSplitter::new(SplitConfig::default());
+        assert!(s.push("Read it (see the manual).").is_empty() && s.holding());
+        assert_eq!(s.release_held(), ["Read it (see the manual)."]);
     }
 
     #[test]
