@@ -176,9 +176,11 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
                         let period = run.starts_with('.') && !run.starts_with("..") && !run.starts_with('…');
                         // After closing marks too: `(see the manual).`, `"yes".`
                         let bare = last.trim_end_matches(CLOSERS);
-                        strong
+                        // A `?` in a URL (`…/help?` `id=42`) is held like a `.`.
+                        let url = last.contains(['/', '@']);
+                        (strong && !url)
                             || (settled
-                                && period
+                                && (period || strong)
                                 && !is_abbreviation(bare, &run)
                                 && bare.chars().last().is_some_and(char::is_alphanumeric))
                     }
@@ -302,6 +304,10 @@ mod tests {
         assert!(s.push("Call me at ten.").is_empty() && s.holding());
         assert_eq!(s.release_held(), ["Call me at ten."]);
         assert!(s.push("Dr.").is_empty() && !s.holding(), "an abbreviation is not held: it never ends a sentence");
+        assert_eq!(
+            stream(&["Visit https://example.com/help?", "id=42 now."]),
+            [(2, "Visit https://example.com/help?id=42 now.".into())]
+        );
         let mut s = PhraseSplitter::new(SplitConfig::default());
         assert!(s.push("Read it (see the manual).").is_empty() && s.holding());
         assert_eq!(s.release_held(), ["Read it (see the manual)."]);
