@@ -314,6 +314,29 @@ mod tests {
     }
 
     #[test]
+    fn llm_text_streamed_one_character_at_a_time_splits_as_the_whole_text() {
+        let texts = [
+            "Send it to john.doe@example.com by Friday. Then open config.yaml now.",
+            "Visit https://example.com/help?id=42 for details. Or call 555-0100!",
+            "Open http://homeassistant.local:8123 in your browser.",
+            "I turned on light.living_room for you. Anything else?",
+            "Home Assistant 2024.12.1 is out. It costs $1,299.99 today.",
+            "Use a sensor, e.g. a motion sensor. Dr. Smith agrees.",
+            "Hmm... let me see. The IP is 192.168.1.50 now.",
+            "See [the docs](https://example.com/a.html) for more. **Done.**",
+            "Step 1. Open the lid. Step 2. Close it.",
+            "He said \"Stop.\" Then he left (see the manual). Okay?",
+            "Here's a list:\n- milk\n- eggs\nThat's all.",
+        ];
+        for text in texts {
+            let chars: Vec<String> = text.chars().map(String::from).collect();
+            let chunks: Vec<&str> = chars.iter().map(String::as_str).collect();
+            let streamed: Vec<String> = stream(&chunks).into_iter().map(|(_, p)| p).collect();
+            assert_eq!(streamed, PhraseSplitter::split_all(SplitConfig::default(), text), "{text:?}");
+        }
+    }
+
+    #[test]
     fn a_word_that_a_chunk_cuts_at_its_dot_is_one_word() {
         assert_eq!(
             stream(&["Send it to john", ".", "doe@example", ".", "com by Friday."]),
