@@ -8,7 +8,9 @@
 //! the moment the text completes it (a `.` that ends a chunk after [`Context::stream_hold`], unless the next
 //! chunk comes first), so audio flows while the client is still writing. The whole stream is
 //! one cycle in one format, then `synthesize-stopped`. The compatibility `synthesize` inside a stream is
-//! ignored.
+//! ignored. A `synthesize-start` inside a stream replaces it, as in wyoming-piper: the open stream's complete
+//! sentences are still spoken and its unfinished text is dropped; its audio cycle ends with `audio-stop` but
+//! no `synthesize-stopped`, which the client would take for the new stream's.
 //!
 //! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead
 //! of synthesis), so `describe` is answered at once, and a client that leaves mid-stream stops its synthesis,
@@ -22,6 +24,7 @@ use crate::onnx::{Cancel, CancelOnDrop};
 use crate::scheduler::Scheduler;
 use crate::text::split::{PhraseSplitter, SplitConfig, ends_sentence};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::debug;
@@ -71,13 +74,16 @@ struct Job {
     task: AbortOnDropHandle<Result<(), Error>>,
     /// A plain request's splitter, feeding `task` as synthesis goes.
     _feeder: Option<AbortOnDropHandle<()>>,
+    /// The stream was replaced by a new one: it ends without `synthesize-stopped`.
+    replaced: Arc<AtomicBool>,
 }
 
 impl Job {
     fn spawn(ctx: &Arc<Context>, writer: EventWriter, selected: Selected, mode: Mode) -> Job {
         let (tx, rx) = mpsc::channel(PHRASE_QUEUE);
-        let task = tokio::spawn(run(ctx.clone(), writer, selected, mode, rx));
-        Job { phrases: Some(tx), task: AbortOnDropHandle::new(task), _feeder: None }
+        let replaced = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(run(ctx.clone(), writer, selected, mode, rx, replaced.clone()));
+        Job { phrases: Some(tx), task: AbortOnDropHandle::new(task), _feeder: None, replaced }
     }
 
     /// A plain request: the whole text, split as synthesis takes the phrases (a 1 MB text used to become
@@ -110,6 +116,12 @@ impl Job {
 
     fn close(&mut self) {
         self.phrases = None;
+    }
+
+    /// Ends a stream that a new `synthesize-start` replaces.
+    fn replace(&mut self) {
+        self.replaced.store(true, Ordering::SeqCst);
+        self.close();
     }
 
     fn complete(&self) -> bool {
@@ -232,8 +244,17 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                 job = Some(Job::spawn_plain(&ctx, writer.clone(), selected, request.text));
             }
             Event::SynthesizeStart(start) if ctx.streaming => {
-                if stream.is_some() {
-                    return Err(protocol_error("synthesize-start inside a stream (send synthesize-stop first)"));
+                if let Some(mut splitter) = stream.take() {
+                    held_until = None;
+                    if let Some(job) = &mut job {
+                        for phrase in splitter.release_held() {
+                            job.push(phrase).await;
+                        }
+                        job.replace();
+                    }
+                    debug!(
+                        "synthesize-start inside a stream: it replaces the open one, whose unfinished text is dropped"
+                    );
                 }
                 refuse_when_shutting_down(&shutdown)?;
                 if job.is_some() {
@@ -280,6 +301,7 @@ async fn run(
     selected: Selected,
     mode: Mode,
     mut phrases: mpsc::Receiver<String>,
+    replaced: Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let format = AudioFormat { rate: selected.voice.sample_rate(), width: 2, channels: 1 };
     // Each phrase's audio, and whether the phrase ends a sentence.
@@ -343,7 +365,9 @@ async fn run(
             if started {
                 writer.write_event(&Event::AudioStop(AudioStop::default())).await?;
             }
-            writer.write_event(&Event::SynthesizeStopped(SynthesizeStopped::default())).await?;
+            if !replaced.load(Ordering::SeqCst) {
+                writer.write_event(&Event::SynthesizeStopped(SynthesizeStopped::default())).await?;
+            }
         }
     }
     Ok(())

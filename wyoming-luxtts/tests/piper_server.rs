@@ -287,6 +287,49 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     assert!(streamed == plain, "streamed {} bytes, plain {}", streamed.len(), plain.len());
 }
 
+/// A client that starts a new stream without stopping the open one, which wyoming-piper allows: the open
+/// stream's complete sentence is spoken, its unfinished text is dropped, and only the new stream ends with
+/// `synthesize-stopped`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthesize_start_inside_a_stream_replaces_it_as_in_wyoming_piper() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &["--noise-scale", "0", "--noise-w", "0"]).await;
+    let mut client = connect(&server).await;
+    let mut plain = Vec::new();
+    for text in ["The first sentence is here.", "Second stream."] {
+        client.send(&synthesize(text, None)).await.unwrap();
+        plain.push(audio_until(&mut client, "audio-stop").await);
+    }
+    let chunk = |text: &str| Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() });
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    client.send(&chunk("The first sentence is here. And an unfinished")).await.unwrap();
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    client.send(&chunk("Second stream.")).await.unwrap();
+    client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    let events = until(&mut client, "synthesize-stopped").await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.event_type()).filter(|t| *t != "audio-chunk").collect();
+    assert_eq!(kinds, ["audio-start", "audio-stop", "audio-start", "audio-stop", "synthesize-stopped"]);
+    let cycles: Vec<Vec<u8>> = events
+        .split(|e| matches!(e, Event::AudioStop(_)))
+        .take(2)
+        .map(|cycle| {
+            let chunks =
+                cycle.iter().filter_map(|e| if let Event::AudioChunk(c) = e { Some(&c.audio[..]) } else { None });
+            chunks.flatten().copied().collect()
+        })
+        .collect();
+    assert!(
+        cycles[0] == plain[0],
+        "the first stream's complete sentence: {} bytes, plain {}",
+        cycles[0].len(),
+        plain[0].len()
+    );
+    assert!(cycles[1] == plain[1], "the second stream: {} bytes, plain {}", cycles[1].len(), plain[1].len());
+    // Nothing more is pending: the connection serves the next request.
+    client.send(&synthesize("That is all for now.", None)).await.unwrap();
+    one_cycle(&until(&mut client, "audio-stop").await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_others_are_unaffected() {
     let Some(voice) = voice() else { return };
