@@ -2,11 +2,13 @@
 //!
 //! A phrase is released the moment it is complete: at sentence punctuation followed by a space, or at the
 //! end of a chunk after `!` or `?`. wyoming-piper waits for the next sentence's first letter, which with an
-//! LLM's tokens is a whole token later. A `.` that ends a chunk is held back until the next chunk or a short
-//! wait ([`PhraseSplitter::release_held`], called by the session): tokenizers that write `.` as a token of its
-//! own continue a word after it (`example` `.` `com`, `config.` `yaml`), and such a word read as two sentences
-//! was garbled ("John, though at example, come"). The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so
-//! the first audio needs only the first clause to be written and synthesised. Full-width marks (`。！？，；：`)
+//! LLM's tokens is a whole token later. A `.` that ends a chunk (and a `?` or `!` inside a URL) is held back
+//! until the next chunk or a short wait ([`PhraseSplitter::release_held`], called by the session):
+//! tokenizers that write `.` as a token of its own continue a word after it (`example` `.` `com`, `config.`
+//! `yaml`), and such a word read as two sentences was garbled ("John, though at example, come").
+//!
+//! The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so the first audio needs
+//! only the first clause to be written and synthesised. Full-width marks (`。！？，；：`)
 //! need no space after them, as Chinese and Japanese text has none. A phrase is never longer than
 //! `max_chars` (plus a closing punctuation run): without a boundary within them, it is cut at the last clause
 //! mark or space before, so a sentence that runs on never becomes one huge synthesis.
@@ -294,8 +296,10 @@ mod tests {
     fn a_sentence_is_released_without_waiting_for_the_next_one() {
         // `?` and `!` at once; a `.` at the end of a chunk with the next chunk, or after a pause.
         let chunks = ["Hello", " world.", " How", " are", " you", " today?", " Fine."];
-        let fine = (7, "Fine.".to_string());
-        assert_eq!(stream(&chunks), [(2, "Hello world.".into()), (5, "How are you today?".into()), fine.clone()]);
+        assert_eq!(
+            stream(&chunks),
+            [(2, "Hello world.".into()), (5, "How are you today?".into()), (7, "Fine.".into())]
+        );
         assert_eq!(
             stream_paused(&chunks),
             [(1, "Hello world.".into()), (5, "How are you today?".into()), (6, "Fine.".into())]
