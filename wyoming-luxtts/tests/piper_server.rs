@@ -373,6 +373,13 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// CPU seconds the process uses in the next `span`.
+async fn cpu_used_during(pid: u32, span: Duration) -> f64 {
+    let before = cpu_seconds(pid);
+    tokio::time::sleep(span).await;
+    cpu_seconds(pid) - before
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_text_streams_and_a_client_that_leaves_stops_its_synthesis() {
     let Some(voice) = voice() else { return };
@@ -391,9 +398,7 @@ async fn a_huge_text_streams_and_a_client_that_leaves_stops_its_synthesis() {
     drop(client);
     // The phrase in progress may finish; after that the server is idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = cpu_seconds(pid);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let used = cpu_seconds(pid) - before;
+    let used = cpu_used_during(pid, Duration::from_secs(2)).await;
     eprintln!("CPU used in the 2 s after the client left: {used:.2} s");
     assert!(used < 0.3, "synthesis went on after the client left: {used} CPU seconds in 2 s");
 }
@@ -409,24 +414,15 @@ async fn a_client_that_leaves_mid_stream_stops_the_sentence_in_progress() {
     let long = "The old lighthouse keeper walked slowly along the narrow path above the sea and looked out over \
                 the grey water where the fishing boats were coming home one after another in the fading light of \
                 a long and quiet autumn evening by the shore.";
-    let (mut reader, writer) = connect(&server).await.into_connection().into_split();
-    writer.write_event(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    let mut client = connect(&server).await;
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
     let text = format!("Okay. {long} And");
-    writer.write_event(&Event::SynthesizeChunk(SynthesizeChunk { text, ..Default::default() })).await.unwrap();
+    client.send(&Event::SynthesizeChunk(SynthesizeChunk { text, ..Default::default() })).await.unwrap();
     // "Okay." is spoken; the long sentence is now being synthesised. The client leaves.
-    loop {
-        match reader.read_event().await.unwrap() {
-            Some(Event::AudioChunk(_)) => break,
-            Some(Event::Error(e)) => panic!("{e:?}"),
-            Some(_) => {}
-            None => panic!("closed"),
-        }
-    }
-    drop((reader, writer));
+    client.recv_until("audio-chunk", |e| matches!(e, Event::AudioChunk(_)).then_some(())).await.unwrap();
+    drop(client);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = cpu_seconds(pid);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let used = cpu_seconds(pid) - before;
+    let used = cpu_used_during(pid, Duration::from_secs(1)).await;
     eprintln!("CPU used 0.3-1.3 s after the client left: {used:.2} s");
     assert!(used < 0.3, "the sentence went on after the client left: {used} CPU seconds in 1 s");
     // The server is fine, and the session that was stopped is reused.
