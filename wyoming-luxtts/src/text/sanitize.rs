@@ -17,12 +17,22 @@ pub fn sanitize(text: &str) -> String {
     let text = strip_tags(&text);
     let text = unbracket_names(&text);
     let text = strip_quote_marks(&text);
+    let text = symbols_as_signs(&text);
     let mut out = String::with_capacity(text.len());
+    // Whether markup or a symbol was dropped since the last word: `*it*.` and `Great 🎉.` end in `it.` and
+    // `Great.`, not with a space before the period.
+    let mut dropped = false;
     for c in text.chars() {
         let c = match c {
-            '*' | '_' | '`' | '#' | '~' | '|' | '^' | '\\' | '{' | '}' => ' ',
+            '*' | '_' | '`' | '#' | '~' | '|' | '^' | '\\' | '{' | '}' => {
+                dropped = true;
+                ' '
+            }
             '\u{200B}'..='\u{200F}' | '\u{FE00}'..='\u{FE0F}' | '\u{2060}' => continue,
-            c if is_pictograph(c) => ' ',
+            c if is_pictograph(c) => {
+                dropped = true;
+                ' '
+            }
             c if c.is_control() => ' ',
             c => c,
         };
@@ -31,6 +41,10 @@ pub fn sanitize(text: &str) -> String {
                 out.push(' ');
             }
         } else {
+            if dropped && matches!(c, '.' | ',' | '!' | '?' | ';' | ':') && out.ends_with(' ') {
+                out.pop();
+            }
+            dropped = false;
             out.push(c);
         }
     }
@@ -218,11 +232,49 @@ fn strip_quote_marks(text: &str) -> String {
         .join("\n")
 }
 
+/// The `*` of a multiplication becomes `×`, and the `#` of `C#` or `F#` becomes `♯`, so that espeak-ng says
+/// "times" and "sharp" in the voice's own language ("mal", "Kreuz" in German). Every other `*` and `#` is
+/// Markdown (emphasis, bullets, headings) or a hashtag and is dropped with the rest of the markup; before,
+/// `5 * 3` was read "five three" and `C#` "C". A multiplication is a lone `*` between digits (`2*3`), or
+/// between spaces inside a line with a word, number or bracket on each side (`x * y`, `(a + b) * 2`), which
+/// Markdown emphasis never is.
+fn symbols_as_signs(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len())
+        .map(|i| match chars[i] {
+            '*' if is_multiplication(&chars, i) => '×',
+            '#' if is_sharp(&chars, i) => '♯',
+            c => c,
+        })
+        .collect()
+}
+
+fn is_multiplication(chars: &[char], i: usize) -> bool {
+    let blank = |c: &char| matches!(c, ' ' | '\t');
+    let before = chars[..i].iter().rev().find(|c| !blank(c));
+    let after = chars[i + 1..].iter().find(|c| !blank(c));
+    let spaced_before = i > 0 && blank(&chars[i - 1]);
+    let spaced_after = chars.get(i + 1).is_some_and(blank);
+    match (before, after) {
+        (Some(&b), Some(&a)) if spaced_before && spaced_after => {
+            (b.is_alphanumeric() || b == ')') && (a.is_alphanumeric() || a == '(')
+        }
+        (Some(b), Some(a)) if !spaced_before && !spaced_after => b.is_ascii_digit() && a.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+/// `C#`, `F#`: a note letter standing alone before the `#`.
+fn is_sharp(chars: &[char], i: usize) -> bool {
+    let note = i > 0 && matches!(chars[i - 1], 'A'..='G') && (i < 2 || !chars[i - 2].is_alphanumeric());
+    note && chars.get(i + 1).is_none_or(|next| !next.is_alphanumeric())
+}
+
 /// Emoji and pictographic symbols (the blocks LLMs use), which espeak-ng reads as their Unicode names or not
-/// at all.
+/// at all. The musical ♭ ♮ ♯ are words ("flat", "natural", "sharp").
 fn is_pictograph(c: char) -> bool {
     matches!(c as u32,
-        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x2190..=0x21FF
+        0x1F000..=0x1FAFF | 0x2600..=0x266C | 0x2670..=0x27BF | 0x2B00..=0x2BFF | 0x2190..=0x21FF
         | 0x2300..=0x23FF | 0x25A0..=0x25FF | 0xE0020..=0xE007F)
 }
 
@@ -287,6 +339,27 @@ mod tests {
         // Brackets that are not a link's stay words.
         assert_eq!(sanitize("f(x) = [a] and g](y) but h](y z)"), "f(x) = [a] and g but h](y z)");
         assert_eq!(sanitize("[x](y)"), "x");
+    }
+
+    #[test]
+    fn multiplication_and_sharps_are_signs_other_stars_and_hashes_are_markup() {
+        for (text, said) in [
+            ("5 * 3 = 15", "5 × 3 = 15"),
+            ("2*3*4", "2×3×4"),
+            ("(a + b) * 2", "(a + b) × 2"),
+            ("x * y", "x × y"),
+            ("**5 * 3** is *15*", "5 × 3 is 15"),
+            ("I *really* mean *it*.", "I really mean it."),
+            ("Items:\n* eggs\n* milk", "Items: eggs milk"),
+            ("Note* below", "Note below"),
+            ("Learn C# or F#, in C#.", "Learn C♯ or F♯, in C♯."),
+            ("A prelude in C# minor and B♭ major.", "A prelude in C♯ minor and B♭ major."),
+            ("# ABC#\nissue #42 #rust", "ABC issue 42 rust"),
+            ("H# and C#m", "H and C m"),
+            ("Great 🎉. Done ✅!", "Great. Done!"),
+        ] {
+            assert_eq!(sanitize(text), said, "{text}");
+        }
     }
 
     #[test]
