@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts in bench/ (importable because a script's own folder is on sys.path)."""
 
 import asyncio
+import os
 import socket
 import time
 from pathlib import Path
@@ -17,6 +18,12 @@ def rss_mib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_ready(port, proc, timeout=180):

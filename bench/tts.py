@@ -8,7 +8,8 @@ Measures, on an otherwise idle machine:
   `synthesize`, `synthesize-stop`, as Home Assistant streams an LLM reply): time from the first chunk to the
   first `audio-chunk`;
 - 4 concurrent clients, each sending every text once as a plain request: total wall time (ours opens its
-  single-thread sessions during the first round, when requests first overlap);
+  single-thread sessions during the first round, when requests first overlap), and the server process's CPU
+  time per second of audio it sent in those rounds (what the total is made of on a CPU-bound machine);
 - RSS after loading and one request.
 
 The two servers are measured in pairs, close in time, so that the machine's drift (±5-10% over a minute on
@@ -41,7 +42,7 @@ from pathlib import Path
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
-from common import free_port, rss_mib, wait_ready
+from common import cpu_seconds, free_port, rss_mib, wait_ready
 
 # LLM-style replies: a short opener, then a few sentences.
 TEXTS = [
@@ -132,7 +133,7 @@ async def main(args):
         for who in servers:  # warm-up (wyoming-piper loads the voice on first use)
             await plain(ports[who], "Warming up.")
         rss = {who: rss_mib(proc.pid) for who, proc in servers.items()}
-        results = {who: {"ttfa": [], "rtf": [], "stream": [], "concurrent": []} for who in servers}
+        results = {who: {"ttfa": [], "rtf": [], "stream": [], "concurrent": [], "concurrent_cpu": []} for who in servers}
         flip = 0
         for round in range(args.rounds):
             for text in TEXTS:
@@ -149,14 +150,16 @@ async def main(args):
         for round in range(args.concurrent_rounds):
             for who in servers if round % 2 == 0 else reversed(servers):
                 await asyncio.sleep(1)
-                start = time.monotonic()
+                audio = []
+                cpu, start = cpu_seconds(servers[who].pid), time.monotonic()
 
                 async def client():
                     for text in TEXTS:
-                        await plain(ports[who], text)
+                        audio.append((await plain(ports[who], text))[2])
 
                 await asyncio.gather(*(client() for _ in range(4)))
                 results[who]["concurrent"].append(time.monotonic() - start)
+                results[who]["concurrent_cpu"].append((cpu_seconds(servers[who].pid) - cpu) / sum(audio))
     finally:
         for proc in servers.values():
             proc.terminate()
@@ -185,6 +188,8 @@ async def main(args):
     if args.concurrent_rounds > 1:
         # The first round is left out: ours opens its one-thread sessions in it, once per server.
         row(f"4 concurrent clients x {len(TEXTS)} texts, total, median (s)", "concurrent", 1, ".2f", "≤ 0.7", skip=1)
+        # Where the 4-client total comes from: the server's CPU time per second of audio it sent.
+        row("4 concurrent clients, CPU ms per second of audio, median", "concurrent_cpu", 1000, ".0f", skip=1)
     o, t = rss["ours"], rss["theirs"]
     print(f"| RSS after load and one request (MiB) | {o:.0f} | {t:.0f} | {o / t:.2f} | | |")
 

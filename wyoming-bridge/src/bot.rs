@@ -18,7 +18,7 @@
 
 use crate::audio::AudioSink;
 use crate::chunker::ChunkerOptions;
-use crate::history::{ChannelHistory, Entry, PhrasePlayback, SpokenText, spoken_text};
+use crate::history::{self, ChannelHistory, Entry, PhrasePlayback, SpokenText, spoken_text};
 use crate::latency::{LatencyLog, TurnLatency, WallClock};
 use crate::listen::{Heard, ListenConfig, Listener};
 use crate::llm::{ChatMessage, LlmClient};
@@ -189,6 +189,8 @@ pub struct Bot {
     fallback: Option<AbortOnDropHandle<()>>,
     /// Our session and channel, once connected.
     own: Option<(u32, u32)>,
+    /// Everyone on the server: session → (name, channel), for the LLM's context line.
+    roster: HashMap<u32, (String, u32)>,
     /// When an STT failure was last answered with the fallback phrase.
     stt_fallback_at: Option<Instant>,
 }
@@ -220,6 +222,7 @@ impl Bot {
             pending: HashMap::new(),
             fallback: None,
             own: None,
+            roster: HashMap::new(),
             stt_fallback_at: None,
         }
     }
@@ -294,17 +297,22 @@ impl Bot {
                 }
             }
             Event::UserJoined { session, name, channel_id, present_at_connect } => {
-                // Users already there when the bot connects are not greeted one by one.
-                if !present_at_connect && self.own.is_some_and(|(_, ours)| ours == channel_id) {
+                self.roster.insert(session, (name.clone(), channel_id));
+                // Users already there when the bot connects are not greeted, nor news, one by one.
+                if !present_at_connect && self.in_our_channel(session, channel_id) {
                     self.greet(session, &name);
+                    self.history.push(Entry::Joined { name }, Instant::now());
                 }
-                self.history.push(Entry::Joined { name }, Instant::now());
             }
             Event::UserLeft { session, name } => {
                 info!(%name, "left");
                 self.speakers.remove(&session);
                 self.pending.remove(&session);
-                self.history.push(Entry::Left { name }, Instant::now());
+                if let Some((_, channel)) = self.roster.remove(&session)
+                    && self.in_our_channel(session, channel)
+                {
+                    self.history.push(Entry::Left { name }, Instant::now());
+                }
             }
             Event::Text(message) => {
                 let name = message.sender.clone().unwrap_or_else(|| "Someone".into());
@@ -335,12 +343,21 @@ impl Bot {
                 self.speakers.clear();
                 self.pending.clear();
                 self.own = None;
+                // The server announces everyone again after the reconnect.
+                self.roster.clear();
             }
-            Event::UserMoved { session, name, to, .. } => match self.own {
-                Some((own, _)) if own == session => self.own = Some((own, to)),
-                Some((_, ours)) if ours == to => self.greet(session, &name),
-                _ => {}
-            },
+            Event::UserMoved { session, name, from, to } => {
+                self.roster.insert(session, (name.clone(), to));
+                match self.own {
+                    Some((own, _)) if own == session => self.own = Some((own, to)),
+                    Some((_, ours)) if ours == to => {
+                        self.greet(session, &name);
+                        self.history.push(Entry::Joined { name }, Instant::now());
+                    }
+                    Some((_, ours)) if ours == from => self.history.push(Entry::Left { name }, Instant::now()),
+                    _ => {}
+                }
+            }
         }
     }
 
@@ -515,6 +532,34 @@ impl Bot {
         self.answer(question, waiting.timing);
     }
 
+    /// Whether `session`, in `channel`, is someone else in the bot's channel.
+    fn in_our_channel(&self, session: u32, channel: u32) -> bool {
+        self.own.is_some_and(|(own, ours)| ours == channel && own != session)
+    }
+
+    /// The Python bot's context line (reference `original-bot.md` §8.2): the local time to the minute, who is in
+    /// the channel, and up to three joins or leaves of the last minute. It goes in front of the newest user
+    /// message, so the system prompt and older history stay a stable prefix for the LLM server's cache.
+    fn context_line(&self, now: Instant) -> String {
+        let clock = match self.clock.local_time(now) {
+            Some((day, hour, minute)) => history::describe_time(day, hour, minute),
+            None => "unknown".to_owned(),
+        };
+        let mut users: Vec<String> = match self.own {
+            Some((own, ours)) => self
+                .roster
+                .iter()
+                .filter(|&(&session, &(_, channel))| channel == ours && session != own)
+                .map(|(_, (name, _))| name.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        users.sort_unstable();
+        let recent = self.history.recent_presence(Duration::from_secs(60), now);
+        let recent = &recent[recent.len().saturating_sub(3)..];
+        history::context_line(&clock, &users, recent)
+    }
+
     /// Greets `name`, who came into our channel, unless the bot is busy.
     fn greet(&mut self, session: u32, name: &str) {
         if !self.config.greet_on_join {
@@ -640,7 +685,9 @@ impl Bot {
             transcript_length: text.chars().count(),
             ..Default::default()
         };
-        let messages = self.history.messages(&self.config.system_prompt, None, Instant::now());
+        let now = Instant::now();
+        let context = self.context_line(now);
+        let messages = self.history.messages(&self.config.system_prompt, Some(&context), now);
         let kind = match q.typed {
             Some(reply_to) => TurnKind::Typed { reply_to },
             None => TurnKind::Said,

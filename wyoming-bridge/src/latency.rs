@@ -43,6 +43,20 @@ impl WallClock {
         Self { origin, origin_epoch }
     }
 
+    /// The local weekday, hour and minute of `at` in the machine's time zone (`TZ`, else
+    /// `/etc/localtime`), for the LLM's context line; `None` if the C library cannot convert it.
+    pub fn local_time(&self, at: Instant) -> Option<(&'static str, u32, u32)> {
+        const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+        let seconds = self.epoch(at).floor() as libc::time_t;
+        // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are valid for the call.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if unsafe { libc::localtime_r(&seconds, &mut tm) }.is_null() {
+            return None;
+        }
+        let day = DAYS.get(usize::try_from(tm.tm_wday).ok()?)?;
+        Some((day, u32::try_from(tm.tm_hour).ok()?, u32::try_from(tm.tm_min).ok()?))
+    }
+
     /// Epoch seconds of `at`.
     pub fn epoch(&self, at: Instant) -> f64 {
         if at >= self.origin {

@@ -272,13 +272,18 @@ impl Running {
     }
 }
 
+/// The user messages of a request, without the context line in front of the newest one.
 fn user_messages(request: &Value) -> Vec<String> {
     request["messages"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["role"] == "user")
-        .map(|m| m["content"].as_str().unwrap().to_string())
+        .map(|m| m["content"].as_str().unwrap())
+        .map(|text| match text.split_once(")\n") {
+            Some((context, rest)) if context.starts_with("(Current time: ") => rest.to_string(),
+            _ => text.to_string(),
+        })
         .collect()
 }
 
@@ -572,6 +577,16 @@ async fn a_user_coming_into_the_channel_is_greeted_outside_the_history() {
     assert!(user_messages(&requests[1])[0].contains("Dave"), "{}", requests[1]);
     let answer = requests[2]["messages"].as_array().unwrap();
     assert!(answer.iter().all(|m| m["role"] != "assistant"), "the greeting is in the history: {answer:?}");
+    // The context line, in front of the question: who is in the channel, and who came in within the minute.
+    let question = answer.last().unwrap()["content"].as_str().unwrap();
+    let (context, rest) = question.split_once(")\n").unwrap();
+    assert_eq!(rest, "Alice (text): How are you?");
+    assert!(context.starts_with("(Current time: It's "), "{context}");
+    assert!(
+        context.ends_with(" | Channel: Users in channel: Carol, Dave. | Recent: Carol just joined, Dave just joined"),
+        "{context}"
+    );
+    assert_eq!(answer.iter().filter(|m| m["role"] == "system").count(), 1);
 }
 
 #[tokio::test]
