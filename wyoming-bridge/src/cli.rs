@@ -14,9 +14,10 @@ use thiserror::Error;
 #[derive(Debug, Parser)]
 #[command(version, about = "Mumble voice bot over Wyoming STT/TTS and an OpenAI-compatible LLM")]
 pub struct Cli {
-    /// The bot's config.yaml (the Python bot's format); a missing file means defaults
-    #[arg(long, default_value = "config.yaml", global = true)]
-    pub config: PathBuf,
+    /// The bot's config.yaml (the Python bot's format) [default: ./config.yaml, and defaults if it does not
+    /// exist; a file given here must exist]
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     /// Check the command line and the config file, then exit without connecting
     #[arg(long, global = true)]
     pub check_config: bool,
@@ -26,6 +27,27 @@ pub struct Cli {
     pub pipeline: PipelineArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The config file to read: `--config`, else `./config.yaml`.
+    pub fn config_path(&self) -> &Path {
+        self.config.as_deref().unwrap_or(Path::new("config.yaml"))
+    }
+
+    /// The config file: `None` when no `--config` was given and `./config.yaml` does not exist (defaults apply,
+    /// as in the Python bot). A `--config` file that does not exist is an error: the Python bot silently ran on
+    /// defaults then (reference `original-bot.md` §14 row 27).
+    pub fn load_config(&self) -> Result<Option<serde_yaml_ng::Value>, ConfigError> {
+        let path = self.config_path();
+        match load_config(path)? {
+            None if self.config.is_some() => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            }),
+            file => Ok(file),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,13 +293,48 @@ pub fn expand_env(value: &mut serde_yaml_ng::Value, lookup: &dyn Fn(&str) -> Opt
     }
 }
 
-/// The `mumble` section of a loaded file (defaults when absent or `null`).
+/// The `mumble` section of a loaded file (defaults when absent or `null`), read as leniently as the
+/// Python bot reads it ([`lenient`]). Unknown keys are warned about with the other sections' (`config::read`).
 pub fn mumble_section(path: &Path, file: Option<&serde_yaml_ng::Value>) -> Result<MumbleSection, ConfigError> {
     match file.and_then(|f| f.get("mumble")) {
         None | Some(serde_yaml_ng::Value::Null) => Ok(MumbleSection::default()),
-        Some(section) => serde_yaml_ng::from_value(section.clone())
+        Some(section) => serde_yaml_ng::from_value(lenient(section))
             .map_err(|source| ConfigError::Mumble { path: path.to_path_buf(), source }),
     }
+}
+
+/// The Python bot never type-checks, and `${VAR}` expansion always yields strings: `port: "${PORT}"` is a port,
+/// `password: 1234` a password. An empty string, such as an unset variable's, means the default, except for
+/// `user` (the soul's name then) and `password` and `channel` (none).
+fn lenient(section: &serde_yaml_ng::Value) -> serde_yaml_ng::Value {
+    use serde_yaml_ng::Value;
+    let Value::Mapping(map) = section else { return section.clone() };
+    let text = |v: &Value| match v {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => other.clone(),
+    };
+    let mut out = serde_yaml_ng::Mapping::new();
+    for (key, value) in map {
+        let blank = value.as_str().is_some_and(|s| s.trim().is_empty());
+        let value = match key.as_str().unwrap_or_default() {
+            "user" | "password" | "channel" => text(value),
+            "host" | "port" | "certfile" | "keyfile" | "server_fingerprint" | "tls" if blank => continue,
+            "port" => match value.as_str().map(|s| s.trim().parse::<u64>()) {
+                Some(Ok(port)) => Value::Number(port.into()),
+                _ => value.clone(),
+            },
+            "host" | "certfile" | "keyfile" | "server_fingerprint" | "tls" => text(value),
+            "tokens" => match value {
+                Value::Sequence(items) => Value::Sequence(items.iter().map(text).collect()),
+                Value::String(s) if s.trim().is_empty() => continue,
+                single => Value::Sequence(vec![text(single)]),
+            },
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Mapping(out)
 }
 
 /// The default data directory: `$XDG_DATA_HOME/wyoming-bridge`, else `~/.local/share/wyoming-bridge`.
@@ -289,8 +346,13 @@ pub fn default_data_dir() -> Option<PathBuf> {
         .map(|d| d.join("wyoming-bridge"))
 }
 
-/// Flags over file over defaults.
-pub fn mumble_config(args: &MumbleArgs, file: MumbleSection) -> Result<MumbleConfig, ConfigError> {
+/// Flags over file over defaults. `soul_name` is the user name when the file says `user: ""`, as in the Python
+/// bot (whose default is already `VoiceBot`, so only an empty name falls through to the soul's).
+pub fn mumble_config(
+    args: &MumbleArgs,
+    file: MumbleSection,
+    soul_name: Option<&str>,
+) -> Result<MumbleConfig, ConfigError> {
     let trust = if args.insecure {
         Trust::Insecure
     } else if let Some(fp) = args.server_cert_sha256.as_ref().or(file.server_fingerprint.as_ref()) {
@@ -310,7 +372,11 @@ pub fn mumble_config(args: &MumbleArgs, file: MumbleSection) -> Result<MumbleCon
     };
     let data_dir = args.data_dir.clone().or_else(default_data_dir);
     let tokens = if args.tokens.is_empty() { file.tokens.unwrap_or_default() } else { args.tokens.clone() };
-    let username = args.user.clone().or(file.user).filter(|u| !u.is_empty()).unwrap_or_else(|| "VoiceBot".into());
+    let username = match args.user.clone().filter(|u| !u.is_empty()).or(file.user) {
+        Some(user) if user.trim().is_empty() => soul_name.filter(|n| !n.trim().is_empty()).map(str::to_owned),
+        user => user,
+    };
+    let username = username.unwrap_or_else(|| "VoiceBot".into());
     Ok(MumbleConfig {
         host: args.host.clone().or(file.host).unwrap_or_else(|| "localhost".into()),
         port: args.port.or(file.port).unwrap_or(64738),
@@ -324,15 +390,20 @@ pub fn mumble_config(args: &MumbleArgs, file: MumbleSection) -> Result<MumbleCon
     })
 }
 
-/// `--check-config`: everything the bot would check before connecting, and nothing more.
-pub fn check_config(cli: &Cli) -> Result<String, ConfigError> {
-    let file = load_config(&cli.config)?;
-    let section = mumble_section(&cli.config, file.as_ref())?;
-    let config = mumble_config(&cli.mumble, section)?;
+/// `--check-config`'s part: the Mumble settings as the bot would use them, the client certificate and the TLS
+/// trust included, without connecting. The rest of the file is checked by `config::parse_config`.
+pub fn check_mumble(
+    cli: &Cli,
+    file: Option<&serde_yaml_ng::Value>,
+    soul_name: Option<&str>,
+) -> Result<String, ConfigError> {
+    let path = cli.config_path();
+    let config = mumble_config(&cli.mumble, mumble_section(path, file)?, soul_name)?;
+    crate::mumble::tls::client_config(&config.tls, &config.host, config.port)?;
     let source = if file.is_some() {
-        format!("{} is valid", cli.config.display())
+        format!("{} is valid", path.display())
     } else {
-        format!("{} does not exist; defaults apply", cli.config.display())
+        format!("{} does not exist; defaults apply", path.display())
     };
     Ok(format!("{source}; would connect to {}:{} as {}", config.host, config.port, config.identity.username))
 }
@@ -359,15 +430,15 @@ mod tests {
                 .unwrap();
         let section = mumble_section(Path::new("c"), Some(&yaml)).unwrap();
         let args = MumbleArgs { port: Some(2), data_dir: Some("/d".into()), ..Default::default() };
-        let c = mumble_config(&args, section).unwrap();
+        let c = mumble_config(&args, section, None).unwrap();
         assert_eq!((c.host.as_str(), c.port, c.identity.username.as_str()), ("h", 2, "VoiceBot"));
         assert_eq!(c.identity.channel.as_deref(), Some("Tavern"));
         assert_eq!(c.tls.trust, Trust::SystemRoots);
         assert_eq!(c.tls.known_servers.as_deref(), Some(Path::new("/d/mumble_known_servers")));
         let pinned = MumbleArgs { server_cert_sha256: Some("ab".repeat(32)), ..Default::default() };
-        assert!(matches!(mumble_config(&pinned, MumbleSection::default()).unwrap().tls.trust, Trust::Pinned(_)));
+        assert!(matches!(mumble_config(&pinned, MumbleSection::default(), None).unwrap().tls.trust, Trust::Pinned(_)));
         let half = MumbleArgs { certfile: Some("c.pem".into()), ..Default::default() };
-        assert!(matches!(mumble_config(&half, MumbleSection::default()), Err(ConfigError::HalfClientCert)));
+        assert!(matches!(mumble_config(&half, MumbleSection::default(), None), Err(ConfigError::HalfClientCert)));
     }
 
     #[test]
@@ -387,6 +458,37 @@ mod tests {
         std::fs::write(&wrong_type, "mumble:\n  port: notanumber\n").unwrap();
         let value = load_config(&wrong_type).unwrap();
         assert!(mumble_section(&wrong_type, value.as_ref()).is_err());
+    }
+
+    #[test]
+    fn the_mumble_section_is_read_as_leniently_as_the_python_bot_reads_it() {
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            "mumble:\n  host: ''\n  port: ' 64739'\n  user: 42\n  password: 1234\n  channel: 2024\n  tokens: abc\n  \
+             certfile: ''\n  keyfile: ''\n  tls: ''\n",
+        )
+        .unwrap();
+        let section = mumble_section(Path::new("c"), Some(&yaml)).unwrap();
+        let c = mumble_config(&MumbleArgs::default(), section, None).unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.identity.username.as_str()), ("localhost", 64739, "42"));
+        assert_eq!((c.identity.password.as_deref(), c.identity.channel.as_deref()), (Some("1234"), Some("2024")));
+        assert_eq!(c.identity.tokens, ["abc"]);
+        assert!(c.tls.client_cert.is_none());
+        assert_eq!(c.tls.trust, Trust::Default);
+        // `${PORT}` expanded from the environment.
+        let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str("mumble:\n  port: '${PORT}'\n").unwrap();
+        expand_env(&mut yaml, &|_| Some("1234".into()));
+        let section = mumble_section(Path::new("c"), Some(&yaml)).unwrap();
+        assert_eq!(mumble_config(&MumbleArgs::default(), section, None).unwrap().port, 1234);
+        // `user: ""` is the soul's name; no soul, VoiceBot.
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str("mumble:\n  user: ''\n").unwrap();
+        let name = |soul| {
+            let section = mumble_section(Path::new("c"), Some(&yaml)).unwrap();
+            mumble_config(&MumbleArgs::default(), section, soul).unwrap().identity.username
+        };
+        assert_eq!((name(Some("Aria")), name(None)), ("Aria".to_string(), "VoiceBot".to_string()));
+        let unset: serde_yaml_ng::Value = serde_yaml_ng::from_str("mumble:\n  port: 1\n").unwrap();
+        let section = mumble_section(Path::new("c"), Some(&unset)).unwrap();
+        assert_eq!(mumble_config(&MumbleArgs::default(), section, Some("Aria")).unwrap().identity.username, "VoiceBot");
     }
 
     #[test]

@@ -41,7 +41,11 @@
 //!   bot's channel with one LLM sentence; users present at connect are not greeted.
 //! - **API key**: `llm.api_key`, else `OPENROUTER_API_KEY`, else `LLM_API_KEY`, held in an
 //!   [`ApiKey`] that never prints.
-//! - **Everything from the one file** (row 26), relative paths against the file's directory.
+//! - **Everything from the one file** (row 26), relative paths against the file's directory. A
+//!   `--config` file that does not exist is an error (row 27); without `--config`, a missing
+//!   `./config.yaml` means defaults, as before. The `mumble` section (read in [`crate::cli`]) is as
+//!   lenient as the others: `port: "${PORT}"`, `password: 1234`, an empty `host` is `localhost`, and
+//!   `user: ""` is the soul's name.
 //! - Keys for features the bridge does not have (tools, in-process LuxTTS/NeMo/sherpa settings,
 //!   `models.*`, turn prediction, brains other than `llm`, multi-persona files) are accepted and
 //!   reported as ignored.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wyoming_bridge::bot::{Bot, BotConfig, TextOut};
 use wyoming_bridge::cli::{self, Cli, Command};
-use wyoming_bridge::config::{self, ParseOptions, VadEngine};
+use wyoming_bridge::config::{self, BridgeConfig, ParseOptions, VadEngine};
 use wyoming_bridge::listen::ListenConfig;
 use wyoming_bridge::llm::LlmClient;
 use wyoming_bridge::mumble::MumbleClient;
@@ -37,24 +37,22 @@ fn main() -> anyhow::Result<()> {
         eprintln!("chart written to {}", svg.display());
         return Ok(());
     }
-    let file = cli::load_config(&cli.config)?;
+    let file = cli.load_config()?;
     if cli.check_config {
-        println!("{}", cli::check_config(&cli)?);
-        let base_dir = cli.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let env = |name: &str| std::env::var(name).ok();
-        let options = ParseOptions { base_dir, env: &env, strict: false, overrides: cli.pipeline.overrides() };
-        let (_, warnings) =
-            config::parse_config(file.as_ref(), &options).with_context(|| cli.config.display().to_string())?;
+        // Everything is checked before anything is printed, so that "valid" is never followed by an error.
+        let (bridge, warnings) = parse(&cli, file.as_ref())?;
+        let soul = bridge.soul.as_ref().map(|s| s.name.as_str());
+        println!("{}", cli::check_mumble(&cli, file.as_ref(), soul)?);
         for warning in warnings {
             println!("warning: {warning}");
         }
         return Ok(());
     }
-    let config = cli::mumble_config(&cli.mumble, cli::mumble_section(&cli.config, file.as_ref())?)?;
+    let section = cli::mumble_section(cli.config_path(), file.as_ref())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match &cli.command {
         Some(Command::MumbleEcho(echo)) => runtime.block_on(async {
-            let (client, events) = MumbleClient::start(config)?;
+            let (client, events) = MumbleClient::start(cli::mumble_config(&cli.mumble, section, None)?)?;
             tokio::select! {
                 () = wyoming_bridge::echo::run(&client, events, Duration::from_millis(echo.delay_ms)) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; disconnecting"),
@@ -64,7 +62,12 @@ fn main() -> anyhow::Result<()> {
         }),
         Some(Command::Latency(_)) => unreachable!("handled before the config is read"),
         None => {
-            let mut bot_config = bot_config(&cli, file.as_ref())?;
+            let (bridge, warnings) = parse(&cli, file.as_ref())?;
+            for warning in warnings {
+                tracing::warn!("{}: {warning}", cli.config_path().display());
+            }
+            let config = cli::mumble_config(&cli.mumble, section, bridge.soul.as_ref().map(|s| s.name.as_str()))?;
+            let mut bot_config = bot_config(&cli, bridge)?;
             // A reply that starts with the bot's own "Name:" has it removed before it is spoken.
             bot_config.chunker.speech.bot_name = Some(config.identity.username.clone());
             runtime.block_on(async {
@@ -88,16 +91,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The pipeline's settings: `config.yaml` resolved by [`config::parse_config`], plus what needs loading.
-fn bot_config(cli: &Cli, file: Option<&Value>) -> anyhow::Result<BotConfig> {
-    let base_dir = cli.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+/// `config.yaml` (all but the `mumble` section) resolved, with the warnings to show.
+fn parse(cli: &Cli, file: Option<&Value>) -> anyhow::Result<(BridgeConfig, Vec<config::ConfigWarning>)> {
+    let path = cli.config_path();
+    let base_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let env = |name: &str| std::env::var(name).ok();
     let options = ParseOptions { base_dir, env: &env, strict: false, overrides: cli.pipeline.overrides() };
-    let (mut config, warnings) =
-        config::parse_config(file, &options).with_context(|| cli.config.display().to_string())?;
-    for warning in warnings {
-        tracing::warn!("{}: {warning}", cli.config.display());
-    }
+    config::parse_config(file, &options).with_context(|| path.display().to_string())
+}
+
+/// The pipeline's settings from the resolved file, plus what needs loading.
+fn bot_config(cli: &Cli, mut config: BridgeConfig) -> anyhow::Result<BotConfig> {
     if let Some(host) = &cli.pipeline.wyoming_tts_host {
         config.tts.host = host.clone();
     }

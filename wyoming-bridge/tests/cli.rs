@@ -13,18 +13,23 @@ fn bridge() -> Command {
 #[test]
 fn check_config_validates_without_connecting() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = bridge().args(args).env("RUST_LOG", "error").output().unwrap();
+    let run_in = |cwd: &std::path::Path, args: &[&str]| {
+        let out = bridge().current_dir(cwd).args(args).env("RUST_LOG", "error").output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let missing = dir.path().join("missing.yaml");
-    let (code, stdout, _) = run(&["--check-config", "--config", missing.to_str().unwrap()]);
+    let run = |args: &[&str]| run_in(dir.path(), args);
+    // Without --config, a missing ./config.yaml means defaults; a --config file must exist.
+    let (code, stdout, _) = run_in(dir.path(), &["--check-config"]);
     assert_eq!(code, Some(0));
-    assert!(stdout.contains("does not exist; defaults apply"), "{stdout}");
+    assert!(stdout.contains("config.yaml does not exist; defaults apply"), "{stdout}");
+    let missing = dir.path().join("missing.yaml");
+    let (code, stdout, stderr) = run(&["--check-config", "--config", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stderr.contains("missing.yaml") && stderr.contains("no such file"), "{stderr}");
 
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, "mumble:\n  host: mumble.example\n  port: 1234\n  user: Sam\nllm:\n  model: x\n").unwrap();
@@ -48,6 +53,19 @@ fn check_config_validates_without_connecting() {
 
     let (code, _, _) = run(&["--check-config", "--no-such-flag"]);
     assert_eq!(code, Some(2), "clap usage error");
+
+    // The whole file is checked before "valid" is printed: a client certificate that cannot be read fails, and a
+    // misspelt mumble key is a warning like any other.
+    let cert = dir.path().join("cert.yaml");
+    std::fs::write(&cert, "mumble:\n  certfile: /nonexistent/bot.pem\n  keyfile: /nonexistent/bot.key\n").unwrap();
+    let (code, stdout, stderr) = run(&["--config", cert.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(!stdout.contains("valid") && stderr.contains("/nonexistent/bot.pem"), "{stdout}{stderr}");
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(&typo, "mumble:\n  hots: example.org\n  port: '64739'\n").unwrap();
+    let (code, stdout, _) = run(&["--config", typo.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("localhost:64739") && stdout.contains("mumble.hots"), "{stdout}");
 }
 
 #[tokio::test]
@@ -61,7 +79,8 @@ async fn mumble_echo_plays_back_what_it_hears() {
     let data = tempfile::tempdir().unwrap();
     let echo = bridge()
         .args(["mumble-echo", "--host", "127.0.0.1", "--user", "echo", "--delay-ms", "300"])
-        .args(["--port", &murmur.port.to_string(), "--config", "/nonexistent.yaml"])
+        .args(["--port", &murmur.port.to_string()])
+        .current_dir(data.path()) // no config.yaml there: defaults
         .arg("--data-dir")
         .arg(data.path())
         .stdout(Stdio::null())

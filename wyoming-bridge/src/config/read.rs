@@ -8,9 +8,14 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::{ConfigError, ConfigWarning, WarningKind, invalid};
 
-/// `(section, keys the bridge uses, keys it accepts and ignores)`. `mumble` belongs to
-/// [`crate::cli`] and is not checked here.
+/// `(section, keys the bridge uses, keys it accepts and ignores)`. `mumble` is read by [`crate::cli`]; its keys
+/// are only checked here.
 const SECTIONS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "mumble",
+        &["host", "port", "user", "password", "channel", "certfile", "keyfile", "server_fingerprint", "tls", "tokens"],
+        &[],
+    ),
     (
         "llm",
         &[
@@ -168,7 +173,7 @@ impl<'a> Reader<'a> {
                 self.warn(&format!("{key:?}"), WarningKind::Unknown, "not a section name");
                 continue;
             };
-            if name == "mumble" || name == "soul" {
+            if name == "soul" {
                 continue;
             }
             if MULTI_PERSONA.contains(&name) {
@@ -176,7 +181,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let Some((_, used, ignored)) = SECTIONS.iter().find(|(s, _, _)| *s == name) else {
-                let message = format!("unknown section (valid: mumble, soul, {})", all_sections.join(", "));
+                let message = format!("unknown section (valid: soul, {})", all_sections.join(", "));
                 self.warn(name, WarningKind::Unknown, &message);
                 continue;
             };
