@@ -648,9 +648,12 @@ impl Bot {
     /// Applies the respond rules and, if the question passes, supersedes the reply in progress with a new turn.
     fn answer(&mut self, q: Question, timing: Timing) {
         let now = Instant::now();
-        // A typed message cannot be an echo of the bot's voice.
+        // A typed message cannot be an echo of the bot's voice, nor a cough or a mis-heard noise: only the wake
+        // word applies to it, and "thanks" is answered as the Python bot answered every non-empty message.
+        let typed = q.typed.is_some();
         let rules = RespondRules {
-            echo_filter: self.config.respond.echo_filter && q.typed.is_none(),
+            echo_filter: self.config.respond.echo_filter && !typed,
+            utterance: self.config.respond.utterance.clone().filter(|_| !typed),
             ..self.config.respond.clone()
         };
         let text = match respond::decide(&q.text, &rules, &mut self.echo, now) {

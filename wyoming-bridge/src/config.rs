@@ -432,11 +432,14 @@ fn resolve(r: &mut read::Reader<'_>, o: &ParseOptions<'_>, soul: Option<Soul>) -
         ),
         continuation_words: defaults::CONTINUATION_WORDS,
     };
+    r.range("bot", "asr_threshold", vad.rms_threshold as f64, 100.0, 20000.0);
     let history = HistoryConfig {
         context_messages: r.u64("llm", "context_messages")?.map_or(defaults::CONTEXT_MESSAGES, |v| v as usize),
         max_entries: defaults::HISTORY_MAX_ENTRIES,
         max_age: seconds(r.f64("bot", "conversation_timeout")?.unwrap_or(defaults::CONVERSATION_TIMEOUT_S)),
     };
+    // 0 still sends the question itself: no history.
+    r.range("llm", "context_messages", history.context_messages as f64, 1.0, 200.0);
     let chunker_defaults = ChunkerOptions::default();
     let ms = |v: u64| Duration::from_millis(v);
     let chunker = ChunkerOptions {

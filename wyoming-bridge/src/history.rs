@@ -109,7 +109,8 @@ impl ChannelHistory {
     }
 
     /// The request's messages: the system prompt, then the last `context_messages` conversation
-    /// messages, with `context` (if any) in front of the newest user message.
+    /// messages (at least the newest, the question itself), with `context` (if any) in front of the newest
+    /// user message.
     pub fn messages(&self, system_prompt: &str, context: Option<&str>, now: Instant) -> Vec<ChatMessage> {
         let conversation: Vec<ChatMessage> = self
             .entries(now)
@@ -122,7 +123,7 @@ impl ChannelHistory {
                 Entry::Joined { .. } | Entry::Left { .. } => None,
             })
             .collect();
-        let start = conversation.len().saturating_sub(self.context_messages);
+        let start = conversation.len().saturating_sub(self.context_messages.max(1));
         let mut window = &conversation[start..];
         while window.first().is_some_and(|m| m.role == Role::Assistant) {
             window = &window[1..];

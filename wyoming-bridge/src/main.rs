@@ -117,7 +117,17 @@ fn bot_config(cli: &Cli, mut config: BridgeConfig) -> anyhow::Result<BotConfig> 
         (VadEngine::Silero, None) => anyhow::bail!("vad.engine silero needs vad.silero_model"),
         (VadEngine::Auto, None) => None,
     };
-    tracing::info!(vad = if silero.is_some() { "silero" } else { "rms" }, "turn detection");
+    // The effective values, since the file may hold the Python bot's keys with other meanings or defaults.
+    tracing::info!(
+        vad = if silero.is_some() { "silero" } else { "rms" },
+        hangover_ms = config.vad.hangover_ms,
+        min_speech_ms = config.vad.min_speech_ms,
+        max_utterance_ms = config.vad.max_utterance_ms,
+        barge_in_ms = config.barge_in.map(|d| d.as_millis() as u64),
+        wake_word = config.respond.wake_word.as_deref(),
+        utterance_filter = config.respond.utterance_filter,
+        "turn detection"
+    );
     let listen = ListenConfig {
         threshold: config.vad.silero_threshold,
         rms_threshold: config.vad.rms_threshold as f32,

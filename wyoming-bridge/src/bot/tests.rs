@@ -602,6 +602,24 @@ async fn a_typed_message_is_never_taken_for_an_echo() {
     bot.wait_for(Duration::from_secs(10), "the second request", |_| requests.lock().unwrap().len() == 2).await;
 }
 
+/// The meaningful-utterance filter is for speech (coughs, fillers, mis-heard noise): a typed "thanks" or "ok" is
+/// answered, as the Python bot answered every non-empty text message, while the same word spoken is not.
+#[tokio::test]
+async fn a_typed_one_word_message_is_answered() {
+    let (llm, requests) = fake_llm(vec![reply("You're welcome.")]).await;
+    let (tts, _) = fake_tts(true).await;
+    let stt = fake_stt(vec!["ok"]).await;
+    let utterance = Some(crate::respond::UtteranceRules { min_words: 2, min_chars: 5, hallucination_filter: true });
+    let rules = RespondRules { echo_filter: true, utterance, wake_word: None };
+    let bot = Running::start(|dir| BotConfig { respond: rules, ..config(&llm, tts, stt, dir) });
+    send_all(&bot, tone(900).into_iter().chain(silence(400)).collect()).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(requests.lock().unwrap().is_empty(), "a spoken 'ok' was answered");
+    bot.type_text("ok").await;
+    bot.wait_for(Duration::from_secs(10), "the answer", |_| requests.lock().unwrap().len() == 1).await;
+    assert_eq!(user_messages(&requests.lock().unwrap()[0]).last().unwrap(), "Alice (text): ok");
+}
+
 /// With the STT server down, a question gets the fallback phrase; a cough does not, and neither does every
 /// later utterance.
 #[tokio::test]

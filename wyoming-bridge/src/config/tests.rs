@@ -117,7 +117,8 @@ fn python_config_loads_with_quirks_fixed() {
         keys(&warnings, WarningKind::Ignored),
         ["tts.ref_audio", "tts.num_steps", "bot.turn_prediction_enabled", "tools.enabled"]
     );
-    assert_eq!(keys(&warnings, WarningKind::Suspicious), ["soul"], "an empty soul name is reported");
+    // An empty soul name is reported, and so is a threshold that takes every frame for speech.
+    assert_eq!(keys(&warnings, WarningKind::Suspicious), ["soul", "bot.asr_threshold"]);
     assert!(warnings.iter().find(|w| w.key == "llm.temprature").unwrap().message.contains("temperature"));
 }
 

@@ -74,6 +74,12 @@ fn bounded_by_count_age_and_window() {
     h.push_said("A", "old", t0);
     h.push_said("B", "new", t0 + 200 * S);
     assert_eq!(contents(&h.messages("S", None, t0 + 301 * S)), [(Role::System, "S"), (Role::User, "B: new")]);
+    // `context_messages: 0` is no history, but the question is still sent.
+    let mut h = ChannelHistory::new(0, 50, 300 * S);
+    h.push_said("A", "first", t0);
+    h.push_bot(&said("reply"), t0);
+    h.push_said("A", "second", t0);
+    assert_eq!(contents(&h.messages("S", None, t0)), [(Role::System, "S"), (Role::User, "A: second")]);
 }
 
 #[test]
