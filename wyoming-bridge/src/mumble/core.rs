@@ -376,13 +376,21 @@ impl ClientCore {
                 }
                 self.join = Join::Waiting;
             }
-            Lookup::Ambiguous(paths) => {
+            Lookup::Ambiguous { first, paths } => {
+                // The Python bot joined the first match; so do we, but say which, and how to choose.
                 warn!(
                     channel = wanted,
                     ?paths,
-                    "channel name is ambiguous; give its path (Parent/Child). Staying here"
+                    joining = %paths.first().map_or("", String::as_str),
+                    "channel name is ambiguous; joining the first (give its path, Parent/Child, to choose)"
                 );
-                self.join = Join::Idle;
+                if self.current_channel() == Some(first) {
+                    self.join = Join::Idle;
+                } else {
+                    let msg = proto::UserState { session: Some(own), channel_id: Some(first), ..Default::default() };
+                    out.push(Output::Send(Frame::new(MessageType::UserState, msg.encode_to_vec())));
+                    self.join = Join::Requested(first);
+                }
             }
         }
     }

@@ -52,8 +52,12 @@ pub enum UserChange {
 pub enum Lookup {
     Found(u32),
     NotFound,
-    /// Several channels match; the caller should ask for the `Parent/Child` form.
-    Ambiguous(Vec<String>),
+    /// Several channels match: `first` (the lowest id, pymumble's `find_by_name` first match) and every
+    /// match's path, so the caller can ask for the `Parent/Child` form.
+    Ambiguous {
+        first: u32,
+        paths: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -157,18 +161,31 @@ impl ServerState {
         names
     }
 
-    /// Finds a channel by name, or by a `/`-separated path when names repeat under different
-    /// parents (`Tavern/Back room`, matched against the end of each channel's path from the root).
+    /// Finds a channel by name (a name may hold `/`: `AC/DC`), else by a `/`-separated path when names repeat
+    /// under different parents (`Tavern/Back room`, matched against the end of each channel's path from the
+    /// root).
     pub fn find_channel(&self, wanted: &str) -> Lookup {
+        let by_name: Vec<u32> =
+            self.channels.iter().filter(|(_, c)| c.name == wanted.trim()).map(|(&id, _)| id).collect();
+        if !by_name.is_empty() {
+            return self.lookup(&by_name);
+        }
         let parts: Vec<&str> = wanted.split('/').map(str::trim).filter(|p| !p.is_empty()).collect();
         if parts.is_empty() {
             return Lookup::Found(ROOT);
         }
         let matches: Vec<u32> = self.channels.keys().copied().filter(|&id| self.path(id).ends_with(&parts)).collect();
-        match matches.as_slice() {
+        self.lookup(&matches)
+    }
+
+    fn lookup(&self, matches: &[u32]) -> Lookup {
+        match matches {
             [] => Lookup::NotFound,
             [id] => Lookup::Found(*id),
-            many => Lookup::Ambiguous(many.iter().map(|&id| self.path(id).join("/")).collect()),
+            many => Lookup::Ambiguous {
+                first: many.iter().copied().min().unwrap_or(ROOT),
+                paths: many.iter().map(|&id| self.path(id).join("/")).collect(),
+            },
         }
     }
 }
@@ -221,10 +238,15 @@ mod tests {
         assert_eq!(state.find_channel("Nowhere"), Lookup::NotFound);
         assert_eq!(
             state.find_channel("Back"),
-            Lookup::Ambiguous(vec!["Root/Tavern/Back".into(), "Root/Cellar/Back".into()])
+            Lookup::Ambiguous { first: 3, paths: vec!["Root/Tavern/Back".into(), "Root/Cellar/Back".into()] }
         );
         assert_eq!(state.find_channel("Cellar/Back"), Lookup::Found(4));
         assert_eq!(state.find_channel("Root/Tavern/Back"), Lookup::Found(3));
+        // A name holding a slash is a name first.
+        let mut state = tree();
+        state.apply_channel(&channel(5, Some(0), "AC/DC"));
+        assert_eq!(state.find_channel("AC/DC"), Lookup::Found(5));
+        assert_eq!(state.find_channel("Root/AC/DC"), Lookup::NotFound, "paths split at every slash");
     }
 
     #[test]

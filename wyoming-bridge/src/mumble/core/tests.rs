@@ -122,6 +122,18 @@ fn a_missing_channel_is_joined_when_it_appears() {
     assert!(matches!(&out[..], [Output::Send(f)] if f.kind == MessageType::UserState as u16));
 }
 
+/// As pymumble's `find_by_name`, a name found twice is joined at its first match (the lowest id).
+#[test]
+fn an_ambiguous_channel_name_joins_the_first_match() {
+    let mut c = core(Some("AFK"));
+    let tree = [channel(0, None, "Root"), channel(1, Some(0), "A"), channel(2, Some(0), "B")];
+    let afk = [channel(6, Some(2), "AFK"), channel(4, Some(1), "AFK")];
+    let out = run(&mut c, &[&tree[..], &afk[..], &[user(3, "bot", 0), sync(3)]].concat());
+    let Some(Output::Send(join)) = out.iter().find(|o| matches!(o, Output::Send(_))) else { panic!("{out:?}") };
+    let msg = proto::UserState::decode(join.payload.clone()).unwrap();
+    assert_eq!((msg.session, msg.channel_id), (Some(3), Some(4)));
+}
+
 #[test]
 fn own_voice_is_ignored_and_others_pass_through() {
     let mut c = core(None);
