@@ -9,9 +9,10 @@
 //! # Deliberate differences from the Python bot (reference `original-bot.md` §14)
 //! - **System prompt** (row 5, §2.7): `llm.system_prompt` is honoured (HEAD ignored it). Base prompt:
 //!   the `--llm-system-prompt` flag, else `llm.prompt_file` (relative to the config file, then the
-//!   working directory), else `llm.system_prompt`, else the voice prompt of the latency plan
+//!   working directory), else `llm.system_prompt`, else the Python bot's `prompts/default.md` (or
+//!   `.txt`, found the same way), else the voice prompt of the latency plan
 //!   ([`defaults::SYSTEM_PROMPT`]); then `llm.personality` (or the soul's `personality.md`) is
-//!   appended after a 40 × `=` separator, as before. `prompts/default.md` is not read.
+//!   appended after a 40 × `=` separator, as before.
 //! - **Sampling and timeout** (row 5): `temperature`, `max_tokens`, `top_p`, `top_k`,
 //!   `repetition_penalty`, `frequency_penalty`, `presence_penalty`, `timeout` and
 //!   `context_messages` are honoured. Voice defaults apply when absent: `max_tokens` 80,
@@ -492,7 +493,15 @@ fn system_prompt(r: &mut read::Reader<'_>, o: &ParseOptions<'_>, soul: Option<&S
     }
     let base = match base {
         Some(b) => b,
-        None => r.string("llm", "system_prompt")?.unwrap_or_else(|| defaults::SYSTEM_PROMPT.into()),
+        None => match r.string("llm", "system_prompt")? {
+            Some(prompt) => prompt,
+            // The Python bot's own base prompt file, which its users may have edited.
+            None => ["prompts/default.md", "prompts/default.txt"]
+                .iter()
+                .find_map(|name| read_relative(o.base_dir, name))
+                .filter(|text| !text.trim().is_empty())
+                .unwrap_or_else(|| defaults::SYSTEM_PROMPT.into()),
+        },
     };
     let personality = match o.overrides.personality.clone().or(r.string("llm", "personality")?) {
         Some(name) => {

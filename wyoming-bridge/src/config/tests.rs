@@ -248,6 +248,16 @@ fn prompt_file_personality_and_overrides() {
             .unwrap();
     assert_eq!(c.system_prompt, defaults::SYSTEM_PROMPT);
     assert_eq!(keys(&w, WarningKind::Suspicious), ["llm.prompt_file", "llm.personality"]);
+    // The Python bot's prompts/default.md, next to the config file, is the base when nothing else is set.
+    std::fs::create_dir(dir.path().join("prompts")).unwrap();
+    std::fs::write(dir.path().join("prompts/default.md"), "You are the house bot.\n").unwrap();
+    let (c, _) = parse_in(dir.path(), Some("llm:\n  personality: pirate\n"), Overrides::default()).unwrap();
+    assert_eq!(
+        c.system_prompt,
+        format!("You are the house bot.{}Talk like a pirate.", defaults::PERSONALITY_SEPARATOR)
+    );
+    let (c, _) = parse_in(dir.path(), Some("llm:\n  system_prompt: You are Sam.\n"), Overrides::default()).unwrap();
+    assert_eq!(c.system_prompt, "You are Sam.");
 }
 
 #[test]
