@@ -41,7 +41,9 @@ fn main() -> anyhow::Result<()> {
     if cli.check_config {
         // Everything is checked before anything is printed, so that "valid" is never followed by an error.
         let (bridge, warnings) = parse(&cli, file.as_ref())?;
-        let soul = bridge.soul.as_ref().map(|s| s.name.as_str());
+        // mumble-echo connects under the configured name only, never the soul's.
+        let echo = matches!(cli.command, Some(Command::MumbleEcho(_)));
+        let soul = bridge.soul.as_ref().map(|s| s.name.as_str()).filter(|_| !echo);
         println!("{}", cli::check_mumble(&cli, file.as_ref(), soul)?);
         for warning in warnings {
             println!("warning: {warning}");
