@@ -42,6 +42,8 @@ use wyoming_proto::vad::silero::SileroModel;
 
 /// Everything the loop needs, resolved from `config.yaml` ([`crate::config`]) and loaded.
 pub struct BotConfig {
+    /// Users the bot neither listens to nor answers: the other personas of a multi-persona file.
+    pub ignore_users: Vec<String>,
     pub stt_uri: WyomingUri,
     pub tts_uri: WyomingUri,
     pub voice: Option<SynthesizeVoice>,
@@ -265,6 +267,8 @@ impl Bot {
 
     fn on_event(&mut self, event: Event) {
         match event {
+            Event::Voice(frame) if self.config.ignore_users.contains(&frame.name) => {}
+            Event::Text(message) if message.sender.as_ref().is_some_and(|s| self.config.ignore_users.contains(s)) => {}
             Event::Voice(frame) => {
                 let speaker = self.speakers.entry(frame.session).or_insert_with(|| Speaker {
                     name: frame.name.clone(),

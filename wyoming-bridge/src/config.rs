@@ -42,13 +42,15 @@
 //!   bot's channel with one LLM sentence; users present at connect are not greeted.
 //! - **API key**: `llm.api_key`, else `OPENROUTER_API_KEY`, else `LLM_API_KEY`, held in an
 //!   [`ApiKey`] that never prints.
+//! - **Multi-persona files** (§2.5) run one bot per persona ([`personas`]); a persona does not answer the
+//!   others unless `respond_to_other_personas` is true.
 //! - **Everything from the one file** (row 26), relative paths against the file's directory. A
 //!   `--config` file that does not exist is an error (row 27); without `--config`, a missing
 //!   `./config.yaml` means defaults, as before. The `mumble` section (read in [`crate::cli`]) is as
 //!   lenient as the others: `port: "${PORT}"`, `password: 1234`, an empty `host` is `localhost`, and
 //!   `user: ""` is the soul's name.
 //! - Keys for features the bridge does not have (tools, in-process LuxTTS/NeMo/sherpa settings,
-//!   `models.*`, turn prediction, brains other than `llm`, multi-persona files) are accepted and
+//!   `models.*`, turn prediction, brains other than `llm`, a multi-persona file's `interaction`) are accepted and
 //!   reported as ignored.
 
 use std::path::{Path, PathBuf};
@@ -59,9 +61,11 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::chunker::ChunkerOptions;
 use crate::llm::{ApiKey, LlmOptions, Sampling};
 
+mod personas;
 mod read;
 mod soul;
 
+pub use personas::{Persona, is_multi_persona, split_personas};
 pub use soul::Soul;
 
 /// Every pipeline default, in one place.

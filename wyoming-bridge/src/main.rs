@@ -6,12 +6,13 @@ use serde_yaml_ng::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use wyoming_bridge::bot::{Bot, BotConfig, TextOut};
 use wyoming_bridge::cli::{self, Cli, Command};
-use wyoming_bridge::config::{self, BridgeConfig, ParseOptions, VadEngine};
+use wyoming_bridge::config::{self, BridgeConfig, ParseOptions, Persona, VadEngine};
 use wyoming_bridge::listen::ListenConfig;
 use wyoming_bridge::llm::LlmClient;
-use wyoming_bridge::mumble::MumbleClient;
+use wyoming_bridge::mumble::{MumbleClient, MumbleConfig};
 use wyoming_proto::event::SynthesizeVoice;
 use wyoming_proto::uri::WyomingUri;
 
@@ -38,22 +39,28 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let file = cli.load_config()?;
+    let (personas, persona_warnings) = personas(&cli, file.as_ref())?;
+    let multi = personas.len() > 1 || config::is_multi_persona(file.as_ref());
     if cli.check_config {
         // Everything is checked before anything is printed, so that "valid" is never followed by an error.
-        let (bridge, warnings) = parse(&cli, file.as_ref())?;
-        // mumble-echo connects under the configured name only, never the soul's.
         let echo = matches!(cli.command, Some(Command::MumbleEcho(_)));
-        let soul = bridge.soul.as_ref().map(|s| s.name.as_str()).filter(|_| !echo);
-        println!("{}", cli::check_mumble(&cli, file.as_ref(), soul)?);
-        for warning in warnings {
-            println!("warning: {warning}");
+        let mut lines = Vec::new();
+        for persona in &personas {
+            let (bridge, warnings) = parse(&cli, persona.file.as_ref())?;
+            // mumble-echo connects under the configured name only, never the soul's.
+            let soul = bridge.soul.as_ref().map(|s| s.name.as_str()).filter(|_| !echo);
+            let summary = cli::check_mumble(&cli, persona.file.as_ref(), soul)?;
+            lines.push(if multi { format!("persona {}: {summary}", persona.name) } else { summary });
+            lines.extend(warnings.iter().map(|w| format!("warning: {w}")));
         }
+        lines.extend(persona_warnings.iter().map(|w| format!("warning: {w}")));
+        println!("{}", lines.join("\n"));
         return Ok(());
     }
-    let section = cli::mumble_section(cli.config_path(), file.as_ref())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match &cli.command {
         Some(Command::MumbleEcho(echo)) => runtime.block_on(async {
+            let section = cli::mumble_section(cli.config_path(), file.as_ref())?;
             let (client, events) = MumbleClient::start(cli::mumble_config(&cli.mumble, section, None)?)?;
             tokio::select! {
                 () = wyoming_bridge::echo::run(&client, events, Duration::from_millis(echo.delay_ms)) => {}
@@ -64,18 +71,78 @@ fn main() -> anyhow::Result<()> {
         }),
         Some(Command::Latency(_)) => unreachable!("handled before the config is read"),
         None => {
-            let (bridge, warnings) = parse(&cli, file.as_ref())?;
-            for warning in warnings {
+            for warning in persona_warnings {
                 tracing::warn!("{}: {warning}", cli.config_path().display());
             }
-            let config = cli::mumble_config(&cli.mumble, section, bridge.soul.as_ref().map(|s| s.name.as_str()))?;
-            let mut bot_config = bot_config(&cli, bridge)?;
-            // A reply that starts with the bot's own "Name:" has it removed before it is spoken.
-            bot_config.chunker.speech.bot_name = Some(config.identity.username.clone());
-            runtime.block_on(async {
-                let (client, events) = MumbleClient::start(config)?;
-                let (text_tx, mut text_rx) = tokio::sync::mpsc::unbounded_channel::<TextOut>();
-                let bot = Bot::new(bot_config, client.audio(), text_tx);
+            if multi && (cli.mumble.user.is_some() || cli.mumble.channel.is_some()) {
+                anyhow::bail!("--user and --channel name one bot; in a multi-persona file each persona has its own");
+            }
+            let mut bots = Vec::new();
+            for persona in &personas {
+                let (bridge, warnings) = parse(&cli, persona.file.as_ref())?;
+                for warning in warnings {
+                    tracing::warn!(
+                        persona = multi.then_some(persona.name.as_str()),
+                        "{}: {warning}",
+                        cli.config_path().display()
+                    );
+                }
+                let soul = bridge.soul.as_ref().map(|s| s.name.clone());
+                let section = cli::mumble_section(cli.config_path(), persona.file.as_ref())?;
+                let mumble = cli::mumble_config(&cli.mumble, section, soul.as_deref())?;
+                let mut bot_config = bot_config(&cli, bridge)?;
+                // A reply that starts with the bot's own "Name:" has it removed before it is spoken.
+                bot_config.chunker.speech.bot_name = Some(mumble.identity.username.clone());
+                bots.push((persona, mumble, bot_config));
+            }
+            let users: Vec<String> = bots.iter().map(|(_, mumble, _)| mumble.identity.username.clone()).collect();
+            if let Some(twice) = users.iter().enumerate().find(|&(i, u)| users[..i].contains(u)).map(|(_, u)| u) {
+                anyhow::bail!("two personas would connect as {twice}; give each its own mumble.user");
+            }
+            for (persona, mumble, bot_config) in &mut bots {
+                if !persona.answers_personas {
+                    let own = &mumble.identity.username;
+                    bot_config.ignore_users = users.iter().filter(|u| *u != own).cloned().collect();
+                }
+            }
+            runtime.block_on(run_bots(bots.into_iter().map(|(_, mumble, bot)| (mumble, bot)).collect()))
+        }
+    }
+}
+
+/// The bots the file runs: itself, or one per persona of a multi-persona file (`config::split_personas`).
+fn personas(cli: &Cli, file: Option<&Value>) -> anyhow::Result<(Vec<Persona>, Vec<config::ConfigWarning>)> {
+    match file {
+        Some(file) if config::is_multi_persona(Some(file)) => {
+            Ok(config::split_personas(file).with_context(|| cli.config_path().display().to_string())?)
+        }
+        _ => Ok((vec![Persona { name: "bot".into(), file: file.cloned(), answers_personas: true }], Vec::new())),
+    }
+}
+
+/// Connects every bot (two seconds apart, as the Python bot staggered its personas, so that first connections
+/// do not race to pin the server's certificate) and runs them until Ctrl-C or one of them ends.
+async fn run_bots(bots: Vec<(MumbleConfig, BotConfig)>) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let mut running = tokio::task::JoinSet::new();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    for (i, (mumble, bot_config)) in bots.into_iter().enumerate() {
+        if i > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = &mut interrupted => {
+                    stop.cancel();
+                    break;
+                }
+            }
+        }
+        let (client, events) = MumbleClient::start(mumble)?;
+        let (text_tx, mut text_rx) = tokio::sync::mpsc::unbounded_channel::<TextOut>();
+        let bot = Bot::new(bot_config, client.audio(), text_tx);
+        let stop = stop.clone();
+        running.spawn(async move {
+            {
                 let texts = async {
                     while let Some(TextOut { to, text }) = text_rx.recv().await {
                         client.send_text_to(to, &text).await;
@@ -84,13 +151,21 @@ fn main() -> anyhow::Result<()> {
                 tokio::select! {
                     () = bot.run(events) => {}
                     () = texts => {}
-                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; disconnecting"),
+                    () = stop.cancelled() => {}
                 }
-                client.shutdown().await;
-                Ok(())
-            })
+            }
+            client.shutdown().await;
+        });
+    }
+    if !stop.is_cancelled() {
+        tokio::select! {
+            _ = &mut interrupted => tracing::info!("interrupted; disconnecting"),
+            _ = running.join_next() => {}
         }
     }
+    stop.cancel();
+    while running.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// `config.yaml` (all but the `mumble` section) resolved, with the warnings to show.
@@ -144,6 +219,7 @@ fn bot_config(cli: &Cli, mut config: BridgeConfig) -> anyhow::Result<BotConfig> 
         ..Default::default()
     });
     Ok(BotConfig {
+        ignore_users: Vec::new(),
         stt_uri: WyomingUri::Tcp { host: config.stt.host.clone(), port: config.stt.port },
         tts_uri: WyomingUri::Tcp { host: config.tts.host.clone(), port: config.tts.port },
         voice,

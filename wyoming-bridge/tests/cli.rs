@@ -117,3 +117,53 @@ async fn mumble_echo_plays_back_what_it_hears() {
     let pinned = std::fs::read_to_string(data.path().join("mumble_known_servers")).unwrap();
     assert!(pinned.contains(&format!("127.0.0.1:{}", murmur.port)));
 }
+
+const TWO_PERSONAS: &str = "mumble:\n  host: 127.0.0.1\n  port: PORT\n\
+shared:\n  llm:\n    endpoint: http://127.0.0.1:9/v1/chat/completions\n\
+personas:\n  - name: sam\n    display_name: Sam\n  - name: raf\n    display_name: Raf\n    mumble:\n      user: RafBot\n";
+
+/// A multi-persona file runs one bot per persona, each its own Mumble user (`--check-config` lists them, and
+/// both join the server).
+#[tokio::test]
+async fn a_multi_persona_file_runs_one_bot_per_persona() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("personas.yaml");
+    std::fs::write(&config, TWO_PERSONAS.replace("PORT", "64738")).unwrap();
+    let out = bridge().args(["--config", config.to_str().unwrap(), "--check-config"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("persona sam: ") && stdout.contains("as Sam"), "{stdout}");
+    assert!(stdout.contains("persona raf: ") && stdout.contains("as RafBot"), "{stdout}");
+    // --user names one bot: refused before connecting.
+    let out = bridge().args(["--config", config.to_str().unwrap(), "--user", "X"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("multi-persona"));
+
+    let _serial = serial().await;
+    let Some(python) = mumble_python() else { return };
+    if !murmurd_available() {
+        return;
+    }
+    let murmur = Murmur::start(None).await;
+    std::fs::write(&config, TWO_PERSONAS.replace("PORT", &murmur.port.to_string())).unwrap();
+    let bots = bridge()
+        .args(["--config", config.to_str().unwrap(), "--data-dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let _bots = wyoming_tests::ChildGuard(bots);
+    let mut peer = Peer::connect(&python, murmur.port, "watcher", None).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        peer.send(serde_json::json!({"cmd": "users"}));
+        let users = peer.wait_for(|e| e["event"] == "users", Duration::from_secs(5)).await;
+        let names: Vec<&str> = users["users"].as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
+        if names.contains(&"Sam") && names.contains(&"RafBot") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "both personas did not join: {names:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    peer.quit().await;
+}

@@ -198,6 +198,7 @@ fn config(llm_url: &str, tts_uri: WyomingUri, stt_uri: WyomingUri, dir: &std::pa
     })
     .unwrap();
     BotConfig {
+        ignore_users: Vec::new(),
         stt_uri,
         tts_uri,
         voice: None,
@@ -600,6 +601,24 @@ async fn a_typed_message_is_never_taken_for_an_echo() {
     bot.wait_for(Duration::from_secs(10), "the first turn", |b| !b.latency_lines().is_empty()).await;
     bot.type_text("The capital of France is Paris?").await;
     bot.wait_for(Duration::from_secs(10), "the second request", |_| requests.lock().unwrap().len() == 2).await;
+}
+
+/// The other personas of a multi-persona file are neither heard nor answered, by voice or by text.
+#[tokio::test]
+async fn the_other_personas_are_not_answered() {
+    let (llm, requests) = fake_llm(vec![reply("Hello there.")]).await;
+    let (tts, _) = fake_tts(true).await;
+    let stt = fake_stt(vec!["what is the weather like today"]).await;
+    let bot = Running::start(|dir| BotConfig { ignore_users: vec!["Alice".into()], ..config(&llm, tts, stt, dir) });
+    send_all(&bot, tone(900).into_iter().chain(silence(400)).collect()).await;
+    bot.type_text("What is the weather like today?").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(requests.lock().unwrap().is_empty(), "answered another persona: {:?}", requests.lock().unwrap());
+    // Someone else is.
+    let message =
+        TextMessage { actor: Some(8), sender: Some("Bob".into()), text: "Hi bot, how are you?".into(), private: false };
+    bot.events.send(Event::Text(message)).await.unwrap();
+    bot.wait_for(Duration::from_secs(10), "the answer to Bob", |_| requests.lock().unwrap().len() == 1).await;
 }
 
 /// The meaningful-utterance filter is for speech (coughs, fillers, mis-heard noise): a typed "thanks" or "ok" is

@@ -146,7 +146,8 @@ const SECTIONS: &[(&str, &[&str], &[&str])] = &[
     ),
 ];
 
-/// Top-level keys of multi-persona files (reference §2.5), which the bridge does not run.
+/// Top-level keys of multi-persona files (reference §2.5), which `config::personas` rewrites away before a
+/// persona's file gets here.
 const MULTI_PERSONA: [&str; 3] = ["personas", "shared", "interaction"];
 
 pub(super) struct Reader<'a> {
@@ -177,7 +178,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             if MULTI_PERSONA.contains(&name) {
-                self.warn(name, WarningKind::Ignored, "multi-persona files are not supported; one bot runs");
+                self.warn(name, WarningKind::Ignored, "only used in multi-persona files (with a `personas` list)");
                 continue;
             }
             let Some((_, used, ignored)) = SECTIONS.iter().find(|(s, _, _)| *s == name) else {
