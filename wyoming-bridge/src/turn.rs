@@ -94,6 +94,17 @@ pub async fn run(plan: TurnPlan, sink: Voice, updates: mpsc::UnboundedSender<Tur
                         say(&speaker, phrase.text);
                     }
                 }
+                Some(Ok(ReplyEvent::Finish(reason))) if reason == "length" => {
+                    if any_text {
+                        tracing::info!("the reply was cut at llm.max_tokens");
+                    } else {
+                        // A reasoning model can spend every token thinking; the user then hears nothing.
+                        tracing::warn!(
+                            "the LLM reached llm.max_tokens before any answer text: raise llm.max_tokens, or turn the \
+                             model's reasoning off through llm.extra_body"
+                        );
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     // Speak what arrived before the cut, then report.
