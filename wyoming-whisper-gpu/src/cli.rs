@@ -33,7 +33,8 @@ pub struct Cli {
     /// int8, int8_float16, int8_float32, int16, float16, bfloat16, float32, default or auto
     #[arg(long, default_value = "int8")]
     pub compute_type: String,
-    /// Beam size; 1 is greedy decoding (0 means 1, as "auto" in wyoming-faster-whisper)
+    /// Beam size; 1 is greedy decoding. 0 is wyoming-faster-whisper's auto: 1 on ARM, 5 elsewhere (more
+    /// accurate on the CPU, and slower)
     #[arg(long, default_value_t = 1)]
     pub beam_size: usize,
     /// Default language when a request names none (English-only models always use English)
@@ -119,6 +120,15 @@ pub const EARLY_FINAL_MS_CPU: u32 = 100;
 pub const EARLY_FINAL_MS_GPU: u32 = 300;
 
 impl Cli {
+    /// The beam size decoding uses: `--beam-size 0` is wyoming-faster-whisper's auto (1 on ARM, else 5).
+    pub fn beam(&self) -> usize {
+        match self.beam_size {
+            0 if cfg!(any(target_arch = "aarch64", target_arch = "arm")) => 1,
+            0 => 5,
+            n => n,
+        }
+    }
+
     /// `--early-final-ms`, or its default for the device the model runs on.
     pub fn early_final_ms(&self, cuda: bool) -> u32 {
         self.early_final_ms.unwrap_or(if cuda { EARLY_FINAL_MS_GPU } else { EARLY_FINAL_MS_CPU })
@@ -170,7 +180,7 @@ impl Cli {
             self.data_dirs,
             self.device,
             self.compute_type,
-            self.beam_size.max(1),
+            self.beam(),
             self.language.as_deref().unwrap_or("auto"),
             if self.initial_prompt.as_deref().is_some_and(|p| !p.trim().is_empty()) { "set" } else { "none" },
             self.cpu_threads,
@@ -307,7 +317,9 @@ mod tests {
     fn parsed_result_has_python_defaults_where_sensible() {
         let cli = Cli::parse_from(["x"]);
         assert_eq!(cli.model, "auto");
-        assert_eq!(cli.beam_size, 1);
+        assert_eq!((cli.beam_size, cli.beam()), (1, 1));
+        let auto = Cli::parse_from(["x", "--beam-size", "0"]).beam();
+        assert_eq!(auto, if cfg!(target_arch = "aarch64") { 1 } else { 5 }, "auto as in wyoming-faster-whisper");
         assert_eq!(cli.compute_type, "int8");
         assert_eq!(cli.device, "auto");
         assert!(cli.unimplemented_flags().is_empty());

@@ -100,7 +100,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         device_index,
         compute_type,
         cpu_threads: cli.cpu_threads,
-        beam_size: cli.beam_size.max(1),
+        beam_size: cli.beam(),
         task: cli.whisper_task,
         initial_prompt: cli.initial_prompt.clone().filter(|p| !p.trim().is_empty()),
     };
