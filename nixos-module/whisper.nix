@@ -132,7 +132,7 @@ in
                 type = types.ints.unsigned;
                 default = 1;
                 example = 5;
-                description = "Beam size; 1 (and 0) is greedy decoding, the fastest.";
+                description = "Beam size; 1 is greedy decoding, the fastest. 0 is wyoming-faster-whisper's auto: 5 (1 on ARM).";
               };
 
               computeType = mkOption {
