@@ -12,23 +12,76 @@ use crate::frame::Frame;
 use crate::transport::{BoxRead, BoxWrite, Stream};
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+/// When a connection last carried a whole frame, either way, and the server's means of closing it while it
+/// waits for the next one (to make room for a new client when every slot is taken: see
+/// [`crate::server::ServerConfig::evict_idle_after`]).
+#[derive(Debug)]
+pub struct Activity {
+    origin: Instant,
+    last_ms: AtomicU64,
+    evict: CancellationToken,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity { origin: Instant::now(), last_ms: AtomicU64::new(0), evict: CancellationToken::new() }
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since the last frame in or out.
+    pub fn idle_for(&self) -> Duration {
+        self.origin.elapsed().saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Ends the connection's wait for its next frame, now or when it next waits: the read fails with a
+    /// `ConnectionEvicted` request error, which the server reports to the client before closing.
+    pub fn evict(&self) {
+        self.evict.cancel();
+    }
+
+    pub fn is_evicted(&self) -> bool {
+        self.evict.is_cancelled()
+    }
+}
 
 /// Reads frames and typed events from the peer.
 pub struct EventReader {
     inner: FramedRead<BoxRead, WyomingCodec>,
+    activity: Arc<Activity>,
 }
 
 impl EventReader {
     pub fn new(read: BoxRead, limits: Limits) -> Self {
-        EventReader { inner: FramedRead::new(read, WyomingCodec::new(limits)) }
+        Self::with_activity(read, limits, Arc::new(Activity::new()))
+    }
+
+    fn with_activity(read: BoxRead, limits: Limits, activity: Arc<Activity>) -> Self {
+        EventReader { inner: FramedRead::new(read, WyomingCodec::new(limits)), activity }
     }
 
     /// The next frame, or `None` at a clean end of stream.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, Error> {
-        Ok(self.inner.next().await.transpose()?)
+        let frame = tokio::select! {
+            biased;
+            frame = self.inner.next() => frame.transpose()?,
+            () = self.activity.evict.cancelled() => {
+                let idle = self.activity.idle_for().as_secs();
+                let message = format!("closed after {idle} s without a request, to make room for a new connection");
+                return Err(Error::request(message, "ConnectionEvicted"));
+            }
+        };
+        self.activity.touch();
+        Ok(frame)
     }
 
     /// The next typed event, or `None` at a clean end of stream. Unknown types come back as
@@ -45,11 +98,16 @@ impl EventReader {
 #[derive(Clone)]
 pub struct EventWriter {
     inner: Arc<Mutex<FramedWrite<BoxWrite, WyomingCodec>>>,
+    activity: Arc<Activity>,
 }
 
 impl EventWriter {
     pub fn new(write: BoxWrite, limits: Limits) -> Self {
-        EventWriter { inner: Arc::new(Mutex::new(FramedWrite::new(write, WyomingCodec::new(limits)))) }
+        Self::with_activity(write, limits, Arc::new(Activity::new()))
+    }
+
+    fn with_activity(write: BoxWrite, limits: Limits, activity: Arc<Activity>) -> Self {
+        EventWriter { inner: Arc::new(Mutex::new(FramedWrite::new(write, WyomingCodec::new(limits)))), activity }
     }
 
     /// Writes and flushes one event.
@@ -59,7 +117,9 @@ impl EventWriter {
 
     /// Writes and flushes one frame.
     pub async fn write_frame(&self, frame: &Frame) -> Result<(), Error> {
-        Ok(self.inner.lock().await.send(frame).await?)
+        self.inner.lock().await.send(frame).await?;
+        self.activity.touch();
+        Ok(())
     }
 
     /// Closes the write half, so the peer sees end of stream.
@@ -79,11 +139,17 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(stream: Stream, limits: Limits) -> Self {
+        let activity = Arc::new(Activity::new());
         Connection {
-            reader: EventReader::new(stream.read, limits),
-            writer: EventWriter::new(stream.write, limits),
+            reader: EventReader::with_activity(stream.read, limits, activity.clone()),
+            writer: EventWriter::with_activity(stream.write, limits, activity),
             peer: stream.peer,
         }
+    }
+
+    /// The connection's activity, shared by both halves.
+    pub fn activity(&self) -> Arc<Activity> {
+        self.reader.activity.clone()
     }
 
     /// The peer, for logs.

@@ -1,5 +1,5 @@
-//! An async Wyoming server: accept loop, one task per connection, a connection cap, and graceful
-//! shutdown.
+//! An async Wyoming server: accept loop, one task per connection, a connection cap (with eviction of the
+//! idlest connection when it is reached), and graceful shutdown.
 //!
 //! On shutdown the listener closes at once, handlers see the [`Shutdown`] signal (and are expected to
 //! finish the request they are serving, then return), and the server waits up to a grace period before
@@ -7,14 +7,15 @@
 //! why with an `error` event; the server keeps serving everyone else.
 
 use crate::codec::Limits;
-use crate::connection::Connection;
+use crate::connection::{Activity, Connection};
 use crate::error::Error;
 use crate::event::{ErrorEvent, Event};
 use crate::shutdown::Shutdown;
 use crate::transport::Listener;
 use crate::uri::WyomingUri;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -38,16 +39,54 @@ where
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Connections served at once; more are told the server is busy and closed.
+    /// Connections served at once; more are told the server is busy and closed, unless one can be evicted.
     pub max_connections: usize,
     pub limits: Limits,
     /// How long running requests may take to finish after shutdown is triggered.
     pub grace_period: Duration,
+    /// When every slot is taken, a new client gets the slot of the connection that has carried no frame for
+    /// the longest, if that is at least this long (`None`: never). Connections left open by clients that
+    /// forgot them (a leaky script, a stuck health check) must not lock Home Assistant out. Idle connections
+    /// are otherwise kept, as the Python servers keep them.
+    pub evict_idle_after: Option<Duration>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { max_connections: 256, limits: Limits::default(), grace_period: Duration::from_secs(30) }
+        ServerConfig {
+            max_connections: 256,
+            limits: Limits::default(),
+            grace_period: Duration::from_secs(30),
+            evict_idle_after: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// The connections being served, for eviction.
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    open: HashMap<u64, Arc<Activity>>,
+}
+
+impl Registry {
+    fn add(&mut self, activity: Arc<Activity>) -> u64 {
+        self.next += 1;
+        self.open.insert(self.next, activity);
+        self.next
+    }
+
+    /// Evicts the connection idle the longest, if it has been idle at least `after`; returns how long.
+    fn evict_idlest(&self, after: Duration) -> Option<Duration> {
+        let (idle, activity) = self
+            .open
+            .values()
+            .filter(|a| !a.is_evicted())
+            .map(|a| (a.idle_for(), a))
+            .max_by_key(|(idle, _)| *idle)
+            .filter(|(idle, _)| *idle >= after)?;
+        activity.evict();
+        Some(idle)
     }
 }
 
@@ -73,6 +112,7 @@ impl Server {
     pub async fn serve<H: Handler>(mut self, handler: H, shutdown: Shutdown) -> Result<(), Error> {
         let handler = Arc::new(handler);
         let permits = Arc::new(Semaphore::new(self.config.max_connections));
+        let registry = Arc::new(Mutex::new(Registry::default()));
         let mut tasks = JoinSet::new();
         info!(uri = %self.local_uri(), "ready");
         let mut backoff = Duration::from_millis(10);
@@ -104,17 +144,38 @@ impl Server {
             backoff = Duration::from_millis(10);
             let conn = Connection::new(stream, self.config.limits);
             let span = info_span!("conn", peer = %conn.peer());
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                let max = self.config.max_connections;
-                warn!(parent: &span, max, "connection cap reached, refusing");
-                tasks.spawn(refuse_busy(conn, max).instrument(span));
-                continue;
+            let max = self.config.max_connections;
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let evicted = self.config.evict_idle_after.and_then(|after| lock(&registry).evict_idlest(after));
+                    match evicted {
+                        Some(idle) => info!(parent: &span, max, ?idle, "connection cap reached; closing the idlest"),
+                        None => {
+                            warn!(parent: &span, max, "connection cap reached, refusing");
+                            tasks.spawn(refuse_busy(conn, max).instrument(span));
+                            continue;
+                        }
+                    }
+                    None
+                }
             };
-            let (handler, shutdown) = (handler.clone(), shutdown.clone());
+            let (handler, shutdown, permits, registry) =
+                (handler.clone(), shutdown.clone(), permits.clone(), registry.clone());
             tasks.spawn(
                 async move {
+                    // An evicted connection's slot frees up once its handler has said why and closed.
+                    let permit = match permit {
+                        Some(permit) => permit,
+                        None => match tokio::time::timeout(EVICTION_WAIT, permits.acquire_owned()).await {
+                            Ok(Ok(permit)) => permit,
+                            _ => return refuse_busy(conn, max).await,
+                        },
+                    };
                     debug!("connected");
+                    let id = lock(&registry).add(conn.activity());
                     run_handler(&*handler, conn, shutdown).await;
+                    lock(&registry).open.remove(&id);
                     debug!("disconnected");
                     drop(permit);
                 }
@@ -126,6 +187,13 @@ impl Server {
         drain(tasks, grace_period).await;
         Ok(())
     }
+}
+
+/// How long a new client waits for the slot of the connection evicted for it.
+const EVICTION_WAIT: Duration = Duration::from_secs(2);
+
+fn lock(registry: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Waits for running connections to finish, then aborts whatever is left after the grace period.

@@ -132,6 +132,41 @@ async fn unknown_event_types_keep_the_connection_open() {
     handle.await.unwrap().unwrap();
 }
 
+/// At the cap, a new client takes the slot of a connection idle for `evict_idle_after`, which is told why; a
+/// connection in use is never evicted.
+#[tokio::test]
+async fn at_the_cap_the_idlest_connection_makes_room() {
+    let config =
+        ServerConfig { max_connections: 1, evict_idle_after: Some(Duration::from_millis(300)), ..Default::default() };
+    let (uri, shutdown, handle) = start(config).await;
+    let mut busy = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+    // In use: a round trip every 100 ms. The newcomer is refused.
+    for _ in 0..5 {
+        round_trip(&mut busy, "still here").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut refused = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+    match refused.recv().await.unwrap() {
+        Some(Event::Error(e)) => assert_eq!(e.code.as_deref(), Some("ServerBusy")),
+        other => panic!("expected a busy error, got {other:?}"),
+    }
+    // Forgotten: after 400 ms without a frame, the newcomer gets its slot.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut newcomer = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+    round_trip(&mut newcomer, "my turn").await;
+    match busy.recv().await.unwrap() {
+        Some(Event::Error(e)) => {
+            assert_eq!(e.code.as_deref(), Some("ConnectionEvicted"));
+            assert!(e.text.contains("to make room for a new connection"), "{}", e.text);
+        }
+        other => panic!("expected the eviction error, got {other:?}"),
+    }
+    assert_eq!(busy.recv().await.unwrap(), None);
+    round_trip(&mut newcomer, "still mine").await;
+    shutdown.trigger();
+    handle.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn connections_over_the_cap_are_told_the_server_is_busy() {
     let (uri, shutdown, handle) = start(ServerConfig { max_connections: 1, ..Default::default() }).await;
