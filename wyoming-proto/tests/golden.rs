@@ -106,3 +106,16 @@ fn home_assistant_streaming_tts_exchange() {
     server.push(Event::SynthesizeStopped(SynthesizeStopped::default()));
     check("ha_tts_stream.server.bin", server);
 }
+
+/// What Python peers send without checking types: a float rate, a numeric language. wyoming-faster-whisper takes
+/// both; so do we.
+#[test]
+fn loosely_typed_python_events_are_read() {
+    let events = decode(
+        b"{\"type\": \"transcribe\", \"data\": {\"language\": 5}}\n\
+          {\"type\": \"audio-start\", \"data\": {\"rate\": 16000.0, \"width\": 2, \"channels\": 1}}\n",
+    );
+    assert_eq!(events[0], Event::Transcribe(Transcribe { language: Some("5".into()), ..Default::default() }));
+    let Event::AudioStart(start) = &events[1] else { panic!("{:?}", events[1]) };
+    assert_eq!((start.format.rate, start.format.width, start.format.channels), (16_000, 2, 1));
+}

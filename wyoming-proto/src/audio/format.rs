@@ -12,11 +12,36 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AudioFormat {
     /// Samples per second per channel, in hertz.
+    #[serde(deserialize_with = "whole_number")]
     pub rate: u32,
     /// Bytes per sample, 1 to 4.
+    #[serde(deserialize_with = "whole_number")]
     pub width: u16,
     /// Interleaved channels; 1 is mono.
+    #[serde(deserialize_with = "whole_number")]
     pub channels: u16,
+}
+
+/// A whole number however a peer writes it: `16000`, `16000.0` or `"16000"`. Python peers do not check these
+/// types (`rate=16000.0` from a float computation goes out as it is), and wyoming-faster-whisper takes all three.
+fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::Deserialize;
+    use serde_json::Value;
+    let value = Value::deserialize(d)?;
+    let whole = match &value {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(f)).map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number in range, got {value}")))
 }
 
 impl AudioFormat {
@@ -73,6 +98,24 @@ impl fmt::Display for AudioFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_are_read_however_a_python_peer_writes_them() {
+        let read = |json: &str| serde_json::from_str::<AudioFormat>(json).map_err(|e| e.to_string());
+        let wide = AudioFormat::new(16_000, 2, 1);
+        assert_eq!(read(r#"{"rate": 16000, "width": 2, "channels": 1}"#), Ok(wide));
+        assert_eq!(read(r#"{"rate": 16000.0, "width": "2", "channels": " 1 "}"#), Ok(wide));
+        for bad in [
+            r#"{"rate": 16000.5, "width": 2, "channels": 1}"#,
+            r#"{"rate": -16000, "width": 2, "channels": 1}"#,
+            r#"{"rate": "fast", "width": 2, "channels": 1}"#,
+            r#"{"rate": 16000, "width": 70000, "channels": 1}"#,
+            r#"{"rate": null, "width": 2, "channels": 1}"#,
+        ] {
+            let error = read(bad).unwrap_err();
+            assert!(error.contains("expected a whole number"), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn sizes_follow_python() {

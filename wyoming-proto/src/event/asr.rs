@@ -10,7 +10,13 @@ pub struct Transcribe {
     /// Model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // A number is taken as text (an unknown language, so the model's default) rather than refused, as
+    // wyoming-faster-whisper does.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::serde_util::opt_string_or_number"
+    )]
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
