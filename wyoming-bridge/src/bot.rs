@@ -267,8 +267,8 @@ impl Bot {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Voice(frame) if self.config.ignore_users.contains(&frame.name) => {}
-            Event::Text(message) if message.sender.as_ref().is_some_and(|s| self.config.ignore_users.contains(s)) => {}
+            Event::Voice(frame) if self.ignores(&frame.name) => {}
+            Event::Text(message) if message.sender.as_deref().is_some_and(|s| self.ignores(s)) => {}
             Event::Voice(frame) => {
                 let speaker = self.speakers.entry(frame.session).or_insert_with(|| Speaker {
                     name: frame.name.clone(),
@@ -302,8 +302,9 @@ impl Bot {
             }
             Event::UserJoined { session, name, channel_id, present_at_connect } => {
                 self.roster.insert(session, (name.clone(), channel_id));
-                // Users already there when the bot connects are not greeted, nor news, one by one.
-                if !present_at_connect && self.in_our_channel(session, channel_id) {
+                // Users already there when the bot connects are not greeted, nor news, one by one; nor are the
+                // other personas.
+                if !present_at_connect && self.in_our_channel(session, channel_id) && !self.ignores(&name) {
                     self.greet(session, &name);
                     self.history.push(Entry::Joined { name }, Instant::now());
                 }
@@ -314,6 +315,7 @@ impl Bot {
                 self.pending.remove(&session);
                 if let Some((_, channel)) = self.roster.remove(&session)
                     && self.in_our_channel(session, channel)
+                    && !self.ignores(&name)
                 {
                     self.history.push(Entry::Left { name }, Instant::now());
                 }
@@ -354,6 +356,7 @@ impl Bot {
                 self.roster.insert(session, (name.clone(), to));
                 match self.own {
                     Some((own, _)) if own == session => self.own = Some((own, to)),
+                    _ if self.ignores(&name) => {}
                     Some((_, ours)) if ours == to => {
                         self.greet(session, &name);
                         self.history.push(Entry::Joined { name }, Instant::now());
@@ -536,6 +539,11 @@ impl Bot {
         self.answer(question, waiting.timing);
     }
 
+    /// Whether `name` is one of the users the bot ignores (the other personas).
+    fn ignores(&self, name: &str) -> bool {
+        self.config.ignore_users.iter().any(|u| u == name)
+    }
+
     /// Whether `session`, in `channel`, is someone else in the bot's channel.
     fn in_our_channel(&self, session: u32, channel: u32) -> bool {
         self.own.is_some_and(|(own, ours)| ours == channel && own != session)
@@ -545,7 +553,7 @@ impl Bot {
     /// the channel, and up to three joins or leaves of the last minute. It goes in front of the newest user
     /// message, so the system prompt and older history stay a stable prefix for the LLM server's cache.
     fn context_line(&self, now: Instant) -> String {
-        let clock = match self.clock.local_time(now) {
+        let clock = match WallClock::local_time_now() {
             Some((day, hour, minute)) => history::describe_time(day, hour, minute),
             None => "unknown".to_owned(),
         };

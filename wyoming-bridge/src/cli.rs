@@ -327,6 +327,7 @@ fn lenient(section: &serde_yaml_ng::Value) -> serde_yaml_ng::Value {
             "host" | "certfile" | "keyfile" | "server_fingerprint" | "tls" => text(value),
             "tokens" => match value {
                 Value::Sequence(items) => Value::Sequence(items.iter().map(text).collect()),
+                Value::Null => continue,
                 Value::String(s) if s.trim().is_empty() => continue,
                 single => Value::Sequence(vec![text(single)]),
             },
@@ -474,6 +475,10 @@ mod tests {
         assert_eq!(c.identity.tokens, ["abc"]);
         assert!(c.tls.client_cert.is_none());
         assert_eq!(c.tls.trust, Trust::Default);
+        // An empty `tokens:` is none.
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str("mumble:\n  tokens:\n").unwrap();
+        let section = mumble_section(Path::new("c"), Some(&yaml)).unwrap();
+        assert!(mumble_config(&MumbleArgs::default(), section, None).unwrap().identity.tokens.is_empty());
         // `${PORT}` expanded from the environment.
         let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str("mumble:\n  port: '${PORT}'\n").unwrap();
         expand_env(&mut yaml, &|_| Some("1234".into()));

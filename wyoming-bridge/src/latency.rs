@@ -43,11 +43,12 @@ impl WallClock {
         Self { origin, origin_epoch }
     }
 
-    /// The local weekday, hour and minute of `at` in the machine's time zone (`TZ`, else
-    /// `/etc/localtime`), for the LLM's context line; `None` if the C library cannot convert it.
-    pub fn local_time(&self, at: Instant) -> Option<(&'static str, u32, u32)> {
+    /// The local weekday, hour and minute now, in the machine's time zone (`TZ`, else `/etc/localtime`), for
+    /// the LLM's context line; `None` if the C library cannot convert it. Read from the system clock each time,
+    /// not from the anchor: a clock set by NTP after start (a board without a clock chip) is right here.
+    pub fn local_time_now() -> Option<(&'static str, u32, u32)> {
         const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-        let seconds = self.epoch(at).floor() as libc::time_t;
+        let seconds = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() as libc::time_t;
         // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are valid for the call.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
         if unsafe { libc::localtime_r(&seconds, &mut tm) }.is_null() {

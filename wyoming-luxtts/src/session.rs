@@ -30,7 +30,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::debug;
 use wyoming_proto::Error;
 use wyoming_proto::audio::AudioFormat;
-use wyoming_proto::connection::{Connection, EventWriter};
+use wyoming_proto::connection::{Busy, Connection, EventWriter};
 use wyoming_proto::event::{AudioChunk, AudioStart, AudioStop, Event, Info, Pong, SynthesizeStopped};
 use wyoming_proto::shutdown::Shutdown;
 
@@ -76,14 +76,17 @@ struct Job {
     _feeder: Option<AbortOnDropHandle<()>>,
     /// The stream was replaced by a new one: it ends without `synthesize-stopped`.
     replaced: Arc<AtomicBool>,
+    /// The connection is not idle while a request runs, however long a stream waits for its text.
+    _busy: Busy,
 }
 
 impl Job {
     fn spawn(ctx: &Arc<Context>, writer: EventWriter, selected: Selected, mode: Mode) -> Job {
         let (tx, rx) = mpsc::channel(PHRASE_QUEUE);
         let replaced = Arc::new(AtomicBool::new(false));
+        let busy = writer.activity().busy();
         let task = tokio::spawn(run(ctx.clone(), writer, selected, mode, rx, replaced.clone()));
-        Job { phrases: Some(tx), task: AbortOnDropHandle::new(task), _feeder: None, replaced }
+        Job { phrases: Some(tx), task: AbortOnDropHandle::new(task), _feeder: None, replaced, _busy: busy }
     }
 
     /// A plain request: the whole text, split as synthesis takes the phrases (a 1 MB text used to become

@@ -33,7 +33,8 @@ pub struct ServerArgs {
     /// accepted and means text.
     #[arg(long, default_value = "text")]
     pub log_format: String,
-    /// Connections served at once; more are told the server is busy and closed
+    /// Connections served at once; a new one then takes the slot of a connection idle for 30 s or more, or
+    /// is told the server is busy
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Largest payload of one event, in bytes: a whole recording sent as one audio-chunk must fit. The

@@ -12,7 +12,7 @@ use crate::frame::Frame;
 use crate::transport::{BoxRead, BoxWrite, Stream};
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
@@ -26,12 +26,40 @@ use tokio_util::sync::CancellationToken;
 pub struct Activity {
     origin: Instant,
     last_ms: AtomicU64,
+    /// Requests in flight ([`Activity::busy`]).
+    busy: AtomicUsize,
     evict: CancellationToken,
+}
+
+/// A request in flight on a connection, until dropped.
+#[derive(Debug)]
+pub struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Activity {
     fn new() -> Self {
-        Activity { origin: Instant::now(), last_ms: AtomicU64::new(0), evict: CancellationToken::new() }
+        Activity {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+            evict: CancellationToken::new(),
+        }
+    }
+
+    /// Marks a request in flight until the guard is dropped: a connection waiting for a long decode sends and
+    /// receives nothing, but is not idle, and is never evicted.
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) > 0
     }
 
     fn touch(&self) {
@@ -61,6 +89,11 @@ pub struct EventReader {
 }
 
 impl EventReader {
+    /// The connection's activity, shared with its writer.
+    pub fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
+    }
+
     pub fn new(read: BoxRead, limits: Limits) -> Self {
         Self::with_activity(read, limits, Arc::new(Activity::new()))
     }
@@ -108,6 +141,11 @@ impl EventWriter {
 
     fn with_activity(write: BoxWrite, limits: Limits, activity: Arc<Activity>) -> Self {
         EventWriter { inner: Arc::new(Mutex::new(FramedWrite::new(write, WyomingCodec::new(limits)))), activity }
+    }
+
+    /// The connection's activity, shared with its reader.
+    pub fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
     }
 
     /// Writes and flushes one event.

@@ -45,7 +45,8 @@ pub struct ServerConfig {
     /// How long running requests may take to finish after shutdown is triggered.
     pub grace_period: Duration,
     /// When every slot is taken, a new client gets the slot of the connection that has carried no frame for
-    /// the longest, if that is at least this long (`None`: never). Connections left open by clients that
+    /// the longest, if that is at least this long and it has no request in flight
+    /// ([`crate::connection::Activity::busy`]; `None`: never). Connections left open by clients that
     /// forgot them (a leaky script, a stuck health check) must not lock Home Assistant out. Idle connections
     /// are otherwise kept, as the Python servers keep them.
     pub evict_idle_after: Option<Duration>,
@@ -81,7 +82,7 @@ impl Registry {
         let (idle, activity) = self
             .open
             .values()
-            .filter(|a| !a.is_evicted())
+            .filter(|a| !a.is_evicted() && !a.is_busy())
             .map(|a| (a.idle_for(), a))
             .max_by_key(|(idle, _)| *idle)
             .filter(|(idle, _)| *idle >= after)?;

@@ -167,6 +167,39 @@ async fn at_the_cap_the_idlest_connection_makes_room() {
     handle.await.unwrap().unwrap();
 }
 
+/// A connection with a request in flight is never evicted, however long its work sends nothing.
+#[tokio::test]
+async fn a_connection_with_a_request_in_flight_is_not_evicted() {
+    // The handler marks itself busy for 1 s, sending nothing, then answers.
+    async fn slow(mut conn: Connection, _shutdown: Shutdown) -> Result<(), Error> {
+        while let Some(event) = conn.read_event().await? {
+            let busy = conn.activity().busy();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            drop(busy);
+            conn.write_event(&event).await?;
+        }
+        Ok(())
+    }
+    let config =
+        ServerConfig { max_connections: 1, evict_idle_after: Some(Duration::from_millis(200)), ..Default::default() };
+    let server = Server::bind(&"tcp://127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let uri = server.local_uri();
+    let shutdown = Shutdown::new();
+    let handle = tokio::spawn(server.serve(slow, shutdown.clone()));
+    let mut working = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+    working.send(&ping("long job")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut newcomer = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+    match newcomer.recv().await.unwrap() {
+        Some(Event::Error(e)) => assert_eq!(e.code.as_deref(), Some("ServerBusy")),
+        other => panic!("expected a busy error, got {other:?}"),
+    }
+    assert_eq!(working.recv().await.unwrap(), Some(ping("long job")));
+    shutdown.trigger();
+    drop(working);
+    handle.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn connections_over_the_cap_are_told_the_server_is_busy() {
     let (uri, shutdown, handle) = start(ServerConfig { max_connections: 1, ..Default::default() }).await;

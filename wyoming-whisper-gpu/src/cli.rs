@@ -319,7 +319,8 @@ mod tests {
         assert_eq!(cli.model, "auto");
         assert_eq!((cli.beam_size, cli.beam()), (1, 1));
         let auto = Cli::parse_from(["x", "--beam-size", "0"]).beam();
-        assert_eq!(auto, if cfg!(target_arch = "aarch64") { 1 } else { 5 }, "auto as in wyoming-faster-whisper");
+        let arm = cfg!(any(target_arch = "aarch64", target_arch = "arm"));
+        assert_eq!(auto, if arm { 1 } else { 5 }, "auto as in wyoming-faster-whisper");
         assert_eq!(cli.compute_type, "int8");
         assert_eq!(cli.device, "auto");
         assert!(cli.unimplemented_flags().is_empty());

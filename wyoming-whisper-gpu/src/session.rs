@@ -327,6 +327,8 @@ impl Pending {
     ) -> Result<String, Error> {
         let seconds = self.samples.len() as f32 / 16_000.0;
         let started = std::time::Instant::now();
+        // A long decode sends nothing, but the connection is not idle (see `ServerConfig::evict_idle_after`).
+        let _busy = conn.activity().busy();
         let guess = self.vad.as_mut().and_then(|vad| vad.guess.take());
         let early = guess.is_some();
         // Whether the early guess was already decoded when audio-stop came: the point of the early final.

@@ -23,7 +23,7 @@ pub struct AudioFormat {
 }
 
 /// A whole number however a peer writes it: `16000`, `16000.0` or `"16000"`. Python peers do not check these
-/// types (`rate=16000.0` from a float computation goes out as it is), and wyoming-faster-whisper takes all three.
+/// types (`rate=16000.0` from a float computation goes out as it is, and wyoming-faster-whisper takes it).
 fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,

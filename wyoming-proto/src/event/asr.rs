@@ -10,8 +10,8 @@ pub struct Transcribe {
     /// Model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    // A number is taken as text (an unknown language, so the model's default) rather than refused, as
-    // wyoming-faster-whisper does.
+    // A number is taken as text rather than refused at the protocol level, as wyoming-faster-whisper does; the
+    // server then judges it as a language name.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
