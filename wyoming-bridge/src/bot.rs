@@ -44,6 +44,8 @@ use wyoming_proto::vad::silero::SileroModel;
 pub struct BotConfig {
     /// Users the bot neither listens to nor answers: the other personas of a multi-persona file.
     pub ignore_users: Vec<String>,
+    /// With several personas: which of them answers an utterance.
+    pub claims: Option<respond::PersonaClaims>,
     pub stt_uri: WyomingUri,
     pub tts_uri: WyomingUri,
     pub voice: Option<SynthesizeVoice>,
@@ -675,6 +677,12 @@ impl Bot {
                 return;
             }
         };
+        if let Some(claims) = &self.config.claims
+            && !claims.claims.claim(claims, &q.name, &text, now)
+        {
+            info!(user = %q.name, %text, "another persona answers");
+            return;
+        }
         info!(user = %q.name, %text, "heard");
         // Whatever is still playing (a reply, a fallback phrase) stops: the answer must not queue up behind it.
         self.cancel_turn("new question");

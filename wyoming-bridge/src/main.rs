@@ -13,6 +13,7 @@ use wyoming_bridge::config::{self, BridgeConfig, ParseOptions, Persona, VadEngin
 use wyoming_bridge::listen::ListenConfig;
 use wyoming_bridge::llm::LlmClient;
 use wyoming_bridge::mumble::{MumbleClient, MumbleConfig};
+use wyoming_bridge::respond;
 use wyoming_proto::event::SynthesizeVoice;
 use wyoming_proto::uri::WyomingUri;
 
@@ -39,21 +40,23 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let file = cli.load_config()?;
-    let (personas, persona_warnings) = personas(&cli, file.as_ref())?;
-    let multi = personas.len() > 1 || config::is_multi_persona(file.as_ref());
+    let echo = matches!(cli.command, Some(Command::MumbleEcho(_)));
     if cli.check_config {
         // Everything is checked before anything is printed, so that "valid" is never followed by an error.
-        let echo = matches!(cli.command, Some(Command::MumbleEcho(_)));
         let mut lines = Vec::new();
-        for persona in &personas {
-            let (bridge, warnings) = parse(&cli, persona.file.as_ref())?;
-            // mumble-echo connects under the configured name only, never the soul's.
-            let soul = bridge.soul.as_ref().map(|s| s.name.as_str()).filter(|_| !echo);
-            let summary = cli::check_mumble(&cli, persona.file.as_ref(), soul)?;
-            lines.push(if multi { format!("persona {}: {summary}", persona.name) } else { summary });
-            lines.extend(warnings.iter().map(|w| format!("warning: {w}")));
+        if echo {
+            // mumble-echo connects with the top-level `mumble` section, under the configured name only.
+            lines.push(cli::check_mumble(&cli, file.as_ref(), None)?);
+        } else {
+            let plan = plan(&cli, file.as_ref())?;
+            for bot in &plan.bots {
+                let soul = bot.bridge.soul.as_ref().map(|s| s.name.as_str());
+                let summary = cli::check_mumble(&cli, bot.persona.file.as_ref(), soul)?;
+                lines.push(if plan.multi { format!("persona {}: {summary}", bot.persona.name) } else { summary });
+                lines.extend(bot.warnings.iter().map(|w| format!("warning: {w}")));
+            }
+            lines.extend(plan.warnings.iter().map(|w| format!("warning: {w}")));
         }
-        lines.extend(persona_warnings.iter().map(|w| format!("warning: {w}")));
         println!("{}", lines.join("\n"));
         return Ok(());
     }
@@ -71,57 +74,100 @@ fn main() -> anyhow::Result<()> {
         }),
         Some(Command::Latency(_)) => unreachable!("handled before the config is read"),
         None => {
-            for warning in persona_warnings {
-                tracing::warn!("{}: {warning}", cli.config_path().display());
+            let plan = plan(&cli, file.as_ref())?;
+            let path = cli.config_path().display();
+            for warning in &plan.warnings {
+                tracing::warn!("{path}: {warning}");
             }
-            if multi && (cli.mumble.user.is_some() || cli.mumble.channel.is_some()) {
-                anyhow::bail!("--user and --channel name one bot; in a multi-persona file each persona has its own");
-            }
+            let users: Vec<String> = plan.bots.iter().map(|b| b.mumble.identity.username.clone()).collect();
+            let claims = plan.multi.then(|| Arc::new(respond::Claims::default()));
             let mut bots = Vec::new();
-            for persona in &personas {
-                let (bridge, warnings) = parse(&cli, persona.file.as_ref())?;
-                for warning in warnings {
-                    tracing::warn!(
-                        persona = multi.then_some(persona.name.as_str()),
-                        "{}: {warning}",
-                        cli.config_path().display()
-                    );
+            for planned in plan.bots {
+                let persona = plan.multi.then_some(planned.persona.name.as_str());
+                for warning in &planned.warnings {
+                    tracing::warn!(persona, "{path}: {warning}");
                 }
-                let soul = bridge.soul.as_ref().map(|s| s.name.clone());
-                let section = cli::mumble_section(cli.config_path(), persona.file.as_ref())?;
-                let mumble = cli::mumble_config(&cli.mumble, section, soul.as_deref())?;
+                let mut bridge = planned.bridge;
+                if plan.multi {
+                    // As the Python bot built a persona's prompt: its own, else its soul's personality.
+                    let personality = bridge.soul.as_ref().and_then(|s| s.personality.clone());
+                    if let Some(prompt) = planned.persona.system_prompt.clone().or(personality) {
+                        bridge.system_prompt = prompt.trim().to_owned();
+                    }
+                }
                 let mut bot_config = bot_config(&cli, bridge)?;
+                let own = &planned.mumble.identity.username;
                 // A reply that starts with the bot's own "Name:" has it removed before it is spoken.
-                bot_config.chunker.speech.bot_name = Some(mumble.identity.username.clone());
-                bots.push((persona, mumble, bot_config));
-            }
-            let users: Vec<String> = bots.iter().map(|(_, mumble, _)| mumble.identity.username.clone()).collect();
-            if let Some(twice) = users.iter().enumerate().find(|&(i, u)| users[..i].contains(u)).map(|(_, u)| u) {
-                anyhow::bail!("two personas would connect as {twice}; give each its own mumble.user");
-            }
-            for (persona, mumble, bot_config) in &mut bots {
-                if !persona.answers_personas {
-                    let own = &mumble.identity.username;
+                bot_config.chunker.speech.bot_name = Some(own.clone());
+                if !planned.persona.answers_personas {
                     bot_config.ignore_users = users.iter().filter(|u| *u != own).cloned().collect();
                 }
+                bot_config.claims = claims.clone().map(|claims| respond::PersonaClaims {
+                    claims,
+                    own: own.clone(),
+                    personas: users.clone(),
+                });
+                bots.push((planned.mumble, bot_config));
             }
-            runtime.block_on(run_bots(bots.into_iter().map(|(_, mumble, bot)| (mumble, bot)).collect()))
+            runtime.block_on(run_bots(bots))
         }
     }
 }
 
-/// The bots the file runs: itself, or one per persona of a multi-persona file (`config::split_personas`).
-fn personas(cli: &Cli, file: Option<&Value>) -> anyhow::Result<(Vec<Persona>, Vec<config::ConfigWarning>)> {
-    match file {
-        Some(file) if config::is_multi_persona(Some(file)) => {
-            Ok(config::split_personas(file).with_context(|| cli.config_path().display().to_string())?)
-        }
-        _ => Ok((vec![Persona { name: "bot".into(), file: file.cloned(), answers_personas: true }], Vec::new())),
-    }
+/// One bot to run: its persona, settings and Mumble connection.
+struct PlannedBot {
+    persona: Persona,
+    bridge: BridgeConfig,
+    warnings: Vec<config::ConfigWarning>,
+    mumble: MumbleConfig,
 }
 
-/// Connects every bot (two seconds apart, as the Python bot staggered its personas, so that first connections
-/// do not race to pin the server's certificate) and runs them until Ctrl-C or one of them ends.
+/// What the file runs, checked as a whole.
+struct Plan {
+    bots: Vec<PlannedBot>,
+    /// A multi-persona file.
+    multi: bool,
+    /// About the file as a whole (the personas list).
+    warnings: Vec<config::ConfigWarning>,
+}
+
+/// The bots the file runs: itself, or one per persona of a multi-persona file (`config::split_personas`), with
+/// every check the start needs, so that `--check-config` and the start agree.
+fn plan(cli: &Cli, file: Option<&Value>) -> anyhow::Result<Plan> {
+    let path = cli.config_path().display().to_string();
+    let multi = config::is_multi_persona(file);
+    let (personas, warnings) = match file {
+        Some(file) if multi => config::split_personas(file).with_context(|| path.clone())?,
+        _ => (
+            vec![Persona { name: "bot".into(), file: file.cloned(), answers_personas: true, system_prompt: None }],
+            Vec::new(),
+        ),
+    };
+    if multi && (cli.mumble.user.is_some() || cli.mumble.channel.is_some()) {
+        anyhow::bail!("--user and --channel name one bot; in a multi-persona file each persona has its own");
+    }
+    let mut bots: Vec<PlannedBot> = Vec::new();
+    for persona in personas {
+        let context = || if multi { format!("{path}: persona {}", persona.name) } else { path.clone() };
+        let (bridge, bot_warnings) = parse(cli, persona.file.as_ref()).with_context(context)?;
+        let soul = bridge.soul.as_ref().map(|s| s.name.clone());
+        let section = cli::mumble_section(cli.config_path(), persona.file.as_ref()).with_context(context)?;
+        let mumble = cli::mumble_config(&cli.mumble, section, soul.as_deref()).with_context(context)?;
+        if let Some(other) = bots.iter().find(|b| b.mumble.identity.username == mumble.identity.username) {
+            anyhow::bail!(
+                "personas {} and {} would both connect as {}; give each its own mumble.user",
+                other.persona.name,
+                persona.name,
+                mumble.identity.username
+            );
+        }
+        bots.push(PlannedBot { persona, bridge, warnings: bot_warnings, mumble });
+    }
+    Ok(Plan { bots, multi, warnings })
+}
+
+/// Connects every bot, two seconds apart (the Python bot staggered its personas by five), so that first
+/// connections do not race to pin the server's certificate, and runs them until Ctrl-C or one of them ends.
 async fn run_bots(bots: Vec<(MumbleConfig, BotConfig)>) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut running = tokio::task::JoinSet::new();
@@ -220,6 +266,7 @@ fn bot_config(cli: &Cli, mut config: BridgeConfig) -> anyhow::Result<BotConfig> 
     });
     Ok(BotConfig {
         ignore_users: Vec::new(),
+        claims: None,
         stt_uri: WyomingUri::Tcp { host: config.stt.host.clone(), port: config.stt.port },
         tts_uri: WyomingUri::Tcp { host: config.tts.host.clone(), port: config.tts.port },
         voice,

@@ -16,8 +16,13 @@
 //! - **Continuations** ([`PendingText`]): a segment that ended in silence is answered at once; text
 //!   from a forced flush (maximum utterance length) waits for 10 words or 1.5 s, driven by a timer
 //!   the caller polls instead of the next packet.
+//! - **Claims** ([`Claims`], §7.4): with several personas, one answers each utterance. An utterance that
+//!   names personas goes to them; otherwise the first persona to claim it answers. As the Python bot's
+//!   claims, kept 10 s per speaker and text; unlike them, only between personas (a single bot answers a
+//!   sentence said twice).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Lower-case words with surrounding punctuation removed (apostrophes inside words kept).
@@ -269,6 +274,53 @@ impl PendingText {
         let text = std::mem::take(&mut self.text);
         (!text.is_empty()).then_some(text)
     }
+}
+
+/// Who has claimed which utterance, shared by the personas of one process.
+#[derive(Debug, Default)]
+pub struct Claims {
+    taken: Mutex<HashMap<(String, Vec<String>), Instant>>,
+}
+
+/// One persona's view of the shared [`Claims`].
+#[derive(Debug, Clone)]
+pub struct PersonaClaims {
+    pub claims: Arc<Claims>,
+    /// This persona's Mumble name.
+    pub own: String,
+    /// Every persona's Mumble name, this one's included.
+    pub personas: Vec<String>,
+}
+
+impl Claims {
+    /// How long a claim holds: the other personas' transcripts of the same speech arrive well within it.
+    pub const KEEP: Duration = Duration::from_secs(10);
+
+    /// Whether `persona` answers `speaker`'s `text`: not when the text names other personas but not this one,
+    /// nor when another persona has claimed the same text (its first ten normalised words) from the speaker.
+    pub fn claim(&self, persona: &PersonaClaims, speaker: &str, text: &str, now: Instant) -> bool {
+        let words = normalise_words(text);
+        let named: Vec<&String> = persona.personas.iter().filter(|p| names(&words, p)).collect();
+        if !named.is_empty() && !named.contains(&&persona.own) {
+            return false;
+        }
+        let key = (speaker.to_owned(), words.into_iter().take(10).collect());
+        let mut taken = self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        taken.retain(|_, at| now.saturating_duration_since(*at) < Self::KEEP);
+        match taken.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(now);
+                true
+            }
+        }
+    }
+}
+
+/// Whether the normalised `words` contain `name`'s words in a row.
+fn names(words: &[String], name: &str) -> bool {
+    let name = normalise_words(name);
+    !name.is_empty() && words.windows(name.len()).any(|w| w == name.as_slice())
 }
 
 #[cfg(test)]

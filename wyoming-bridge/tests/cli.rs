@@ -134,10 +134,23 @@ async fn a_multi_persona_file_runs_one_bot_per_persona() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("persona sam: ") && stdout.contains("as Sam"), "{stdout}");
     assert!(stdout.contains("persona raf: ") && stdout.contains("as RafBot"), "{stdout}");
-    // --user names one bot: refused before connecting.
-    let out = bridge().args(["--config", config.to_str().unwrap(), "--user", "X"]).output().unwrap();
+    // --user names one bot: refused before connecting, and by --check-config too.
+    for check in [false, true] {
+        let mut cmd = bridge();
+        cmd.args(["--config", config.to_str().unwrap(), "--user", "X"]);
+        if check {
+            cmd.arg("--check-config");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("multi-persona"));
+    }
+    // Two personas under one name would knock each other off the server.
+    let twins = dir.path().join("twins.yaml");
+    std::fs::write(&twins, "personas:\n  - {name: a, display_name: Sam}\n  - {name: b, display_name: Sam}\n").unwrap();
+    let out = bridge().args(["--config", twins.to_str().unwrap(), "--check-config"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("multi-persona"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would both connect as Sam"));
 
     let _serial = serial().await;
     let Some(python) = mumble_python() else { return };

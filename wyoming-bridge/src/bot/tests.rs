@@ -199,6 +199,7 @@ fn config(llm_url: &str, tts_uri: WyomingUri, stt_uri: WyomingUri, dir: &std::pa
     .unwrap();
     BotConfig {
         ignore_users: Vec::new(),
+        claims: None,
         stt_uri,
         tts_uri,
         voice: None,

@@ -27,6 +27,8 @@ pub struct Persona {
     pub file: Option<Value>,
     /// `respond_to_other_personas`.
     pub answers_personas: bool,
+    /// The persona's own `system_prompt`, the whole prompt when set (else its soul's personality is).
+    pub system_prompt: Option<String>,
 }
 
 const PERSONA_KEYS: &[&str] = &[
@@ -43,6 +45,10 @@ const PERSONA_KEYS: &[&str] = &[
 
 /// Top-level sections that only multi-persona files have; they are not passed on to the personas.
 const MULTI_ONLY: &[&str] = &["personas", "shared", "interaction"];
+
+/// The top-level `mumble` keys every persona shares: the server and how to trust it. A client certificate,
+/// tokens, a user or a channel belong to one persona (one registered user connected twice is kicked).
+const SHARED_MUMBLE: &[&str] = &["host", "port", "password", "tls", "server_fingerprint"];
 
 /// Whether `file` is a multi-persona file (it has a top-level `personas` key).
 pub fn is_multi_persona(file: Option<&Value>) -> bool {
@@ -62,6 +68,17 @@ pub fn split_personas(file: &Value) -> Result<(Vec<Persona>, Vec<ConfigWarning>)
     }
     if file.get("interaction").is_some_and(|v| !v.is_null()) {
         warn("interaction".into(), WarningKind::Ignored, "accepted for compatibility; not used by the bridge");
+    }
+    if let Some(Value::Mapping(mumble)) = file.get("mumble") {
+        for key in mumble.keys().filter_map(Value::as_str).filter(|k| !SHARED_MUMBLE.contains(k)) {
+            let message = "not shared between personas; set it in each persona's mumble section";
+            warn(format!("mumble.{key}"), WarningKind::Ignored, message);
+        }
+    }
+    if let Some(Value::Mapping(shared)) = file.get("shared") {
+        for key in shared.keys().filter_map(Value::as_str).filter(|k| !["llm", "stt", "tts"].contains(k)) {
+            warn(format!("shared.{key}"), WarningKind::Unknown, "unknown key (valid: llm, stt, tts)");
+        }
     }
     let shared = |section: &str| file.get("shared").and_then(|s| s.get(section)).and_then(Value::as_mapping);
     let mut personas: Vec<Persona> = Vec::new();
@@ -93,11 +110,20 @@ pub fn split_personas(file: &Value) -> Result<(Vec<Persona>, Vec<ConfigWarning>)
         let mut out: Mapping = match file {
             Value::Mapping(root) => root
                 .iter()
-                .filter(|(k, _)| !k.as_str().is_some_and(|k| MULTI_ONLY.contains(&k)))
+                .filter(|(k, _)| !k.as_str().is_some_and(|k| MULTI_ONLY.contains(&k) || k == "mumble"))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             _ => Mapping::new(),
         };
+        let shared_mumble: Mapping = match file.get("mumble") {
+            Some(Value::Mapping(m)) => m
+                .iter()
+                .filter(|(k, _)| k.as_str().is_some_and(|k| SHARED_MUMBLE.contains(&k)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => Mapping::new(),
+        };
+        merge(&mut out, "mumble", Some(&shared_mumble));
         for section in ["llm", "stt", "tts"] {
             merge(&mut out, section, shared(section));
         }
@@ -118,8 +144,13 @@ pub fn split_personas(file: &Value) -> Result<(Vec<Persona>, Vec<ConfigWarning>)
             Some(soul) => out.insert("soul".into(), Value::String(soul)),
             None => out.remove("soul"),
         };
-        let answers_personas = matches!(p.get("respond_to_other_personas"), Some(Value::Bool(true)));
-        personas.push(Persona { name, file: Some(Value::Mapping(out)), answers_personas });
+        let answers_personas = match p.get("respond_to_other_personas") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"),
+            _ => false,
+        };
+        let system_prompt = text("system_prompt");
+        personas.push(Persona { name, file: Some(Value::Mapping(out)), answers_personas, system_prompt });
     }
     Ok((personas, warnings))
 }
@@ -160,6 +191,7 @@ mod tests {
 mumble:
   host: murmur.lan
   password: sesame
+  certfile: bot.pem
 shared:
   llm:
     endpoint: http://gpu:8000/v1/chat/completions
@@ -215,6 +247,8 @@ personas:
             )
         );
         assert!(!personas[0].answers_personas);
+        assert_eq!(personas[0].system_prompt.as_deref(), Some("You are Sam."));
+        assert_eq!(personas[1].system_prompt, None);
         let raf = personas[1].file.as_ref().unwrap();
         assert_eq!(raf["mumble"]["user"].as_str(), Some("RafBot"));
         assert_eq!(raf["soul"].as_str(), Some("raf"));
@@ -224,7 +258,8 @@ personas:
         // No display name and no user: the soul's name, which `user: ""` stands for.
         assert_eq!(personas[2].file.as_ref().unwrap()["mumble"]["user"].as_str(), Some(""));
         let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
-        assert_eq!(keys, ["interaction", "personas.wiz.favourite_colour"]);
+        // A client certificate is one registered user: not given to every persona.
+        assert_eq!(keys, ["interaction", "mumble.certfile", "personas.wiz.favourite_colour"]);
     }
 
     #[test]

@@ -112,3 +112,23 @@ fn continuation_by_silence_words_or_timer() {
     assert_eq!(p.poll(t0 + 3 * S + Duration::from_millis(1500)).as_deref(), Some("and then"));
     assert_eq!(p.poll(t0 + 10 * S), None);
 }
+
+#[test]
+fn one_persona_answers_each_utterance_and_a_named_one_answers_its_own() {
+    let claims = std::sync::Arc::new(Claims::default());
+    let all = vec!["Sam".to_string(), "Raf Bot".to_string()];
+    let persona = |own: &str| PersonaClaims { claims: claims.clone(), own: own.into(), personas: all.clone() };
+    let (sam, raf) = (persona("Sam"), persona("Raf Bot"));
+    let t0 = Instant::now();
+    // The first to claim answers; the other sees the same speech transcribed and stays quiet.
+    assert!(claims.claim(&raf, "Alice", "What time is it?", t0));
+    assert!(!claims.claim(&sam, "Alice", "what time is it", t0));
+    // Someone else asking the same, or the same later, is a new utterance.
+    assert!(claims.claim(&sam, "Bob", "What time is it?", t0));
+    assert!(claims.claim(&sam, "Alice", "What time is it?", t0 + Claims::KEEP));
+    // Naming a persona sends it there, whoever claims first.
+    assert!(!claims.claim(&sam, "Alice", "Raf bot, tell me a joke.", t0));
+    assert!(claims.claim(&raf, "Alice", "Raf bot, tell me a joke.", t0));
+    assert!(claims.claim(&sam, "Alice", "Hey Sam, how are you?", t0));
+    assert!(!claims.claim(&raf, "Alice", "Hey Sam, how are you?", t0));
+}
