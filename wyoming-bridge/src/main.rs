@@ -183,7 +183,15 @@ async fn run_bots(bots: Vec<(MumbleConfig, BotConfig)>) -> anyhow::Result<()> {
                 }
             }
         }
-        let (client, events) = MumbleClient::start(mumble)?;
+        let (client, events) = match MumbleClient::start(mumble) {
+            Ok(started) => started,
+            Err(e) => {
+                // The bots already running leave the server cleanly.
+                stop.cancel();
+                while running.join_next().await.is_some() {}
+                return Err(e.into());
+            }
+        };
         let (text_tx, mut text_rx) = tokio::sync::mpsc::unbounded_channel::<TextOut>();
         let bot = Bot::new(bot_config, client.audio(), text_tx);
         let stop = stop.clone();

@@ -264,10 +264,15 @@ fn is_multiplication(chars: &[char], i: usize) -> bool {
     }
 }
 
-/// `C#`, `F#`: a note letter standing alone before the `#`.
+/// `C#`, `F#`, and chords (`C#m`, `F#7`): a note letter standing alone before the `#`.
 fn is_sharp(chars: &[char], i: usize) -> bool {
     let note = i > 0 && matches!(chars[i - 1], 'A'..='G') && (i < 2 || !chars[i - 2].is_alphanumeric());
-    note && chars.get(i + 1).is_none_or(|next| !next.is_alphanumeric())
+    let after: String = chars[i + 1..].iter().take_while(|c| c.is_alphanumeric()).collect();
+    let chord = after.chars().all(|c| c.is_ascii_digit())
+        || ["m", "maj", "min", "dim", "aug", "sus"]
+            .iter()
+            .any(|q| after.strip_prefix(q).is_some_and(|r| r.chars().all(|c| c.is_ascii_digit())));
+    note && chord
 }
 
 /// Emoji and pictographic symbols (the blocks LLMs use), which espeak-ng reads as their Unicode names or not
@@ -355,7 +360,7 @@ mod tests {
             ("Learn C# or F#, in C#.", "Learn C♯ or F♯, in C♯."),
             ("A prelude in C# minor and B♭ major.", "A prelude in C♯ minor and B♭ major."),
             ("# ABC#\nissue #42 #rust", "ABC issue 42 rust"),
-            ("H# and C#m", "H and C m"),
+            ("H# and C#m7, F#7 or C#major", "H and C♯m7, F♯7 or C major"),
             ("Great 🎉. Done ✅!", "Great. Done!"),
         ] {
             assert_eq!(sanitize(text), said, "{text}");
