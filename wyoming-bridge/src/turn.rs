@@ -98,11 +98,14 @@ pub async fn run(plan: TurnPlan, sink: Voice, updates: mpsc::UnboundedSender<Tur
                     if any_text {
                         tracing::info!("the reply was cut at llm.max_tokens");
                     } else {
-                        // A reasoning model can spend every token thinking; the user then hears nothing.
-                        tracing::warn!(
-                            "the LLM reached llm.max_tokens before any answer text: raise llm.max_tokens, or turn the \
-                             model's reasoning off through llm.extra_body"
-                        );
+                        // A reasoning model can spend every token thinking: the user would hear nothing, so this
+                        // fails the turn, which says the fallback phrase. (An empty reply that *stopped* is the
+                        // model's choice, and stays silent.)
+                        speaker.finish();
+                        llm_open = false;
+                        let error = "llm.max_tokens reached before any answer text: raise llm.max_tokens, or turn \
+                                     the model's reasoning off through llm.extra_body";
+                        send(TurnUpdate::Failed { stage: "llm", error: error.into(), spoken: false });
                     }
                 }
                 Some(Ok(_)) => {}

@@ -36,6 +36,9 @@ struct Reply {
     text: &'static str,
 }
 
+/// A reply that is all reasoning, cut at `max_tokens` before any answer text.
+const THINKS_UNTIL_MAX_TOKENS: &str = "@length";
+
 fn reply(text: &'static str) -> Reply {
     Reply { delay: Duration::ZERO, text }
 }
@@ -78,9 +81,16 @@ async fn fake_llm(replies: Vec<Reply>) -> (String, Arc<Mutex<Vec<Value>>>) {
                 recorded.lock().unwrap().push(serde_json::from_slice(&buf[head_end..head_end + length]).unwrap());
                 tokio::time::sleep(r.delay).await;
                 let mut body = String::new();
-                for word in r.text.split_inclusive(' ') {
-                    let delta = serde_json::json!({"choices": [{"index": 0, "delta": {"content": word}}]});
-                    body.push_str(&format!("data: {delta}\n\n"));
+                if r.text == THINKS_UNTIL_MAX_TOKENS {
+                    let thinking =
+                        serde_json::json!({"choices": [{"index": 0, "delta": {"reasoning_content": "Hmm"}}]});
+                    let cut = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]});
+                    body.push_str(&format!("data: {thinking}\n\ndata: {cut}\n\n"));
+                } else {
+                    for word in r.text.split_inclusive(' ') {
+                        let delta = serde_json::json!({"choices": [{"index": 0, "delta": {"content": word}}]});
+                        body.push_str(&format!("data: {delta}\n\n"));
+                    }
                 }
                 body.push_str("data: [DONE]\n\n");
                 let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
@@ -660,4 +670,21 @@ async fn stt_failures_get_one_fallback_for_a_question_not_for_every_noise() {
     send_all(&bot, tone(900).into_iter().chain(silence(400)).collect()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(chunks(), 1, "the fallback again within the interval");
+}
+
+/// A reasoning model that spends every token thinking leaves nothing to say: the fallback phrase is said, not
+/// silence.
+#[tokio::test]
+async fn a_reply_cut_at_max_tokens_before_any_text_says_the_fallback() {
+    let (llm, _) = fake_llm(vec![reply(THINKS_UNTIL_MAX_TOKENS)]).await;
+    let (tts, log) = fake_tts(true).await;
+    let stt = fake_stt(vec![]).await;
+    let bot = Running::start(|dir| config(&llm, tts, stt, dir));
+    bot.type_text("What is the meaning of life?").await;
+    let said = || log.lock().unwrap().iter().any(|e| e.contains("Sorry, something went wrong."));
+    bot.wait_for(Duration::from_secs(10), "the fallback phrase", |_| said()).await;
+    bot.wait_for(Duration::from_secs(10), "the turn", |b| !b.latency_lines().is_empty()).await;
+    let line = &bot.latency_lines()[0];
+    assert_eq!(line["outcome"], "error", "{line}");
+    assert!(line["error"].as_str().unwrap().contains("max_tokens"), "{line}");
 }
