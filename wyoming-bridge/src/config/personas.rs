@@ -3,8 +3,8 @@
 //!
 //! Each persona is rewritten into the single-bot file it stands for, so that everything after that
 //! (defaults, leniency, warnings, souls, the `mumble` section) is the single-bot path's, with no second
-//! reader to keep in step. The rewrite: the top-level sections as they are (`mumble` gives host, port and
-//! password to everyone), `shared.llm`/`stt`/`tts` merged in, then the persona's own keys:
+//! reader to keep in step. The rewrite: the top-level sections as they are (of `mumble`, only the server:
+//! host, port, password and TLS trust), `shared.llm`/`stt`/`tts` merged in, then the persona's own keys:
 //! `llm_overrides` over `llm`, `system_prompt`, `max_history_messages` as `llm.context_messages`,
 //! `mumble.user`/`channel`, `tts`, `soul`. The Mumble user is `mumble.user`, else `display_name`, else the
 //! soul's name (`user: ""` in the single-bot file).
