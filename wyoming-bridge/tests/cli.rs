@@ -90,14 +90,7 @@ async fn mumble_echo_plays_back_what_it_hears() {
     let _echo = wyoming_tests::ChildGuard(echo);
     let mut talker = Peer::connect(&python, murmur.port, "talker", None).await;
     // Wait for the echo bot (trust on first use: it pinned the test server's certificate).
-    loop {
-        talker.send(serde_json::json!({"cmd": "users"}));
-        let users = talker.wait_for(|e| e["event"] == "users", Duration::from_secs(5)).await;
-        if users["users"].as_array().unwrap().iter().any(|u| u["name"] == "echo") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    talker.wait_for_users(&["echo"], Duration::from_secs(30)).await;
     let recording = murmur.dir.path().join("echo.pcm");
     talker.record(&recording).await;
     let sent = speech("Can you hear me? This should come back.", "en");
@@ -167,16 +160,6 @@ async fn a_multi_persona_file_runs_one_bot_per_persona() {
         .unwrap();
     let _bots = wyoming_tests::ChildGuard(bots);
     let mut peer = Peer::connect(&python, murmur.port, "watcher", None).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        peer.send(serde_json::json!({"cmd": "users"}));
-        let users = peer.wait_for(|e| e["event"] == "users", Duration::from_secs(5)).await;
-        let names: Vec<&str> = users["users"].as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
-        if names.contains(&"Sam") && names.contains(&"RafBot") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "both personas did not join: {names:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    peer.wait_for_users(&["Sam", "RafBot"], Duration::from_secs(20)).await;
     peer.quit().await;
 }

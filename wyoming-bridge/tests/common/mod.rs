@@ -234,6 +234,21 @@ impl Peer {
         }
     }
 
+    /// Waits until every one of `names` is on the server, for up to `within`.
+    pub async fn wait_for_users(&mut self, names: &[&str], within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            self.send(json!({"cmd": "users"}));
+            let users = self.wait_for(|e| e["event"] == "users", Duration::from_secs(5)).await;
+            let on: Vec<&str> = users["users"].as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
+            if names.iter().all(|n| on.contains(n)) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{names:?} did not all join: {on:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn play(&mut self, pcm_file: &Path) -> Value {
         self.send(json!({"cmd": "play", "file": pcm_file}));
         self.wait_for(|e| e["event"] == "played", Duration::from_secs(60)).await
