@@ -3,7 +3,8 @@
 //! Flags win over the file, the file over defaults. The file keeps the Python bot's keys
 //! (`host`, `port`, `user`, `password`, `channel`, `certfile`, `keyfile`) and adds
 //! `server_fingerprint`, `tls` (`default`, `system`, `insecure`) and `tokens`. As in the Python bot,
-//! a missing file means defaults and `${VAR}` in a string is replaced by the environment variable.
+//! `${VAR}` in a string is replaced by the environment variable, and a missing `./config.yaml` means defaults;
+//! unlike it, a `--config` file that does not exist is an error.
 
 use crate::mumble::{Fingerprint, Identity, MumbleConfig, TlsOptions, Trust};
 use clap::{Args, Parser, Subcommand};
