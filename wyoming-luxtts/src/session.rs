@@ -17,7 +17,8 @@
 //! the phrase in progress included (within one ONNX Runtime operator). One that leaves after a complete
 //! request is noticed at the next audio write that fails, as a half-close cannot be told from it. A client that half-closes after sending the whole request still gets all its
 //! audio. Errors (unknown voice, nothing to say, events out of
-//! order) are `error` events; the server then closes the connection, so no client waits forever.
+//! order, a broken frame) are `error` events; the server then closes the connection, so no client waits
+//! forever. A complete request before the bad event is answered first ([`fail`]).
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
 use crate::onnx::{Cancel, CancelOnDrop};
@@ -144,6 +145,16 @@ async fn finished(job: &mut Option<Job>) -> Result<(), Error> {
     }
 }
 
+/// Ends the connection with `error`, but only after the audio of a complete request that came before the bad
+/// event (a stream already stopped, say): what the client asked for correctly is not lost to what it sent after
+/// (a second `synthesize-stop`, a late chunk, a broken frame). An unfinished stream is dropped.
+async fn fail(job: &mut Option<Job>, error: Error) -> Result<(), Error> {
+    if job.as_ref().is_some_and(Job::complete) {
+        finished(job).await?;
+    }
+    Err(error)
+}
+
 fn request_error(e: SynthError) -> Error {
     Error::request(e.to_string(), e.code())
 }
@@ -199,7 +210,10 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
             // A chunk already received goes before a held `.` is released, however late this task runs.
             biased;
             result = finished(&mut job) => { result?; continue; }
-            event = reader.read_event() => event?,
+            event = reader.read_event() => match event {
+                Ok(event) => event,
+                Err(e) => return fail(&mut job, e).await,
+            },
             _ = shutdown.triggered(), if job.is_none() => return Ok(()),
             _ = release_held => {
                 held_until = None;
@@ -259,18 +273,19 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                         "synthesize-start inside a stream: it replaces the open one, whose unfinished text is dropped"
                     );
                 }
-                refuse_when_shutting_down(&shutdown)?;
                 if job.is_some() {
                     finished(&mut job).await?;
                 }
+                refuse_when_shutting_down(&shutdown)?;
                 let selected = ctx.voices.select(start.voice.as_ref()).map_err(request_error)?;
                 debug!(voice = selected.voice.name(), "synthesize-start");
                 job = Some(Job::spawn(&ctx, writer.clone(), selected, Mode::Streaming));
                 stream = Some(PhraseSplitter::new(ctx.split.clone()));
             }
             Event::SynthesizeChunk(chunk) if ctx.streaming => {
-                let splitter =
-                    stream.as_mut().ok_or_else(|| protocol_error("synthesize-chunk without synthesize-start"))?;
+                let Some(splitter) = stream.as_mut() else {
+                    return fail(&mut job, protocol_error("synthesize-chunk without synthesize-start")).await;
+                };
                 if let Some(job) = &job {
                     for slice in slices(&chunk.text) {
                         for phrase in splitter.push(slice) {
@@ -281,8 +296,9 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                 held_until = splitter.holding().then(|| tokio::time::Instant::now() + ctx.stream_hold);
             }
             Event::SynthesizeStop(_) if ctx.streaming => {
-                let mut splitter =
-                    stream.take().ok_or_else(|| protocol_error("synthesize-stop without synthesize-start"))?;
+                let Some(mut splitter) = stream.take() else {
+                    return fail(&mut job, protocol_error("synthesize-stop without synthesize-start")).await;
+                };
                 held_until = None;
                 if let Some(job) = &mut job {
                     if let Some(last) = splitter.finish() {

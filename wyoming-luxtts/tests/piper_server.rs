@@ -365,6 +365,51 @@ async fn bad_requests_get_clear_errors_and_others_are_unaffected() {
     one_cycle(&until(&mut client, "audio-stop").await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_event_after_a_complete_request_does_not_cost_its_audio() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let stream = [
+        Event::SynthesizeStart(SynthesizeStart::default()),
+        Event::SynthesizeChunk(SynthesizeChunk {
+            text: "A complete stream. Its audio is owed.".into(),
+            ..Default::default()
+        }),
+        synthesize("A complete stream. Its audio is owed.", None),
+        Event::SynthesizeStop(SynthesizeStop::default()),
+    ];
+    // Sent back to back, before any audio comes back: a second stop, and a late chunk.
+    for extra in [
+        Event::SynthesizeStop(SynthesizeStop::default()),
+        Event::SynthesizeChunk(SynthesizeChunk { text: "Late.".into(), ..Default::default() }),
+    ] {
+        let mut client = connect(&server).await;
+        for event in stream.iter().chain([&extra]) {
+            client.send(event).await.unwrap();
+        }
+        let events = until(&mut client, "synthesize-stopped").await;
+        one_cycle(&events[..events.len() - 1]);
+        assert_eq!(error_code(client.recv().await.unwrap()), "ProtocolError", "{extra:?}");
+        assert!(client.recv().await.unwrap().is_none(), "the connection closes after the error");
+    }
+    // A plain request followed by a broken frame.
+    let WyomingUri::Tcp { host, port } = &server.uri else { unreachable!() };
+    let mut raw = tokio::net::TcpStream::connect(format!("{host}:{port}")).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raw.write_all(b"{\"type\": \"synthesize\", \"data\": {\"text\": \"Said before the garbage.\"}}\nnot json\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), raw.read_to_end(&mut reply)).await.unwrap().unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    let (stop, error) = (reply.find("\"type\": \"audio-stop\""), reply.find("\"type\": \"error\""));
+    assert!(
+        stop.is_some() && error.is_some() && stop < error,
+        "audio, then the error: {}",
+        reply.chars().take(300).collect::<String>()
+    );
+}
+
 /// CPU seconds the process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -119,3 +119,26 @@ fn loosely_typed_python_events_are_read() {
     let Event::AudioStart(start) = &events[1] else { panic!("{:?}", events[1]) };
     assert_eq!((start.format.rate, start.format.width, start.format.channels), (16_000, 2, 1));
 }
+
+/// `voice` as a bare name, `null`, `{}` or `""`: a name is that voice, the rest no voice. A number is an error.
+#[test]
+fn a_synthesize_voice_may_be_a_bare_name() {
+    let events = decode(
+        b"{\"type\": \"synthesize\", \"data\": {\"text\": \"a\", \"voice\": \"en_US-joe-medium\"}}\n\
+          {\"type\": \"synthesize-start\", \"data\": {\"voice\": \"en_US-joe-medium\"}}\n\
+          {\"type\": \"synthesize\", \"data\": {\"text\": \"b\", \"voice\": null}}\n\
+          {\"type\": \"synthesize\", \"data\": {\"text\": \"c\", \"voice\": {}}}\n\
+          {\"type\": \"synthesize\", \"data\": {\"text\": \"d\", \"voice\": \"\"}}\n",
+    );
+    let joe = Some(SynthesizeVoice::named("en_US-joe-medium"));
+    let Event::Synthesize(named) = &events[0] else { panic!("{:?}", events[0]) };
+    assert_eq!(named.voice, joe);
+    let Event::SynthesizeStart(start) = &events[1] else { panic!("{:?}", events[1]) };
+    assert_eq!(start.voice, joe);
+    for event in &events[2..] {
+        let Event::Synthesize(none) = event else { panic!("{event:?}") };
+        assert_eq!(none.voice, None, "{event:?}");
+    }
+    let bad = decode_all(b"{\"type\": \"synthesize\", \"data\": {\"text\": \"e\", \"voice\": 5}}\n", Limits::default());
+    assert!(Event::from_frame(bad.unwrap().remove(0)).is_err());
+}

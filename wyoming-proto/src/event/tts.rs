@@ -30,9 +30,16 @@ impl SynthesizeVoice {
     }
 }
 
-/// `voice: null` and `voice: {}` both mean "no voice" (Python raises on the former; we are lenient).
+/// `voice: null`, `voice: {}` and `voice: ""` mean "no voice" (Python raises on the first), and a bare string
+/// is a voice name: clients that write `"voice": "en_US-joe-medium"` get that voice (wyoming-piper ignores it
+/// and speaks with its default). Anything else is an error.
 fn opt_voice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SynthesizeVoice>, D::Error> {
-    Ok(Option::<SynthesizeVoice>::deserialize(d)?.filter(|v| !v.is_empty()))
+    let voice = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(SynthesizeVoice::named(name)).filter(|v| v.name.as_deref() != Some("")),
+        Some(other) => Some(SynthesizeVoice::deserialize(other).map_err(serde::de::Error::custom)?),
+    };
+    Ok(voice.filter(|v| !v.is_empty()))
 }
 
 /// `synthesize`: speak `text` (also the full-text copy sent inside a stream).
