@@ -323,7 +323,7 @@ impl Pending {
         mut self,
         conn: &mut Connection,
         ctx: &Context,
-        backlog: &mut VecDeque<Event>,
+        backlog: &mut Backlog,
     ) -> Result<String, Error> {
         let seconds = self.samples.len() as f32 / 16_000.0;
         let started = std::time::Instant::now();
@@ -366,10 +366,10 @@ pub async fn handle(mut conn: Connection, shutdown: Shutdown, ctx: Arc<Context>)
     let mut pending = Pending::new(language.clone(), &ctx);
     // After `--vad-endpointing` has answered: chunks are ignored until `audio-stop`, which closes.
     let mut answered = false;
-    let mut backlog: VecDeque<Event> = VecDeque::new();
+    let mut backlog = Backlog::new();
     loop {
         let event = match backlog.pop_front() {
-            Some(event) => event,
+            Some(event) => event?,
             None => {
                 let partials_running = pending.partials.as_ref().is_some_and(|p| p.task.is_some());
                 let read = tokio::select! {
@@ -487,20 +487,24 @@ async fn send_final(conn: &mut Connection, partials: Option<Partials>, text: Str
 
 /// What a queued event holds, for the read-ahead cap: its audio, or its data (a `transcribe` may carry up to
 /// the frame limit of unknown keys).
-fn backlog_size(event: &Event) -> usize {
+fn backlog_size(event: &Result<Event, Error>) -> usize {
     match event {
-        Event::AudioChunk(chunk) => chunk.audio.len().max(64),
-        Event::Transcribe(t) => serde_json::to_vec(t).map_or(64, |v| v.len().max(64)),
+        Ok(Event::AudioChunk(chunk)) => chunk.audio.len().max(64),
+        Ok(Event::Transcribe(t)) => serde_json::to_vec(t).map_or(64, |v| v.len().max(64)),
         _ => 64,
     }
 }
+
+/// What the client sent while a transcript was being decoded, in order, for the session to act on next; a read
+/// error is kept in its place, so it ends the connection only after the events before it.
+type Backlog = VecDeque<Result<Event, Error>>;
 
 /// Waits for a transcript while answering `describe` and keeping other events for later.
 async fn wait_while_listening(
     conn: &mut Connection,
     ctx: &Context,
     job: impl Future<Output = Outcome>,
-    backlog: &mut VecDeque<Event>,
+    backlog: &mut Backlog,
 ) -> Result<String, Error> {
     tokio::pin!(job);
     let mut client_open = true;
@@ -517,22 +521,29 @@ async fn wait_while_listening(
             }
             // While the backlog is full the client is not read, so TCP holds it back, as the Python server's
             // awaited transcription does; an unbounded backlog grew at network speed during a long decode.
-            event = conn.read_event(), if client_open && backlog_bytes < MAX_BACKLOG_BYTES => match event? {
-                Some(Event::Describe(_)) => conn.write_event(&Event::Info(ctx.info.clone())).await?,
-                Some(Event::Ping(ping)) => {
+            event = conn.read_event(), if client_open && backlog_bytes < MAX_BACKLOG_BYTES => match event {
+                // A broken frame ends the connection, but after the transcript the client is owed: the error
+                // waits its turn, and nothing more is read.
+                Err(e) => {
+                    backlog.push_back(Err(e));
+                    client_open = false;
+                }
+                Ok(Some(Event::Describe(_))) => conn.write_event(&Event::Info(ctx.info.clone())).await?,
+                Ok(Some(Event::Ping(ping))) => {
                     conn.write_event(&Event::Pong(Pong { text: ping.text, ..Default::default() })).await?
                 }
                 // What the session acts on waits for its turn; anything else would be ignored then, so it is
                 // dropped now rather than held (an unknown event can carry megabytes).
-                Some(
+                Ok(Some(
                     event @ (Event::Transcribe(_) | Event::AudioStart(_) | Event::AudioChunk(_) | Event::AudioStop(_)),
-                ) => {
+                )) => {
+                    let event = Ok(event);
                     backlog_bytes += backlog_size(&event);
                     backlog.push_back(event);
                 }
-                Some(_) => {}
+                Ok(Some(_)) => {}
                 // The client closed its side; it may still be waiting for the transcript (a half-close).
-                None => client_open = false,
+                Ok(None) => client_open = false,
             },
         }
     }

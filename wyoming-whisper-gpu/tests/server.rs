@@ -291,6 +291,27 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     let heard = whole.recv_until("transcript", |e| if let Event::Transcript(t) = e { Some(t.text) } else { None });
     assert_close(sentence, &heard.await.unwrap());
 
+    // A broken frame right after a complete utterance: the transcript, then the error (the error used to be sent
+    // at once, and the transcript lost).
+    let WyomingUri::Tcp { host, port } = &server.uri else { unreachable!() };
+    let mut raw = tokio::net::TcpStream::connect(format!("{host}:{port}")).await.unwrap();
+    let mut bytes = Vec::new();
+    for event in [
+        Event::AudioStart(AudioStart::new(PIPER_FORMAT)),
+        Event::AudioChunk(AudioChunk::new(PIPER_FORMAT, pcm.clone())),
+        Event::AudioStop(AudioStop::default()),
+    ] {
+        bytes.extend_from_slice(&event.to_bytes());
+    }
+    bytes.extend_from_slice(b"not json\n");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raw.write_all(&bytes).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), raw.read_to_end(&mut reply)).await.unwrap().unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    let (transcript, error) = (reply.find("\"type\": \"transcript\""), reply.find("\"type\": \"error\""));
+    assert!(transcript.is_some() && error.is_some() && transcript < error, "the transcript, then the error: {reply}");
+
     // Everyone else is still served.
     let (sentence, pcm) = &corpus.clips[2];
     assert_close(sentence, &transcribe(&server, PIPER_FORMAT, pcm, 2048).await);
