@@ -172,9 +172,11 @@ impl Decoder for WyomingCodec {
     }
 }
 
-/// Python updates the inline data key by key with the DATA object, so DATA wins.
+/// Python updates the inline data key by key with the DATA object, so DATA wins. A leading UTF-8 byte order mark
+/// is skipped, as Python's `json.loads` of bytes does.
 fn merge_data(data: &mut Map<String, Value>, section: &[u8], event_type: &str) -> Result<(), FrameError> {
     let invalid = |reason: String| FrameError::InvalidData { event_type: event_type.to_string(), reason };
+    let section = section.strip_prefix("\u{feff}".as_bytes()).unwrap_or(section);
     match serde_json::from_slice::<Value>(section) {
         Ok(Value::Object(separate)) => {
             data.extend(separate);

@@ -99,11 +99,13 @@ pub enum HeaderError {
 }
 
 impl Header {
-    /// Parses one header line (without its `\n`). Surrounding whitespace and a trailing `\r` are
-    /// accepted; lengths that are absent, `null`, zero or negative mean "no section", as in Python.
+    /// Parses one header line (without its `\n`). Surrounding whitespace, a trailing `\r` and a leading UTF-8
+    /// byte order mark (Python's `json.loads` of bytes skips it) are accepted; lengths that are absent, `null`,
+    /// zero or negative mean "no section", as in Python.
     pub fn parse(line: &[u8]) -> Result<Header, HeaderError> {
         let text = std::str::from_utf8(line).map_err(|_| HeaderError::NonUtf8)?;
-        let value: Value = serde_json::from_str(text.trim()).map_err(|e| HeaderError::InvalidJson(e.to_string()))?;
+        let text = text.trim().trim_start_matches('\u{feff}');
+        let value: Value = serde_json::from_str(text).map_err(|e| HeaderError::InvalidJson(e.to_string()))?;
         let Value::Object(mut obj) = value else { return Err(HeaderError::NotObject) };
         let event_type = match obj.remove("type") {
             Some(Value::String(t)) => t,

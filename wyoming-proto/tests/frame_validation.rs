@@ -112,6 +112,12 @@ fn lenient_reader_rules() {
     assert_eq!(f[0].data["voice"]["name"], "v");
     assert_eq!(f[1].event_type, "describe");
     assert!(f[1].payload.is_empty() && f[1].data.is_empty());
+
+    // A UTF-8 byte order mark before a header or a data section, which Python's `json.loads` skips.
+    let f = frames(b"\xef\xbb\xbf{\"type\": \"describe\"}\n{\"type\": \"synthesize\", \"data_length\": 17}\n\xef\xbb\xbf{\"text\": \"Hi\"}")
+        .unwrap();
+    assert_eq!(f[0].event_type, "describe");
+    assert_eq!(f[1].data["text"], "Hi");
 }
 
 /// Every way of splitting a stream of frames across reads gives the same frames.
