@@ -6,7 +6,9 @@
 use crate::onnx::{Cancel, OnnxError, Width};
 use crate::text::espeak::EspeakError;
 use crate::text::sanitize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 use wyoming_proto::event::{SynthesizeVoice, TtsVoice};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,8 @@ pub enum SynthError {
     Onnx(#[from] OnnxError),
     #[error("{0}")]
     Model(String),
+    #[error("voice {name:?} could not be loaded: {reason}")]
+    VoiceLoad { name: String, reason: String },
     /// The request was dropped (its client left) and its runs stopped.
     #[error("synthesis cancelled")]
     Cancelled,
@@ -34,6 +38,7 @@ impl SynthError {
             SynthError::UnknownSpeaker { .. } => "UnknownSpeaker",
             SynthError::Espeak(_) => "PhonemizerError",
             SynthError::Onnx(_) | SynthError::Model(_) => "SynthesisError",
+            SynthError::VoiceLoad { .. } => "VoiceLoadError",
             SynthError::Cancelled => "Cancelled",
         }
     }
@@ -83,30 +88,112 @@ pub struct Voices {
     voices: Vec<Arc<dyn Voice>>,
     /// `--speaker`: the default voice's default speaker.
     default_speaker: Option<String>,
+    /// Voices in the data dirs that were not loaded at start: listed in `info`, loaded on first use.
+    installed: Vec<TtsVoice>,
+    /// Loads a voice a request names that is not loaded yet (blocking); `None` for engines without it.
+    loader: Option<Loader>,
+    /// Voices loaded on first use, by [`voice_key`]; one load per voice however many requests wait for it.
+    loaded: Mutex<HashMap<String, Arc<LoadOnce>>>,
+}
+
+/// A voice loaded on first use, once.
+type LoadOnce = OnceCell<Arc<dyn Voice>>;
+
+/// Loads the voice a request names (blocking); `Ok(None)` when the name is not one it can load.
+pub type Loader = Arc<dyn Fn(&str) -> Result<Option<Arc<dyn Voice>>, SynthError> + Send + Sync>;
+
+/// Names that pick the same voice: `en-us-joe-medium` is `en_US-joe-medium`.
+pub fn voice_key(name: &str) -> String {
+    name.to_lowercase().replace('_', "-")
 }
 
 impl Voices {
     pub fn new(voices: Vec<Arc<dyn Voice>>, default_speaker: Option<String>) -> Self {
         assert!(!voices.is_empty(), "at least one voice is loaded before serving");
-        Voices { voices, default_speaker }
+        Voices { voices, default_speaker, installed: Vec::new(), loader: None, loaded: Mutex::new(HashMap::new()) }
     }
 
+    /// Voices that are loaded when a request first names them, as wyoming-piper does: `installed` are listed in
+    /// `info` (those also loaded at start are left out), and `loader` loads any name (it decides which it can).
+    pub fn with_loader(mut self, installed: Vec<TtsVoice>, loader: Loader) -> Self {
+        let started: Vec<String> = self.voices.iter().map(|v| voice_key(v.name())).collect();
+        self.installed = installed.into_iter().filter(|v| !started.contains(&voice_key(&v.artifact.name))).collect();
+        self.loader = Some(loader);
+        self
+    }
+
+    /// The voices loaded at start.
     pub fn all(&self) -> &[Arc<dyn Voice>] {
         &self.voices
     }
 
+    /// Every voice a client can name in `info`: those loaded at start, then those loaded on first use.
+    pub fn describe(&self) -> Vec<TtsVoice> {
+        self.voices.iter().map(|v| v.describe()).chain(self.installed.iter().cloned()).collect()
+    }
+
     /// The voice a request names (by name or alias, e.g. `en-us-joe-medium` for `en_US-joe-medium`), or the
-    /// default voice. `voice.language` alone does not select a voice, as in wyoming-piper.
+    /// default voice. `voice.language` alone does not select a voice, as in wyoming-piper. Only voices already
+    /// loaded: see [`Voices::select_or_load`].
     pub fn select(&self, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
         let name = requested.and_then(|v| v.name.as_deref()).filter(|n| !n.is_empty());
-        let speaker = requested.and_then(|v| v.speaker.as_deref()).filter(|s| !s.is_empty());
         let voice = match name {
             None => self.voices[0].clone(),
             Some(name) => self.find(name).ok_or_else(|| SynthError::UnknownVoice {
                 name: name.to_string(),
-                available: self.voices.iter().map(|v| v.name()).collect::<Vec<_>>().join(", "),
+                available: self.describe().iter().map(|v| v.artifact.name.clone()).collect::<Vec<_>>().join(", "),
             })?,
         };
+        self.with_speaker(voice, requested)
+    }
+
+    /// [`Voices::select`], loading the named voice first when it is not loaded yet (off the async workers).
+    pub async fn select_or_load(&self, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
+        match (self.select(requested), &self.loader) {
+            (Err(unknown @ SynthError::UnknownVoice { .. }), Some(loader)) => {
+                let SynthError::UnknownVoice { name, .. } = &unknown else { unreachable!() };
+                let name = name.clone();
+                let cell =
+                    self.loaded.lock().unwrap_or_else(|e| e.into_inner()).entry(voice_key(&name)).or_default().clone();
+                let loaded = cell
+                    .get_or_try_init(|| {
+                        let (loader, name) = (loader.clone(), name.clone());
+                        async move {
+                            tracing::info!(voice = name, "loading a voice on first use");
+                            let failed = |e: tokio::task::JoinError| SynthError::VoiceLoad {
+                                name: name.clone(),
+                                reason: e.to_string(),
+                            };
+                            let loaded = tokio::task::spawn_blocking({
+                                let name = name.clone();
+                                move || loader(&name)
+                            })
+                            .await
+                            .map_err(failed)??;
+                            loaded.ok_or(unknown)
+                        }
+                    })
+                    .await
+                    .cloned();
+                let voice = match loaded {
+                    Ok(voice) => voice,
+                    Err(e) => {
+                        // Forget the name, or every name a client made up would stay in the map.
+                        let mut map = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+                        if map.get(&voice_key(&name)).is_some_and(|c| !c.initialized()) {
+                            map.remove(&voice_key(&name));
+                        }
+                        return Err(e);
+                    }
+                };
+                self.with_speaker(voice, requested)
+            }
+            (selected, _) => selected,
+        }
+    }
+
+    fn with_speaker(&self, voice: Arc<dyn Voice>, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
+        let speaker = requested.and_then(|v| v.speaker.as_deref()).filter(|s| !s.is_empty());
         let is_default = Arc::ptr_eq(&voice, &self.voices[0]);
         let speaker = speaker.or(if is_default { self.default_speaker.as_deref() } else { None });
         let speaker = voice.speaker(speaker)?;
@@ -114,12 +201,13 @@ impl Voices {
     }
 
     fn find(&self, name: &str) -> Option<Arc<dyn Voice>> {
-        let key = |s: &str| s.to_lowercase().replace('_', "-");
+        let key = voice_key(name);
         self.voices
             .iter()
             .find(|v| v.name() == name)
-            .or_else(|| self.voices.iter().find(|v| key(v.name()) == key(name)))
+            .or_else(|| self.voices.iter().find(|v| voice_key(v.name()) == key))
             .cloned()
+            .or_else(|| self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(&key)?.get().cloned())
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `info` this server answers `describe` with: one TTS program listing every loaded voice.
+//! The `info` this server answers `describe` with: one TTS program listing every voice a client can name (those
+//! loaded at start and those in the data dirs, loaded on first use).
 
 use crate::engine::Voices;
 use wyoming_proto::event::{Artifact, Attribution, Info, TtsProgram};
@@ -14,7 +15,7 @@ pub fn build_info(program: &str, voices: &Voices, streaming: bool) -> Info {
             Attribution::new("rhasspy", "https://github.com/rhasspy/piper"),
         ),
     };
-    let mut voices: Vec<_> = voices.all().iter().map(|v| v.describe()).collect();
+    let mut voices = voices.describe();
     voices.sort_by(|a, b| a.artifact.name.cmp(&b.artifact.name));
     Info {
         tts: vec![TtsProgram {

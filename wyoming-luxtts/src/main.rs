@@ -7,9 +7,9 @@ use clap::Parser;
 use std::sync::Arc;
 use tracing::{info, warn};
 use wyoming_luxtts::cli::{self, Cli, EngineKind};
-use wyoming_luxtts::engine::{Voice, Voices};
+use wyoming_luxtts::engine::{Loader, SynthError, Voice, Voices, voice_key};
 use wyoming_luxtts::onnx::{self, Device, SessionOptions, Width};
-use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
+use wyoming_luxtts::piper::{PiperConfig, PiperVoice, ScaleOverrides};
 use wyoming_luxtts::piper_files;
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
@@ -19,6 +19,34 @@ use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
+
+/// Piper voices a request may name beyond `--voice`: those in the data dirs (listed in `info`) and catalogue
+/// voices, loaded when first asked for.
+fn on_first_use(voices: Voices, cli: &Cli, env: Arc<ort::environment::Environment>, session: SessionOptions) -> Voices {
+    let download_dir = cli.download_dir.clone().unwrap_or_else(|| cli.data_dirs()[0].clone());
+    let on_demand = piper_files::OnDemand::new(cli.data_dirs(), download_dir, cli.local_files_only);
+    let described = on_demand
+        .installed()
+        .iter()
+        .filter_map(|(name, path)| match PiperConfig::read(path) {
+            Ok(config) => Some(config.describe(name)),
+            Err(e) => {
+                warn!(voice = name, error = %e, "skipping a voice in the data dirs");
+                None
+            }
+        })
+        .collect();
+    let overrides =
+        ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
+    let loader: Loader = Arc::new(move |name: &str| {
+        let failed = |reason: String| SynthError::VoiceLoad { name: name.to_string(), reason };
+        let Some(path) = on_demand.files(name, voice_key).map_err(|e| failed(e.to_string()))? else { return Ok(None) };
+        let voice =
+            PiperVoice::load(env.clone(), &path, session.clone(), overrides).map_err(|e| failed(e.to_string()))?;
+        Ok(Some(Arc::new(voice) as Arc<dyn Voice>))
+    });
+    voices.with_loader(described, loader)
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -67,7 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 stt_uri: cli.stt_uri()?,
                 session: session.clone(),
             };
-            luxtts::load_voices(env, config, cli.clone_specs()?).await?
+            luxtts::load_voices(env.clone(), config, cli.clone_specs()?).await?
         }
         _ => {
             let overrides =
@@ -93,7 +121,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "voices loaded"
     );
     let program = if engine == EngineKind::Luxtts { "luxtts" } else { "piper" };
-    let voices = Voices::new(voices, cli.speaker.clone());
+    let mut voices = Voices::new(voices, cli.speaker.clone());
+    if engine != EngineKind::Luxtts {
+        voices = on_first_use(voices, &cli, env.clone(), session.clone());
+    }
     // A --speaker the default voice does not have would fail every request: refuse it at start instead.
     voices.select(None).map_err(|e| anyhow::anyhow!("--speaker: {e}"))?;
     let ctx = Arc::new(Context {

@@ -106,6 +106,42 @@ fn default_noise_w() -> f32 {
     0.8
 }
 
+impl PiperConfig {
+    /// The `<voice>.onnx.json` next to `model`.
+    pub fn read(model: &Path) -> Result<PiperConfig, PiperError> {
+        let path = PathBuf::from(format!("{}.json", model.display()));
+        let text = std::fs::read_to_string(&path).map_err(|source| PiperError::Read { path: path.clone(), source })?;
+        serde_json::from_str(&text).map_err(|source| PiperError::Config { path, source })
+    }
+
+    /// The voice `name` as `info` advertises it.
+    pub fn describe(&self, name: &str) -> TtsVoice {
+        let language =
+            self.language.as_ref().map(|l| l.code.clone()).unwrap_or_else(|| self.espeak.voice.replace('-', "_"));
+        let description = match (&self.dataset, &self.audio.quality) {
+            (Some(dataset), Some(quality)) => format!("{} ({quality})", dataset.replace('_', " ")),
+            _ => name.to_string(),
+        };
+        let speakers = (self.num_speakers > 1 && !self.speaker_id_map.is_empty()).then(|| {
+            let mut by_id: Vec<(&i64, &String)> = self.speaker_id_map.iter().map(|(n, i)| (i, n)).collect();
+            by_id.sort();
+            by_id
+                .into_iter()
+                .map(|(_, name)| TtsVoiceSpeaker { name: name.clone(), extra: Default::default() })
+                .collect()
+        });
+        TtsVoice {
+            artifact: Artifact {
+                description: Some(description),
+                ..Artifact::new(name.to_string(), Attribution::new("rhasspy", "https://github.com/rhasspy/piper"))
+            },
+            languages: vec![language],
+            speakers,
+            extra: Default::default(),
+        }
+    }
+}
+
 /// Overrides from the command line (`--length-scale` …); `None` keeps the voice's own value.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ScaleOverrides {
@@ -130,11 +166,8 @@ impl PiperVoice {
         options: SessionOptions,
         overrides: ScaleOverrides,
     ) -> Result<Self, PiperError> {
+        let config = PiperConfig::read(model)?;
         let config_path = PathBuf::from(format!("{}.json", model.display()));
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|source| PiperError::Read { path: config_path.clone(), source })?;
-        let config: PiperConfig =
-            serde_json::from_str(&text).map_err(|source| PiperError::Config { path: config_path.clone(), source })?;
         if config.phoneme_type != "espeak" {
             return Err(PiperError::PhonemeType { path: config_path, kind: config.phoneme_type });
         }
@@ -256,33 +289,7 @@ impl Voice for PiperVoice {
     }
 
     fn describe(&self) -> TtsVoice {
-        let language = self
-            .config
-            .language
-            .as_ref()
-            .map(|l| l.code.clone())
-            .unwrap_or_else(|| self.config.espeak.voice.replace('-', "_"));
-        let description = match (&self.config.dataset, &self.config.audio.quality) {
-            (Some(dataset), Some(quality)) => format!("{} ({quality})", dataset.replace('_', " ")),
-            _ => self.name.clone(),
-        };
-        let speakers = (self.config.num_speakers > 1 && !self.config.speaker_id_map.is_empty()).then(|| {
-            let mut by_id: Vec<(&i64, &String)> = self.config.speaker_id_map.iter().map(|(n, i)| (i, n)).collect();
-            by_id.sort();
-            by_id
-                .into_iter()
-                .map(|(_, name)| TtsVoiceSpeaker { name: name.clone(), extra: Default::default() })
-                .collect()
-        });
-        TtsVoice {
-            artifact: Artifact {
-                description: Some(description),
-                ..Artifact::new(self.name.clone(), Attribution::new("rhasspy", "https://github.com/rhasspy/piper"))
-            },
-            languages: vec![language],
-            speakers,
-            extra: Default::default(),
-        }
+        self.config.describe(&self.name)
     }
 
     fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError> {

@@ -77,6 +77,75 @@ pub fn locate(
     Ok(download_dir.join(format!("{voice}.onnx")))
 }
 
+/// Voices a request may name that were not loaded at start: those in the data dirs, and catalogue voices,
+/// downloaded on first use unless `--local-files-only`, as wyoming-piper does.
+pub struct OnDemand {
+    dirs: Vec<PathBuf>,
+    download_dir: PathBuf,
+    local_files_only: bool,
+    installed: Vec<(String, PathBuf)>,
+}
+
+impl OnDemand {
+    /// Scans `dirs` once: a voice copied in later is still found by its catalogue name.
+    pub fn new(dirs: Vec<PathBuf>, download_dir: PathBuf, local_files_only: bool) -> Self {
+        let installed = installed(&dirs);
+        OnDemand { dirs, download_dir, local_files_only, installed }
+    }
+
+    pub fn installed(&self) -> &[(String, PathBuf)] {
+        &self.installed
+    }
+
+    /// The `.onnx` of the voice a request names (`key` makes names that pick the same voice equal), or `None`
+    /// when there is none. Never a path: a client must not make the server open a file of its choosing, so a
+    /// name is an installed voice's or a catalogue name.
+    pub fn files(&self, name: &str, key: impl Fn(&str) -> String) -> Result<Option<PathBuf>, VoiceFilesError> {
+        if let Some((_, path)) = self.installed.iter().find(|(n, _)| key(n) == key(name)) {
+            return Ok(Some(path.clone()));
+        }
+        if catalogue_path(name).is_none() {
+            return Ok(None);
+        }
+        match locate(name, &self.dirs, &self.download_dir, self.local_files_only) {
+            Ok(path) => Ok(Some(path)),
+            Err(VoiceFilesError::NotFound { .. } | VoiceFilesError::NotInCatalogue { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Every voice in `dirs` (`NAME.onnx` with its `NAME.onnx.json`, directly or in a `NAME/` folder), by name, sorted;
+/// where two dirs hold the same name, the first wins, as in [`locate`]. Unreadable dirs are skipped.
+pub fn installed(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut here: Vec<(String, PathBuf)> = entries
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let candidate = if path.is_dir() {
+                    let name = path.file_name()?.to_str()?.to_string();
+                    path.join(format!("{name}.onnx"))
+                } else {
+                    path
+                };
+                let name = candidate.file_name()?.to_str()?.strip_suffix(".onnx")?.to_string();
+                let complete = candidate.is_file() && Path::new(&format!("{}.json", candidate.display())).is_file();
+                (complete && !name.is_empty()).then_some((name, candidate))
+            })
+            .collect();
+        here.sort();
+        for (name, path) in here {
+            if !found.iter().any(|(n, _)| *n == name) {
+                found.push((name, path));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +172,39 @@ mod tests {
         assert!(err.to_string().contains("--local-files-only"), "{err}");
         let err = locate("/nowhere/x.onnx", &[], dir.path(), false).unwrap_err();
         assert!(matches!(err, VoiceFilesError::NoFile(_)));
+    }
+
+    #[test]
+    fn installed_voices_are_complete_pairs_and_the_first_dir_wins() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let touch = |path: PathBuf| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"").unwrap();
+        };
+        for name in ["en_US-joe-medium.onnx", "en_US-joe-medium.onnx.json", "lonely.onnx", "notes.txt"] {
+            touch(a.path().join(name));
+        }
+        touch(a.path().join("de_DE-thorsten-low/de_DE-thorsten-low.onnx"));
+        touch(a.path().join("de_DE-thorsten-low/de_DE-thorsten-low.onnx.json"));
+        for name in
+            ["en_US-joe-medium.onnx", "en_US-joe-medium.onnx.json", "fr_FR-siwis-low.onnx", "fr_FR-siwis-low.onnx.json"]
+        {
+            touch(b.path().join(name));
+        }
+        let dirs = [a.path().to_path_buf(), b.path().to_path_buf(), PathBuf::from("/nowhere")];
+        let found = installed(&dirs);
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["de_DE-thorsten-low", "en_US-joe-medium", "fr_FR-siwis-low"]);
+        assert_eq!(found[1].1, a.path().join("en_US-joe-medium.onnx"));
+        assert_eq!(found[0].1, a.path().join("de_DE-thorsten-low/de_DE-thorsten-low.onnx"));
+
+        // What a request may name: installed voices (by alias too) and catalogue names, never a path.
+        let on_demand = OnDemand::new(dirs.to_vec(), a.path().to_path_buf(), true);
+        let key = |s: &str| s.to_lowercase().replace('_', "-");
+        assert_eq!(on_demand.files("fr-fr-siwis-low", key).unwrap(), Some(b.path().join("fr_FR-siwis-low.onnx")));
+        let lonely = a.path().join("lonely.onnx");
+        for name in ["en_US-lessac-medium", "lonely", lonely.to_str().unwrap(), "../x", "/etc/passwd"] {
+            assert_eq!(on_demand.files(name, key).unwrap(), None, "{name}");
+        }
     }
 }

@@ -246,7 +246,7 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                     finished(&mut job).await?; // one request at a time per connection
                 }
                 refuse_when_shutting_down(&shutdown)?;
-                let selected = ctx.voices.select(request.voice.as_ref()).map_err(request_error)?;
+                let selected = ctx.voices.select_or_load(request.voice.as_ref()).await.map_err(request_error)?;
                 if !selected.voice.can_say(&request.text) {
                     return Err(Error::request(
                         format!(
@@ -277,7 +277,7 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                     finished(&mut job).await?;
                 }
                 refuse_when_shutting_down(&shutdown)?;
-                let selected = ctx.voices.select(start.voice.as_ref()).map_err(request_error)?;
+                let selected = ctx.voices.select_or_load(start.voice.as_ref()).await.map_err(request_error)?;
                 debug!(voice = selected.voice.name(), "synthesize-start");
                 job = Some(Job::spawn(&ctx, writer.clone(), selected, Mode::Streaming));
                 stream = Some(PhraseSplitter::new(ctx.split.clone()));

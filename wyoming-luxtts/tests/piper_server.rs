@@ -410,6 +410,44 @@ async fn a_bad_event_after_a_complete_request_does_not_cost_its_audio() {
     );
 }
 
+/// As in wyoming-piper, every voice in the data dirs is listed in `info` and loaded when a request first names
+/// it; a voice that is nowhere is an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voices_in_the_data_dir_are_listed_and_loaded_on_first_use() {
+    let Some(voice) = voice() else { return };
+    let data = tempfile::tempdir().unwrap();
+    for name in ["en_US-joe-medium", "en_GB-second-medium"] {
+        std::os::unix::fs::symlink(&voice, data.path().join(format!("{name}.onnx"))).unwrap();
+        let config = format!("{}.json", voice.display());
+        std::os::unix::fs::symlink(config, data.path().join(format!("{name}.onnx.json"))).unwrap();
+    }
+    let data_dir = data.path().to_str().unwrap();
+    let server = start(&voice, &["--data-dir", data_dir, "--local-files-only"]).await;
+    let info = connect(&server).await.describe().await.unwrap();
+    let names: Vec<&str> = info.tts[0].voices.iter().map(|v| v.artifact.name.as_str()).collect();
+    assert_eq!(names, ["en_GB-second-medium", "en_US-joe-medium"]);
+
+    // Two clients name the second voice at once (one load, which both wait for), then one by an alias.
+    let ask = |name: &'static str| {
+        let server = &server;
+        async move {
+            let mut client = connect(server).await;
+            client.send(&synthesize("The second voice speaks.", Some(name))).await.unwrap();
+            one_cycle(&until(&mut client, "audio-stop").await)
+        }
+    };
+    let (a, b) = tokio::join!(ask("en_GB-second-medium"), ask("en_GB-second-medium"));
+    assert!(!a.is_empty() && !b.is_empty());
+    assert!(!ask("en-gb-second-medium").await.is_empty());
+
+    // A catalogue name that is not here (and is not downloaded with --local-files-only), and a path.
+    for name in ["en_US-nowhere-medium", "/etc/passwd"] {
+        let mut client = connect(&server).await;
+        client.send(&synthesize("Hello.", Some(name))).await.unwrap();
+        assert_eq!(error_code(client.recv().await.unwrap()), "UnknownVoice", "{name}");
+    }
+}
+
 /// CPU seconds the process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

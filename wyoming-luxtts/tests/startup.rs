@@ -102,6 +102,12 @@ async fn a_catalogue_voice_is_downloaded_on_first_use() {
     std::fs::create_dir_all(&files).unwrap();
     std::os::unix::fs::symlink(&voice, files.join("en_US-joe-medium.onnx")).unwrap();
     std::os::unix::fs::symlink(format!("{}.json", voice.display()), files.join("en_US-joe-medium.onnx.json")).unwrap();
+    // A second catalogue voice, which only a request names.
+    let other = hub.path().join("rhasspy/piper-voices/resolve/main/en/en_US/hubonly/medium");
+    std::fs::create_dir_all(&other).unwrap();
+    std::os::unix::fs::symlink(&voice, other.join("en_US-hubonly-medium.onnx")).unwrap();
+    std::os::unix::fs::symlink(format!("{}.json", voice.display()), other.join("en_US-hubonly-medium.onnx.json"))
+        .unwrap();
     let hub_port = free_port();
     let hub_server = ChildGuard(
         Command::new(&python)
@@ -132,6 +138,25 @@ async fn a_catalogue_voice_is_downloaded_on_first_use() {
     assert!(data.path().join("en_US-joe-medium.onnx").is_file());
     assert!(data.path().join("en_US-joe-medium.onnx.json").is_file());
     assert!(!data.path().join("en_US-joe-medium.onnx.part").exists());
+    // A catalogue voice a request names is downloaded then, and speaks.
+    let uri = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+    let mut client = wyoming_proto::client::Client::connect(&uri, Default::default()).await.unwrap();
+    let voice = wyoming_proto::event::SynthesizeVoice::named("en_US-hubonly-medium");
+    let request =
+        wyoming_proto::event::Synthesize { voice: Some(voice), ..wyoming_proto::event::Synthesize::new("Hello.") };
+    client.send(&wyoming_proto::event::Event::Synthesize(request)).await.unwrap();
+    let mut audio = 0;
+    loop {
+        match client.recv().await.unwrap() {
+            Some(wyoming_proto::event::Event::AudioChunk(chunk)) => audio += chunk.audio.len(),
+            Some(wyoming_proto::event::Event::AudioStop(_)) => break,
+            Some(wyoming_proto::event::Event::Error(e)) => panic!("{e:?}"),
+            Some(_) => {}
+            None => panic!("closed before audio-stop"),
+        }
+    }
+    assert!(audio > 10_000, "{audio} bytes");
+    assert!(data.path().join("en_US-hubonly-medium.onnx").is_file());
     drop(server);
     // Offline from now on: the downloaded voice is found locally.
     drop(hub_server);
@@ -140,5 +165,6 @@ async fn a_catalogue_voice_is_downloaded_on_first_use() {
     let uri = format!("tcp://127.0.0.1:{port}").parse().unwrap();
     let client = wyoming_proto::client::Client::connect(&uri, Default::default()).await;
     let info = client.unwrap().describe().await.unwrap();
-    assert_eq!(info.tts[0].voices[0].artifact.name, "en_US-joe-medium");
+    let names: Vec<&str> = info.tts[0].voices.iter().map(|v| v.artifact.name.as_str()).collect();
+    assert_eq!(names, ["en_US-hubonly-medium", "en_US-joe-medium"], "both downloaded voices are in the data dir now");
 }
