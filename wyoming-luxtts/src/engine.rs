@@ -8,6 +8,7 @@ use crate::text::espeak::EspeakError;
 use crate::text::sanitize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 use wyoming_proto::event::{SynthesizeVoice, TtsVoice};
 
@@ -94,10 +95,43 @@ pub struct Voices {
     loader: Option<Loader>,
     /// Voices loaded on first use, by [`voice_key`]; one load per voice however many requests wait for it.
     loaded: Mutex<HashMap<String, Arc<LoadOnce>>>,
+    failures: Failures,
 }
 
 /// A voice loaded on first use, once.
 type LoadOnce = OnceCell<Arc<dyn Voice>>;
+
+/// How long a voice that failed to load fails at once.
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Voices that failed to load lately, by [`voice_key`]: the reason, or `None` for a name found nowhere.
+#[derive(Default)]
+struct Failures(Mutex<HashMap<String, (Instant, Option<String>)>>);
+
+impl Failures {
+    fn recent(&self, key: &str) -> Option<Option<String>> {
+        lock(&self.0).get(key).filter(|(at, _)| at.elapsed() < RETRY_AFTER).map(|(_, reason)| reason.clone())
+    }
+
+    fn remember(&self, key: String, error: &SynthError) {
+        let reason = match error {
+            SynthError::UnknownVoice { .. } => None,
+            SynthError::VoiceLoad { reason, .. } => Some(reason.clone()),
+            other => Some(other.to_string()),
+        };
+        let mut failures = lock(&self.0);
+        failures.retain(|_, (at, _)| at.elapsed() < RETRY_AFTER);
+        if failures.len() >= 1024 {
+            failures.clear(); // a client making up names; the names are cheap to try again
+        }
+        failures.insert(key, (Instant::now(), reason));
+    }
+}
+
+/// A poisoned lock still holds a consistent map (no code panics while holding one).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Loads the voice a request names (blocking); `Ok(None)` when the name is not one it can load.
 pub type Loader = Arc<dyn Fn(&str) -> Result<Option<Arc<dyn Voice>>, SynthError> + Send + Sync>;
@@ -110,7 +144,14 @@ pub fn voice_key(name: &str) -> String {
 impl Voices {
     pub fn new(voices: Vec<Arc<dyn Voice>>, default_speaker: Option<String>) -> Self {
         assert!(!voices.is_empty(), "at least one voice is loaded before serving");
-        Voices { voices, default_speaker, installed: Vec::new(), loader: None, loaded: Mutex::new(HashMap::new()) }
+        Voices {
+            voices,
+            default_speaker,
+            installed: Vec::new(),
+            loader: None,
+            loaded: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
+        }
     }
 
     /// Voices that are loaded when a request first names them, as wyoming-piper does: `installed` are listed in
@@ -147,48 +188,51 @@ impl Voices {
         self.with_speaker(voice, requested)
     }
 
-    /// [`Voices::select`], loading the named voice first when it is not loaded yet (off the async workers).
+    /// [`Voices::select`], loading the named voice first when it is not loaded yet (off the async workers). A
+    /// name that failed to load (or is nowhere) fails at once for [`RETRY_AFTER`]: a broken voice is not reopened,
+    /// and a name the catalogue lacks not asked for again, on every request.
     pub async fn select_or_load(&self, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
-        match (self.select(requested), &self.loader) {
-            (Err(unknown @ SynthError::UnknownVoice { .. }), Some(loader)) => {
-                let SynthError::UnknownVoice { name, .. } = &unknown else { unreachable!() };
-                let name = name.clone();
-                let cell =
-                    self.loaded.lock().unwrap_or_else(|e| e.into_inner()).entry(voice_key(&name)).or_default().clone();
-                let loaded = cell
-                    .get_or_try_init(|| {
-                        let (loader, name) = (loader.clone(), name.clone());
-                        async move {
-                            tracing::info!(voice = name, "loading a voice on first use");
-                            let failed = |e: tokio::task::JoinError| SynthError::VoiceLoad {
-                                name: name.clone(),
-                                reason: e.to_string(),
-                            };
-                            let loaded = tokio::task::spawn_blocking({
-                                let name = name.clone();
-                                move || loader(&name)
-                            })
-                            .await
-                            .map_err(failed)??;
-                            loaded.ok_or(unknown)
-                        }
+        let (unknown, loader) = match (self.select(requested), &self.loader) {
+            (Err(unknown @ SynthError::UnknownVoice { .. }), Some(loader)) => (unknown, loader),
+            (selected, _) => return selected,
+        };
+        let SynthError::UnknownVoice { name, .. } = &unknown else { unreachable!() };
+        let (name, key) = (name.clone(), voice_key(name));
+        if let Some(failure) = self.failures.recent(&key) {
+            return Err(failure.map_or(unknown, |reason| SynthError::VoiceLoad { name, reason }));
+        }
+        let cell = lock(&self.loaded).entry(key.clone()).or_default().clone();
+        let loaded = cell
+            .get_or_try_init(|| {
+                let (loader, name) = (loader.clone(), name.clone());
+                async move {
+                    tracing::info!(voice = name, "loading a voice on first use");
+                    let failed =
+                        |e: tokio::task::JoinError| SynthError::VoiceLoad { name: name.clone(), reason: e.to_string() };
+                    let loaded = tokio::task::spawn_blocking({
+                        let name = name.clone();
+                        move || loader(&name)
                     })
                     .await
-                    .cloned();
-                let voice = match loaded {
-                    Ok(voice) => voice,
-                    Err(e) => {
-                        // Forget the name, or every name a client made up would stay in the map.
-                        let mut map = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-                        if map.get(&voice_key(&name)).is_some_and(|c| !c.initialized()) {
-                            map.remove(&voice_key(&name));
-                        }
-                        return Err(e);
-                    }
-                };
-                self.with_speaker(voice, requested)
+                    .map_err(failed)??;
+                    loaded.ok_or(unknown)
+                }
+            })
+            .await
+            .cloned();
+        match loaded {
+            Ok(voice) => self.with_speaker(voice, requested),
+            Err(e) => {
+                // Forget the cell, unless another request is loading into it (a failed load lets the next
+                // waiter try): a new cell would load the same voice a second time beside it.
+                let mut map = lock(&self.loaded);
+                if map.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) && Arc::strong_count(&cell) == 2 {
+                    map.remove(&key);
+                }
+                drop(map);
+                self.failures.remember(key, &e);
+                Err(e)
             }
-            (selected, _) => selected,
         }
     }
 
@@ -207,7 +251,7 @@ impl Voices {
             .find(|v| v.name() == name)
             .or_else(|| self.voices.iter().find(|v| voice_key(v.name()) == key))
             .cloned()
-            .or_else(|| self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(&key)?.get().cloned())
+            .or_else(|| lock(&self.loaded).get(&key)?.get().cloned())
     }
 }
 
@@ -276,6 +320,86 @@ mod tests {
         assert_eq!(voices.all()[0].describe().speakers.map(|s| s.len()), Some(2));
         let wrong = Voices::new(vec![Arc::new(TwoSpeakers)], Some("carl".into()));
         assert_eq!(wrong.select(None).err().map(|e| e.code()), Some("UnknownSpeaker"));
+    }
+
+    /// A loader that counts its calls: "duo" loads (slowly), "broken" fails, anything else is nowhere.
+    fn counting_loader(calls: Arc<std::sync::atomic::AtomicUsize>) -> Loader {
+        Arc::new(move |name: &str| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(50));
+            match name {
+                "duo" => Ok(Some(Arc::new(TwoSpeakers) as Arc<dyn Voice>)),
+                "broken" => Err(SynthError::VoiceLoad { name: name.into(), reason: "corrupt".into() }),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    struct Solo;
+
+    impl Voice for Solo {
+        fn name(&self) -> &str {
+            "solo"
+        }
+        fn sample_rate(&self) -> u32 {
+            22050
+        }
+        fn describe(&self) -> TtsVoice {
+            TtsVoice {
+                artifact: wyoming_proto::event::Artifact::new("solo", wyoming_proto::event::Attribution::new("t", "")),
+                languages: vec!["en_US".into()],
+                speakers: None,
+                extra: Default::default(),
+            }
+        }
+        fn speaker(&self, _: Option<&str>) -> Result<Option<i64>, SynthError> {
+            Ok(None)
+        }
+        fn synthesize(&self, _: &str, _: Option<i64>, _: Width, _: &Cancel) -> Result<Vec<f32>, SynthError> {
+            Ok(Vec::new())
+        }
+        fn prewarm(&self, _: Width, _: usize) -> Result<(), SynthError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_voice_named_first_by_a_request_is_loaded_once_and_failures_are_remembered() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+        let voices = Voices::new(vec![Arc::new(Solo)], Some("bob".into()))
+            .with_loader(vec![TwoSpeakers.describe(), Solo.describe()], counting_loader(calls.clone()));
+        // `info` lists the startup voice once and the installed one.
+        let listed: Vec<String> = voices.describe().into_iter().map(|v| v.artifact.name).collect();
+        assert_eq!(listed, ["solo", "duo"]);
+        let named = |name: &str, speaker: Option<&str>| SynthesizeVoice {
+            name: Some(name.into()),
+            speaker: speaker.map(Into::into),
+            ..Default::default()
+        };
+        // Three requests at once: one load.
+        let (a, b) = (named("duo", Some("ann")), named("duo", None));
+        let (x, y, z) = tokio::join!(
+            voices.select_or_load(Some(&a)),
+            voices.select_or_load(Some(&b)),
+            voices.select_or_load(Some(&b))
+        );
+        assert_eq!(count(), 1);
+        assert_eq!(x.unwrap().speaker, Some(0));
+        // --speaker belongs to the default voice, not to one loaded later.
+        assert_eq!(y.unwrap().speaker, None);
+        assert_eq!(z.unwrap().voice.name(), "duo");
+        assert_eq!(voices.select(Some(&b)).unwrap().voice.name(), "duo", "loaded for good");
+        assert_eq!(count(), 1);
+        // A broken voice and a name found nowhere fail, and fail at once the next time.
+        for (name, code) in [("broken", "VoiceLoadError"), ("nowhere", "UnknownVoice")] {
+            for _ in 0..2 {
+                let error = voices.select_or_load(Some(&named(name, None))).await.err().unwrap();
+                assert_eq!(error.code(), code, "{error}");
+            }
+        }
+        assert_eq!(count(), 3);
+        assert!(lock(&voices.loaded).len() == 1, "failed names are not kept as cells");
     }
 
     #[test]

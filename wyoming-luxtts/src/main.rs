@@ -7,7 +7,7 @@ use clap::Parser;
 use std::sync::Arc;
 use tracing::{info, warn};
 use wyoming_luxtts::cli::{self, Cli, EngineKind};
-use wyoming_luxtts::engine::{Loader, SynthError, Voice, Voices, voice_key};
+use wyoming_luxtts::engine::{Loader, SynthError, Voice, Voices};
 use wyoming_luxtts::onnx::{self, Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperConfig, PiperVoice, ScaleOverrides};
 use wyoming_luxtts::piper_files;
@@ -40,7 +40,7 @@ fn on_first_use(voices: Voices, cli: &Cli, env: Arc<ort::environment::Environmen
         ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
     let loader: Loader = Arc::new(move |name: &str| {
         let failed = |reason: String| SynthError::VoiceLoad { name: name.to_string(), reason };
-        let Some(path) = on_demand.files(name, voice_key).map_err(|e| failed(e.to_string()))? else { return Ok(None) };
+        let Some(path) = on_demand.files(name).map_err(|e| failed(e.to_string()))? else { return Ok(None) };
         let voice =
             PiperVoice::load(env.clone(), &path, session.clone(), overrides).map_err(|e| failed(e.to_string()))?;
         Ok(Some(Arc::new(voice) as Arc<dyn Voice>))

@@ -2,6 +2,7 @@
 //! `rhasspy/piper-voices` catalogue that is not there yet, downloaded into the download dir on first use, as
 //! wyoming-piper does (`--local-files-only` turns that off).
 
+use crate::engine::voice_key;
 use std::path::{Path, PathBuf};
 use wyoming_proto::hub::Hub;
 
@@ -41,6 +42,16 @@ pub fn locate(
     if voice.ends_with(".onnx") || path.is_file() {
         return if path.is_file() { Ok(path.to_path_buf()) } else { Err(VoiceFilesError::NoFile(voice.into())) };
     }
+    find_or_download(voice, data_dirs, download_dir, local_files_only)
+}
+
+/// [`locate`] for a voice name, never a path.
+fn find_or_download(
+    voice: &str,
+    data_dirs: &[PathBuf],
+    download_dir: &Path,
+    local_files_only: bool,
+) -> Result<PathBuf, VoiceFilesError> {
     let mut dirs: Vec<&Path> = data_dirs.iter().map(PathBuf::as_path).collect();
     dirs.push(download_dir);
     if let Some(found) = dirs
@@ -87,9 +98,14 @@ pub struct OnDemand {
 }
 
 impl OnDemand {
-    /// Scans `dirs` once: a voice copied in later is still found by its catalogue name.
+    /// Scans `dirs` and the download dir once: a voice copied or downloaded later is still found by its
+    /// catalogue name, but is not listed.
     pub fn new(dirs: Vec<PathBuf>, download_dir: PathBuf, local_files_only: bool) -> Self {
-        let installed = installed(&dirs);
+        let mut scanned = dirs.clone();
+        if !scanned.contains(&download_dir) {
+            scanned.push(download_dir.clone());
+        }
+        let installed = installed(&scanned);
         OnDemand { dirs, download_dir, local_files_only, installed }
     }
 
@@ -97,17 +113,16 @@ impl OnDemand {
         &self.installed
     }
 
-    /// The `.onnx` of the voice a request names (`key` makes names that pick the same voice equal), or `None`
-    /// when there is none. Never a path: a client must not make the server open a file of its choosing, so a
+    /// The `.onnx` of the voice a request names (or an alias of it, [`voice_key`]), or `None` when there is none. Never a path: a client must not make the server open a file of its choosing, so a
     /// name is an installed voice's or a catalogue name.
-    pub fn files(&self, name: &str, key: impl Fn(&str) -> String) -> Result<Option<PathBuf>, VoiceFilesError> {
-        if let Some((_, path)) = self.installed.iter().find(|(n, _)| key(n) == key(name)) {
+    pub fn files(&self, name: &str) -> Result<Option<PathBuf>, VoiceFilesError> {
+        if let Some((_, path)) = self.installed.iter().find(|(n, _)| voice_key(n) == voice_key(name)) {
             return Ok(Some(path.clone()));
         }
         if catalogue_path(name).is_none() {
             return Ok(None);
         }
-        match locate(name, &self.dirs, &self.download_dir, self.local_files_only) {
+        match find_or_download(name, &self.dirs, &self.download_dir, self.local_files_only) {
             Ok(path) => Ok(Some(path)),
             Err(VoiceFilesError::NotFound { .. } | VoiceFilesError::NotInCatalogue { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -116,7 +131,8 @@ impl OnDemand {
 }
 
 /// Every voice in `dirs` (`NAME.onnx` with its `NAME.onnx.json`, directly or in a `NAME/` folder), by name, sorted;
-/// where two dirs hold the same name, the first wins, as in [`locate`]. Unreadable dirs are skipped.
+/// where two dirs hold the same name (or names a request cannot tell apart, [`voice_key`]), the first wins, as in
+/// [`locate`]. Unreadable dirs are skipped.
 pub fn installed(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for dir in dirs {
@@ -137,7 +153,7 @@ pub fn installed(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
             .collect();
         here.sort();
         for (name, path) in here {
-            if !found.iter().any(|(n, _)| *n == name) {
+            if !found.iter().any(|(n, _)| voice_key(n) == voice_key(&name)) {
                 found.push((name, path));
             }
         }
@@ -200,11 +216,10 @@ mod tests {
 
         // What a request may name: installed voices (by alias too) and catalogue names, never a path.
         let on_demand = OnDemand::new(dirs.to_vec(), a.path().to_path_buf(), true);
-        let key = |s: &str| s.to_lowercase().replace('_', "-");
-        assert_eq!(on_demand.files("fr-fr-siwis-low", key).unwrap(), Some(b.path().join("fr_FR-siwis-low.onnx")));
+        assert_eq!(on_demand.files("fr-fr-siwis-low").unwrap(), Some(b.path().join("fr_FR-siwis-low.onnx")));
         let lonely = a.path().join("lonely.onnx");
         for name in ["en_US-lessac-medium", "lonely", lonely.to_str().unwrap(), "../x", "/etc/passwd"] {
-            assert_eq!(on_demand.files(name, key).unwrap(), None, "{name}");
+            assert_eq!(on_demand.files(name).unwrap(), None, "{name}");
         }
     }
 }

@@ -149,8 +149,11 @@ async fn finished(job: &mut Option<Job>) -> Result<(), Error> {
 /// event (a stream already stopped, say): what the client asked for correctly is not lost to what it sent after
 /// (a second `synthesize-stop`, a late chunk, a broken frame). An unfinished stream is dropped.
 async fn fail(job: &mut Option<Job>, error: Error) -> Result<(), Error> {
-    if job.as_ref().is_some_and(Job::complete) {
-        finished(job).await?;
+    if job.as_ref().is_some_and(Job::complete)
+        && let Err(failed) = finished(job).await
+    {
+        debug!(error = %error, "the request before this error failed first");
+        return Err(failed);
     }
     Err(error)
 }
@@ -246,7 +249,10 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                     finished(&mut job).await?; // one request at a time per connection
                 }
                 refuse_when_shutting_down(&shutdown)?;
-                let selected = ctx.voices.select_or_load(request.voice.as_ref()).await.map_err(request_error)?;
+                let selected = {
+                    let _loading = writer.activity().busy(); // a voice loading on first use takes seconds
+                    ctx.voices.select_or_load(request.voice.as_ref()).await.map_err(request_error)?
+                };
                 if !selected.voice.can_say(&request.text) {
                     return Err(Error::request(
                         format!(
@@ -277,7 +283,10 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
                     finished(&mut job).await?;
                 }
                 refuse_when_shutting_down(&shutdown)?;
-                let selected = ctx.voices.select_or_load(start.voice.as_ref()).await.map_err(request_error)?;
+                let selected = {
+                    let _loading = writer.activity().busy();
+                    ctx.voices.select_or_load(start.voice.as_ref()).await.map_err(request_error)?
+                };
                 debug!(voice = selected.voice.name(), "synthesize-start");
                 job = Some(Job::spawn(&ctx, writer.clone(), selected, Mode::Streaming));
                 stream = Some(PhraseSplitter::new(ctx.split.clone()));

@@ -104,7 +104,8 @@ impl Header {
     /// zero or negative mean "no section", as in Python.
     pub fn parse(line: &[u8]) -> Result<Header, HeaderError> {
         let text = std::str::from_utf8(line).map_err(|_| HeaderError::NonUtf8)?;
-        let text = text.trim().trim_start_matches('\u{feff}');
+        let text = text.trim();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: Value = serde_json::from_str(text).map_err(|e| HeaderError::InvalidJson(e.to_string()))?;
         let Value::Object(mut obj) = value else { return Err(HeaderError::NotObject) };
         let event_type = match obj.remove("type") {

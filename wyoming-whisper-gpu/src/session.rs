@@ -507,7 +507,8 @@ async fn wait_while_listening(
     backlog: &mut Backlog,
 ) -> Result<String, Error> {
     tokio::pin!(job);
-    let mut client_open = true;
+    // Not after a read error already queued (a decode retried after an early guess, say): the stream is broken.
+    let mut client_open = !backlog.iter().any(Result::is_err);
     let mut backlog_bytes: usize = backlog.iter().map(backlog_size).sum();
     loop {
         tokio::select! {

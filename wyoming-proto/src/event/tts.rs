@@ -36,7 +36,8 @@ impl SynthesizeVoice {
 fn opt_voice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SynthesizeVoice>, D::Error> {
     let voice = match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => None,
-        Some(Value::String(name)) => Some(SynthesizeVoice::named(name)).filter(|v| v.name.as_deref() != Some("")),
+        Some(Value::String(name)) if name.is_empty() => None,
+        Some(Value::String(name)) => Some(SynthesizeVoice::named(name)),
         Some(other) => Some(SynthesizeVoice::deserialize(other).map_err(serde::de::Error::custom)?),
     };
     Ok(voice.filter(|v| !v.is_empty()))
