@@ -32,10 +32,10 @@ impl Hub {
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .timeout_connect(Some(Duration::from_secs(30)))
-                // A stalled hub must not hold a download (and every request waiting for its voice) forever; a
-                // model of hundreds of MB still has half an hour at a slow link's speed.
+                // A stalled hub must not hold a download (and every request waiting for its voice) forever. The
+                // body's bound is for the whole file: a 3 GB Whisper model at 1 MB/s takes most of an hour.
                 .timeout_recv_response(Some(Duration::from_secs(60)))
-                .timeout_recv_body(Some(Duration::from_secs(30 * 60)))
+                .timeout_recv_body(Some(Duration::from_secs(3 * 3600)))
                 .http_status_as_error(false)
                 .build(),
         );
