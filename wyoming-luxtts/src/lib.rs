@@ -4,7 +4,8 @@
 //! - [`session`]: one connection; events in, phrases to synthesis, audio events out.
 //! - [`text`]: the shared frontend: sanitising, phrase splitting, normalisation, espeak-ng IPA, token ids.
 //! - [`engine`]: what a voice must do, the voice registry, PCM conversion.
-//! - [`piper`]: Piper VITS voices ([`piper_files`]: finding or downloading them). [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
+//! - [`piper`]: Piper VITS voices ([`piper_files`]: finding or downloading them; [`piper_catalogue`]: the voices
+//!   wyoming-piper offers). [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
 //! - [`scheduler`]: which synthesis runs now, on how many cores. [`onnx`]: ONNX Runtime, device choice, session
 //!   pools. [`cli`], [`info`]: flags and the advertised info.
 
@@ -14,6 +15,7 @@ pub mod info;
 pub mod luxtts;
 pub mod onnx;
 pub mod piper;
+pub mod piper_catalogue;
 pub mod piper_files;
 pub mod scheduler;
 pub mod session;

@@ -10,32 +10,32 @@ use wyoming_luxtts::cli::{self, Cli, EngineKind};
 use wyoming_luxtts::engine::{Loader, SynthError, Voice, Voices};
 use wyoming_luxtts::onnx::{self, Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperConfig, PiperVoice, ScaleOverrides};
-use wyoming_luxtts::piper_files;
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
 use wyoming_luxtts::{info as server_info, luxtts};
+use wyoming_luxtts::{piper_catalogue, piper_files};
 use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
 
-/// Piper voices a request may name beyond `--voice`: those in the data dirs (listed in `info`) and catalogue
-/// voices, loaded when first asked for.
+/// Piper voices a request may name beyond `--voice`, all listed in `info` as wyoming-piper lists them: the
+/// catalogue's and those in the data dirs, loaded (catalogue voices downloaded) when first asked for.
 fn on_first_use(voices: Voices, cli: &Cli, env: Arc<ort::environment::Environment>, session: SessionOptions) -> Voices {
     let download_dir = cli.download_dir.clone().unwrap_or_else(|| cli.data_dirs()[0].clone());
     let on_demand = piper_files::OnDemand::new(cli.data_dirs(), download_dir, cli.local_files_only);
-    let described = on_demand
-        .installed()
-        .iter()
-        .filter_map(|(name, path)| match PiperConfig::read(path) {
+    let catalogue = piper_catalogue::voices().iter().filter(|v| v.advertised()).map(|v| v.describe());
+    let custom = on_demand.installed().iter().filter(|(name, _)| piper_catalogue::resolve(name).is_none()).filter_map(
+        |(name, path)| match PiperConfig::read(path) {
             Ok(config) => Some(config.describe(name)),
             Err(e) => {
                 warn!(voice = name, error = %e, "skipping a voice in the data dirs");
                 None
             }
-        })
-        .collect();
+        },
+    );
+    let described = catalogue.chain(custom).collect();
     let overrides =
         ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
     let loader: Loader = Arc::new(move |name: &str| {
@@ -102,6 +102,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
             for name in &cli.voices {
+                // An old name of a catalogue voice (`en-us-lessac-medium`) is that voice, as in wyoming-piper.
+                let name = &piper_catalogue::resolve(name).map_or_else(|| name.clone(), str::to_string);
                 let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
                 let (name, dirs, local) = (name.clone(), data_dirs.clone(), cli.local_files_only);
                 let path = tokio::task::spawn_blocking(move || piper_files::locate(&name, &dirs, &download_dir, local))

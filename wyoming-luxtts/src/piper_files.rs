@@ -3,6 +3,7 @@
 //! wyoming-piper does (`--local-files-only` turns that off).
 
 use crate::engine::voice_key;
+use crate::piper_catalogue;
 use std::path::{Path, PathBuf};
 use wyoming_proto::hub::Hub;
 
@@ -113,16 +114,18 @@ impl OnDemand {
         &self.installed
     }
 
-    /// The `.onnx` of the voice a request names (or an alias of it, [`voice_key`]), or `None` when there is none. Never a path: a client must not make the server open a file of its choosing, so a
-    /// name is an installed voice's or a catalogue name.
+    /// The `.onnx` of the voice a request names (or an alias of it: [`voice_key`], the catalogue's old names), or
+    /// `None` when there is none. Never a path: a client must not make the server open a file of its choosing,
+    /// nor ask the hub for names it made up, so a name is an installed voice's or a catalogue voice's.
     pub fn files(&self, name: &str) -> Result<Option<PathBuf>, VoiceFilesError> {
-        if let Some((_, path)) = self.installed.iter().find(|(n, _)| voice_key(n) == voice_key(name)) {
+        let key = piper_catalogue::resolve(name).unwrap_or(name);
+        if let Some((_, path)) = self.installed.iter().find(|(n, _)| voice_key(n) == voice_key(key)) {
             return Ok(Some(path.clone()));
         }
-        if catalogue_path(name).is_none() {
+        if piper_catalogue::resolve(key).is_none() {
             return Ok(None);
         }
-        match find_or_download(name, &self.dirs, &self.download_dir, self.local_files_only) {
+        match find_or_download(key, &self.dirs, &self.download_dir, self.local_files_only) {
             Ok(path) => Ok(Some(path)),
             Err(VoiceFilesError::NotFound { .. } | VoiceFilesError::NotInCatalogue { .. }) => Ok(None),
             Err(e) => Err(e),
