@@ -180,10 +180,9 @@ impl Voices {
         let name = requested.and_then(|v| v.name.as_deref()).filter(|n| !n.is_empty());
         let voice = match name {
             None => self.voices[0].clone(),
-            Some(name) => self.find(name).ok_or_else(|| SynthError::UnknownVoice {
-                name: name.to_string(),
-                available: self.describe().iter().map(|v| v.artifact.name.clone()).collect::<Vec<_>>().join(", "),
-            })?,
+            Some(name) => self
+                .find(name)
+                .ok_or_else(|| SynthError::UnknownVoice { name: name.to_string(), available: self.available() })?,
         };
         self.with_speaker(voice, requested)
     }
@@ -233,6 +232,18 @@ impl Voices {
                 self.failures.remember(key, &e);
                 Err(e)
             }
+        }
+    }
+
+    /// For an unknown-voice error: the loaded voices, and how many more `info` lists (a whole catalogue would
+    /// bury the message).
+    fn available(&self) -> String {
+        let mut names: Vec<String> = self.voices.iter().map(|v| v.name().to_string()).collect();
+        names.extend(lock(&self.loaded).values().filter_map(|cell| Some(cell.get()?.name().to_string())));
+        let more = self.installed.iter().filter(|v| !names.iter().any(|n| voice_key(n) == voice_key(&v.artifact.name)));
+        match more.count() {
+            0 => names.join(", "),
+            more => format!("{} (loaded), and {more} more listed in info", names.join(", ")),
         }
     }
 
@@ -377,6 +388,11 @@ mod tests {
             speaker: speaker.map(Into::into),
             ..Default::default()
         };
+        let unknown = voices.select(Some(&named("nowhere", None))).err().map(|e| e.to_string());
+        assert_eq!(
+            unknown.as_deref(),
+            Some("unknown voice \"nowhere\"; this server has: solo (loaded), and 1 more listed in info")
+        );
         // Three requests at once: one load.
         let (a, b) = (named("duo", Some("ann")), named("duo", None));
         let (x, y, z) = tokio::join!(
@@ -399,6 +415,8 @@ mod tests {
             }
         }
         assert_eq!(count(), 3);
+        let unknown = voices.select(Some(&named("nowhere", None))).err().map(|e| e.to_string());
+        assert_eq!(unknown.as_deref(), Some("unknown voice \"nowhere\"; this server has: solo, duo"));
         assert!(lock(&voices.loaded).len() == 1, "failed names are not kept as cells");
     }
 
