@@ -93,10 +93,26 @@ pub struct Voices {
     installed: Vec<TtsVoice>,
     /// Loads a voice a request names that is not loaded yet (blocking); `None` for engines without it.
     loader: Option<Loader>,
-    /// Voices loaded on first use, by [`voice_key`]; one load per voice however many requests wait for it.
-    loaded: Mutex<HashMap<String, Arc<LoadOnce>>>,
+    /// A voice's own name for another name of it (a catalogue voice's old names); identity without a loader.
+    canonical: fn(&str) -> Option<&'static str>,
+    /// Voices loaded on first use, by [`Voices::key`], with their last use; one load per voice however many
+    /// requests wait for it, and at most [`MAX_ON_DEMAND`] kept.
+    loaded: Mutex<HashMap<String, OnDemand>>,
+    /// One load at a time, as in wyoming-piper: a client naming many voices at once does not start as many
+    /// downloads.
+    loading: tokio::sync::Semaphore,
     failures: Failures,
 }
+
+struct OnDemand {
+    cell: Arc<LoadOnce>,
+    used: Instant,
+}
+
+/// Voices loaded on first use that stay loaded; the least recently used goes when another is loaded. wyoming-piper
+/// keeps one voice in all; each costs about 75 MB (a medium Piper voice), and a Home Assistant user trying
+/// voices out would otherwise collect them.
+pub const MAX_ON_DEMAND: usize = 2;
 
 /// A voice loaded on first use, once.
 type LoadOnce = OnceCell<Arc<dyn Voice>>;
@@ -149,18 +165,32 @@ impl Voices {
             default_speaker,
             installed: Vec::new(),
             loader: None,
+            canonical: |_| None,
             loaded: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Semaphore::new(1),
             failures: Failures::default(),
         }
     }
 
     /// Voices that are loaded when a request first names them, as wyoming-piper does: `installed` are listed in
-    /// `info` (those also loaded at start are left out), and `loader` loads any name (it decides which it can).
-    pub fn with_loader(mut self, installed: Vec<TtsVoice>, loader: Loader) -> Self {
+    /// `info` (those also loaded at start are left out), `loader` loads any name (it decides which it can), and
+    /// `canonical` gives a voice's own name for another name of it.
+    pub fn with_loader(
+        mut self,
+        installed: Vec<TtsVoice>,
+        loader: Loader,
+        canonical: fn(&str) -> Option<&'static str>,
+    ) -> Self {
         let started: Vec<String> = self.voices.iter().map(|v| voice_key(v.name())).collect();
         self.installed = installed.into_iter().filter(|v| !started.contains(&voice_key(&v.artifact.name))).collect();
         self.loader = Some(loader);
+        self.canonical = canonical;
         self
+    }
+
+    /// What names that pick the same voice share: its own name's [`voice_key`].
+    fn key(&self, name: &str) -> String {
+        voice_key((self.canonical)(name).unwrap_or(name))
     }
 
     /// The voices loaded at start.
@@ -196,15 +226,20 @@ impl Voices {
             (selected, _) => return selected,
         };
         let SynthError::UnknownVoice { name, .. } = &unknown else { unreachable!() };
-        let (name, key) = (name.clone(), voice_key(name));
+        let (name, key) = (name.clone(), self.key(name));
         if let Some(failure) = self.failures.recent(&key) {
             return Err(failure.map_or(unknown, |reason| SynthError::VoiceLoad { name, reason }));
         }
-        let cell = lock(&self.loaded).entry(key.clone()).or_default().clone();
+        let cell = lock(&self.loaded)
+            .entry(key.clone())
+            .or_insert_with(|| OnDemand { cell: Arc::default(), used: Instant::now() })
+            .cell
+            .clone();
         let loaded = cell
             .get_or_try_init(|| {
                 let (loader, name) = (loader.clone(), name.clone());
                 async move {
+                    let _one_at_a_time = self.loading.acquire().await;
                     tracing::info!(voice = name, "loading a voice on first use");
                     let failed =
                         |e: tokio::task::JoinError| SynthError::VoiceLoad { name: name.clone(), reason: e.to_string() };
@@ -220,12 +255,15 @@ impl Voices {
             .await
             .cloned();
         match loaded {
-            Ok(voice) => self.with_speaker(voice, requested),
+            Ok(voice) => {
+                self.keep_recent(&key);
+                self.with_speaker(voice, requested)
+            }
             Err(e) => {
                 // Forget the cell, unless another request is loading into it (a failed load lets the next
                 // waiter try): a new cell would load the same voice a second time beside it.
                 let mut map = lock(&self.loaded);
-                if map.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) && Arc::strong_count(&cell) == 2 {
+                if map.get(&key).is_some_and(|d| Arc::ptr_eq(&d.cell, &cell)) && Arc::strong_count(&cell) == 2 {
                     map.remove(&key);
                 }
                 drop(map);
@@ -235,11 +273,29 @@ impl Voices {
         }
     }
 
+    /// Marks `key` used now and drops the least recently used voices beyond [`MAX_ON_DEMAND`] (requests running
+    /// on one keep it until they end).
+    fn keep_recent(&self, key: &str) {
+        let mut map = lock(&self.loaded);
+        if let Some(entry) = map.get_mut(key) {
+            entry.used = Instant::now();
+        }
+        loop {
+            let loaded = map.iter().filter(|(_, d)| d.cell.initialized());
+            if loaded.clone().count() <= MAX_ON_DEMAND {
+                return;
+            }
+            let Some(oldest) = loaded.min_by_key(|(_, d)| d.used).map(|(k, _)| k.clone()) else { return };
+            tracing::info!(voice = oldest, "unloading the voice used least recently");
+            map.remove(&oldest);
+        }
+    }
+
     /// For an unknown-voice error: the loaded voices, and how many more `info` lists (a whole catalogue would
     /// bury the message).
     fn available(&self) -> String {
         let mut names: Vec<String> = self.voices.iter().map(|v| v.name().to_string()).collect();
-        names.extend(lock(&self.loaded).values().filter_map(|cell| Some(cell.get()?.name().to_string())));
+        names.extend(lock(&self.loaded).values().filter_map(|d| Some(d.cell.get()?.name().to_string())));
         let more = self.installed.iter().filter(|v| !names.iter().any(|n| voice_key(n) == voice_key(&v.artifact.name)));
         match more.count() {
             0 => names.join(", "),
@@ -256,13 +312,19 @@ impl Voices {
     }
 
     fn find(&self, name: &str) -> Option<Arc<dyn Voice>> {
-        let key = voice_key(name);
+        let key = self.key(name);
         self.voices
             .iter()
             .find(|v| v.name() == name)
             .or_else(|| self.voices.iter().find(|v| voice_key(v.name()) == key))
             .cloned()
-            .or_else(|| lock(&self.loaded).get(&key)?.get().cloned())
+            .or_else(|| {
+                let mut map = lock(&self.loaded);
+                let entry = map.get_mut(&key)?;
+                let voice = entry.cell.get()?.clone();
+                entry.used = Instant::now();
+                Some(voice)
+            })
     }
 }
 
@@ -339,7 +401,7 @@ mod tests {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(50));
             match name {
-                "duo" => Ok(Some(Arc::new(TwoSpeakers) as Arc<dyn Voice>)),
+                "duo" | "trio" | "quad" => Ok(Some(Arc::new(TwoSpeakers) as Arc<dyn Voice>)),
                 "broken" => Err(SynthError::VoiceLoad { name: name.into(), reason: "corrupt".into() }),
                 _ => Ok(None),
             }
@@ -378,8 +440,11 @@ mod tests {
     async fn a_voice_named_first_by_a_request_is_loaded_once_and_failures_are_remembered() {
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
-        let voices = Voices::new(vec![Arc::new(Solo)], Some("bob".into()))
-            .with_loader(vec![TwoSpeakers.describe(), Solo.describe()], counting_loader(calls.clone()));
+        let voices = Voices::new(vec![Arc::new(Solo)], Some("bob".into())).with_loader(
+            vec![TwoSpeakers.describe(), Solo.describe()],
+            counting_loader(calls.clone()),
+            |name| (name == "old-duo").then_some("duo"),
+        );
         // `info` lists the startup voice once and the installed one.
         let listed: Vec<String> = voices.describe().into_iter().map(|v| v.artifact.name).collect();
         assert_eq!(listed, ["solo", "duo"]);
@@ -406,6 +471,8 @@ mod tests {
         assert_eq!(y.unwrap().speaker, None);
         assert_eq!(z.unwrap().voice.name(), "duo");
         assert_eq!(voices.select(Some(&b)).unwrap().voice.name(), "duo", "loaded for good");
+        // Another name of it is the same voice.
+        voices.select_or_load(Some(&named("old-duo", None))).await.unwrap();
         assert_eq!(count(), 1);
         // A broken voice and a name found nowhere fail, and fail at once the next time.
         for (name, code) in [("broken", "VoiceLoadError"), ("nowhere", "UnknownVoice")] {
@@ -418,6 +485,17 @@ mod tests {
         let unknown = voices.select(Some(&named("nowhere", None))).err().map(|e| e.to_string());
         assert_eq!(unknown.as_deref(), Some("unknown voice \"nowhere\"; this server has: solo, duo"));
         assert!(lock(&voices.loaded).len() == 1, "failed names are not kept as cells");
+
+        // At most MAX_ON_DEMAND stay loaded: the least recently used goes.
+        voices.select_or_load(Some(&named("trio", None))).await.unwrap();
+        voices.select_or_load(Some(&named("duo", None))).await.unwrap(); // duo is now the more recent
+        voices.select_or_load(Some(&named("quad", None))).await.unwrap(); // trio goes
+        assert_eq!(count(), 5);
+        voices.select_or_load(Some(&named("duo", None))).await.unwrap();
+        assert_eq!(count(), 5, "duo stayed");
+        voices.select_or_load(Some(&named("trio", None))).await.unwrap();
+        assert_eq!(count(), 6, "trio was loaded again");
+        assert_eq!(lock(&voices.loaded).values().filter(|d| d.cell.initialized()).count(), MAX_ON_DEMAND);
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn on_first_use(voices: Voices, cli: &Cli, env: Arc<ort::environment::Environmen
             PiperVoice::load(env.clone(), &path, session.clone(), overrides).map_err(|e| failed(e.to_string()))?;
         Ok(Some(Arc::new(voice) as Arc<dyn Voice>))
     });
-    voices.with_loader(described, loader)
+    voices.with_loader(described, loader, piper_catalogue::resolve)
 }
 
 fn main() -> anyhow::Result<()> {

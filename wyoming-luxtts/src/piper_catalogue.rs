@@ -41,13 +41,19 @@ pub fn voices() -> &'static [CatalogueVoice] {
     })
 }
 
-/// The catalogue key a request's voice name means: the key itself, or one of its old aliases.
+/// The catalogue voice a name means: its key, or one of its old aliases.
+pub fn find(name: &str) -> Option<&'static CatalogueVoice> {
+    voices().iter().find(|v| v.key == name || v.aliases.iter().any(|a| a == name))
+}
+
+/// The catalogue key a request's voice name means.
 pub fn resolve(name: &str) -> Option<&'static str> {
-    voices().iter().find(|v| v.key == name || v.aliases.iter().any(|a| a == name)).map(|v| v.key.as_str())
+    find(name).map(|v| v.key.as_str())
 }
 
 impl CatalogueVoice {
-    /// Whether `info` lists it: espeak-ng can phonemize its language.
+    /// Whether `info` lists it (and a request may download it): wyoming-piper lists it without its optional
+    /// phonemizers. (A few Chinese voices need one too, which only their own config says; they fail to load.)
     pub fn advertised(&self) -> bool {
         !NOT_ESPEAK.contains(&self.language.split('_').next().unwrap_or_default())
     }
@@ -82,6 +88,8 @@ mod tests {
         assert_eq!(resolve("en_US-lessac-medium"), Some("en_US-lessac-medium"));
         assert_eq!(resolve("de-eva_k-x-low"), Some("de_DE-eva_k-x_low"));
         assert_eq!(resolve("en_US-nowhere-medium"), None);
+        assert!(find("ja_JA-hi_fi_captain-medium").is_some_and(|v| !v.advertised()));
+        assert!(find("pt_PT-tugão-medium").is_some_and(CatalogueVoice::advertised), "a key beyond ASCII");
         let lessac = voices().iter().find(|v| v.key == "en_US-lessac-medium").map(CatalogueVoice::describe);
         let lessac = lessac.expect("lessac is in the catalogue");
         assert_eq!(lessac.artifact.description.as_deref(), Some("lessac (medium)"));

@@ -27,7 +27,8 @@ pub fn catalogue_path(name: &str) -> Option<String> {
     let mut parts = name.split('-');
     let (language, dataset, quality) = (parts.next()?, parts.next()?, parts.next()?);
     let family = language.split('_').next()?;
-    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    // Letters beyond ASCII occur (`pt_PT-tugão-medium`); nothing that could leave a path segment does.
+    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
     (parts.next().is_none() && language.contains('_') && valid(language) && valid(dataset) && valid(quality))
         .then(|| format!("{family}/{language}/{dataset}/{quality}/{name}"))
 }
@@ -53,6 +54,7 @@ fn find_or_download(
     download_dir: &Path,
     local_files_only: bool,
 ) -> Result<PathBuf, VoiceFilesError> {
+    let voice = piper_catalogue::resolve(voice).unwrap_or(voice); // an old name is stored under the voice's own
     let mut dirs: Vec<&Path> = data_dirs.iter().map(PathBuf::as_path).collect();
     dirs.push(download_dir);
     if let Some(found) = dirs
@@ -67,8 +69,10 @@ fn find_or_download(
         dirs: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
         hint,
     };
-    let Some(remote) = catalogue_path(voice) else {
-        return Err(not_found(""));
+    // Only a voice of the catalogue is asked of the hub: a typo in `--voice` is not a request to the network.
+    let Some(remote) = piper_catalogue::find(voice).filter(|v| v.advertised()).and_then(|v| catalogue_path(&v.key))
+    else {
+        return Err(not_found(" (not a voice of the catalogue, so not downloaded)"));
     };
     if local_files_only {
         return Err(not_found(" (--local-files-only: not downloaded)"));
@@ -122,7 +126,7 @@ impl OnDemand {
         if let Some((_, path)) = self.installed.iter().find(|(n, _)| voice_key(n) == voice_key(key)) {
             return Ok(Some(path.clone()));
         }
-        if piper_catalogue::resolve(key).is_none() {
+        if !piper_catalogue::find(key).is_some_and(|v| v.advertised()) {
             return Ok(None);
         }
         match find_or_download(key, &self.dirs, &self.download_dir, self.local_files_only) {
@@ -179,7 +183,10 @@ mod tests {
             catalogue_path("en_GB-northern_english_male-medium").as_deref(),
             Some("en/en_GB/northern_english_male/medium/en_GB-northern_english_male-medium")
         );
-        for bad in ["joe", "en_US-lessac", "en-lessac-medium", "a-b-c-d", "en_US-../x-medium", "/abs/path"] {
+        assert_eq!(catalogue_path("pt_PT-tugão-medium").as_deref(), Some("pt/pt_PT/tugão/medium/pt_PT-tugão-medium"));
+        for bad in
+            ["joe", "en_US-lessac", "en-lessac-medium", "a-b-c-d", "en_US-../x-medium", "/abs/path", "en_US-a/b-c"]
+        {
             assert_eq!(catalogue_path(bad), None, "{bad}");
         }
     }

@@ -63,7 +63,10 @@ fn missing_or_corrupt_voices_are_clear_errors() {
 
     let (ok, err) = run(&[&URI[..], &["--voice", "nobody", "--data-dir", data]].concat(), Some(ort));
     assert!(!ok && err.contains("Piper voice \"nobody\" not found"), "{err}");
-    let args = [&URI[..], &["--voice", "en_US-nobody-medium", "--data-dir", data, "--local-files-only"]].concat();
+    // Only catalogue voices are downloaded: a typo is not a request to the network.
+    let (ok, err) = run(&[&URI[..], &["--voice", "en_US-nobody-medium", "--data-dir", data]].concat(), Some(ort));
+    assert!(!ok && err.contains("not a voice of the catalogue"), "{err}");
+    let args = [&URI[..], &["--voice", "en_US-lessac-medium", "--data-dir", data, "--local-files-only"]].concat();
     let (ok, err) = run(&args, Some(ort));
     assert!(!ok && err.contains("not found") && err.contains("--local-files-only"), "{err}");
 

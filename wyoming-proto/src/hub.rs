@@ -52,7 +52,7 @@ impl Hub {
         if dest.is_file() {
             return Ok(true);
         }
-        let url = format!("{}/{repo}/resolve/{revision}/{file}", self.endpoint);
+        let url = format!("{}/{}", self.endpoint, encode_path(&format!("{repo}/resolve/{revision}/{file}")));
         let http = |reason: String| HubError::Http { url: url.clone(), reason };
         let mut request = self.agent.get(&url);
         if let Some(token) = &self.token {
@@ -106,4 +106,26 @@ impl Hub {
 
 fn io(path: &Path, source: std::io::Error) -> HubError {
     HubError::Io { path: path.display().to_string(), source }
+}
+
+/// `path` with every byte outside RFC 3986's unreserved set and `/` percent-encoded (a Piper voice is named
+/// `pt_PT-tugão-medium`).
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod encode_tests {
+    #[test]
+    fn paths_are_percent_encoded_beyond_unreserved_bytes() {
+        assert_eq!(super::encode_path("a/b-c_d.e~f"), "a/b-c_d.e~f");
+        assert_eq!(super::encode_path("pt/tugão/x y"), "pt/tug%C3%A3o/x%20y");
+    }
 }
