@@ -255,9 +255,26 @@ fn is_multiplication(chars: &[char], i: usize) -> bool {
     let after = chars[i + 1..].iter().find(|c| !blank(c));
     let spaced_before = i > 0 && blank(&chars[i - 1]);
     let spaced_after = chars.get(i + 1).is_some_and(blank);
+    // The operands: a number or a bracket on one side (`5 * x`, `(a + b) * 2`), or single letters on both
+    // (`x * y`). Two words (`eggs * milk`) are an inline list with Markdown bullets, not a product.
+    let word_before: String = {
+        let end = chars[..i].iter().rposition(|c| !blank(c)).map_or(0, |p| p + 1);
+        let start = chars[..end].iter().rposition(|c| !c.is_alphanumeric()).map_or(0, |p| p + 1);
+        chars[start..end].iter().collect()
+    };
+    let word_after: String =
+        chars[i + 1..].iter().skip_while(|c| blank(c)).take_while(|c| c.is_alphanumeric()).collect();
+    let numeric = |w: &str| w.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let letter = |w: &str| w.chars().count() == 1;
     match (before, after) {
         (Some(&b), Some(&a)) if spaced_before && spaced_after => {
-            (b.is_alphanumeric() || b == ')') && (a.is_alphanumeric() || a == '(')
+            let operands = (b.is_alphanumeric() || b == ')') && (a.is_alphanumeric() || a == '(');
+            let bracketed = b == ')' || a == '(';
+            operands
+                && (bracketed
+                    || numeric(&word_before)
+                    || numeric(&word_after)
+                    || (letter(&word_before) && letter(&word_after)))
         }
         (Some(b), Some(a)) if !spaced_before && !spaced_after => b.is_ascii_digit() && a.is_ascii_digit(),
         _ => false,
@@ -353,6 +370,8 @@ mod tests {
             ("2*3*4", "2×3×4"),
             ("(a + b) * 2", "(a + b) × 2"),
             ("x * y", "x × y"),
+            ("3 * x and x * 2", "3 × x and x × 2"),
+            ("eggs * milk * bread", "eggs milk bread"),
             ("**5 * 3** is *15*", "5 × 3 is 15"),
             ("I *really* mean *it*.", "I really mean it."),
             ("Items:\n* eggs\n* milk", "Items: eggs milk"),
