@@ -89,7 +89,8 @@ pub struct Voices {
     voices: Vec<Arc<dyn Voice>>,
     /// `--speaker`: the default voice's default speaker.
     default_speaker: Option<String>,
-    /// Voices in the data dirs that were not loaded at start: listed in `info`, loaded on first use.
+    /// Voices a request may name beyond those loaded at start (for Piper, the catalogue's and the data dirs'):
+    /// listed in `info`, loaded on first use.
     installed: Vec<TtsVoice>,
     /// Loads a voice a request names that is not loaded yet (blocking); `None` for engines without it.
     loader: Option<Loader>,
@@ -97,14 +98,15 @@ pub struct Voices {
     canonical: fn(&str) -> Option<&'static str>,
     /// Voices loaded on first use, by [`Voices::key`], with their last use; one load per voice however many
     /// requests wait for it, and at most [`MAX_ON_DEMAND`] kept.
-    loaded: Mutex<HashMap<String, OnDemand>>,
+    loaded: Mutex<HashMap<String, Loaded>>,
     /// One load at a time, as in wyoming-piper: a client naming many voices at once does not start as many
     /// downloads.
     loading: tokio::sync::Semaphore,
     failures: Failures,
 }
 
-struct OnDemand {
+/// A voice loaded on first use (or being loaded), and when a request last named it.
+struct Loaded {
     cell: Arc<LoadOnce>,
     used: Instant,
 }
@@ -232,7 +234,7 @@ impl Voices {
         }
         let cell = lock(&self.loaded)
             .entry(key.clone())
-            .or_insert_with(|| OnDemand { cell: Arc::default(), used: Instant::now() })
+            .or_insert_with(|| Loaded { cell: Arc::default(), used: Instant::now() })
             .cell
             .clone();
         let loaded = cell
