@@ -122,7 +122,7 @@ type LoadOnce = OnceCell<Arc<dyn Voice>>;
 /// How long a voice that failed to load fails at once.
 pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Voices that failed to load lately, by [`voice_key`]: the reason, or `None` for a name found nowhere.
+/// Voices that failed to load lately, by [`Voices::key`]: the reason, or `None` for a name found nowhere.
 #[derive(Default)]
 struct Failures(Mutex<HashMap<String, (Instant, Option<String>)>>);
 
@@ -345,12 +345,12 @@ pub fn to_pcm16(samples: &[f32]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// A voice with speakers "ann" (0) and "bob" (1).
-    struct TwoSpeakers;
+    /// A voice (named "duo" unless said) with speakers "ann" (0) and "bob" (1).
+    struct TwoSpeakers(&'static str);
 
     impl Voice for TwoSpeakers {
         fn name(&self) -> &str {
-            "duo"
+            self.0
         }
         fn sample_rate(&self) -> u32 {
             22050
@@ -359,7 +359,7 @@ mod tests {
             use wyoming_proto::event::{Artifact, Attribution, TtsVoiceSpeaker};
             let speaker = |name: &str| TtsVoiceSpeaker { name: name.into(), extra: Default::default() };
             TtsVoice {
-                artifact: Artifact::new("duo", Attribution::new("test", "")),
+                artifact: Artifact::new(self.0, Attribution::new("test", "")),
                 languages: vec!["en_US".into()],
                 speakers: Some(vec![speaker("ann"), speaker("bob")]),
                 extra: Default::default(),
@@ -371,7 +371,7 @@ mod tests {
                 Some("ann") => Ok(Some(0)),
                 Some("bob") => Ok(Some(1)),
                 Some(other) => Err(SynthError::UnknownSpeaker {
-                    voice: "duo".into(),
+                    voice: self.0.into(),
                     speaker: other.into(),
                     available: "ann, bob".into(),
                 }),
@@ -387,63 +387,36 @@ mod tests {
 
     #[test]
     fn the_default_speaker_applies_to_the_default_voice_and_a_wrong_one_is_an_error() {
-        let voices = Voices::new(vec![Arc::new(TwoSpeakers)], Some("bob".into()));
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("duo"))], Some("bob".into()));
         assert_eq!(voices.select(None).unwrap().speaker, Some(1));
         let asked = SynthesizeVoice { speaker: Some("ann".into()), ..Default::default() };
         assert_eq!(voices.select(Some(&asked)).unwrap().speaker, Some(0));
         // main.rs calls `select(None)` at start, so a bad --speaker stops the server instead of every request.
         assert_eq!(voices.all()[0].describe().speakers.map(|s| s.len()), Some(2));
-        let wrong = Voices::new(vec![Arc::new(TwoSpeakers)], Some("carl".into()));
+        let wrong = Voices::new(vec![Arc::new(TwoSpeakers("duo"))], Some("carl".into()));
         assert_eq!(wrong.select(None).err().map(|e| e.code()), Some("UnknownSpeaker"));
     }
 
-    /// A loader that counts its calls: "duo" loads (slowly), "broken" fails, anything else is nowhere.
+    /// A loader that counts its calls: "duo", "trio" and "quad" load (slowly), "broken" fails, anything else is
+    /// nowhere.
     fn counting_loader(calls: Arc<std::sync::atomic::AtomicUsize>) -> Loader {
         Arc::new(move |name: &str| {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(50));
             match name {
-                "duo" | "trio" | "quad" => Ok(Some(Arc::new(TwoSpeakers) as Arc<dyn Voice>)),
+                "duo" | "trio" | "quad" => Ok(Some(Arc::new(TwoSpeakers("duo")) as Arc<dyn Voice>)),
                 "broken" => Err(SynthError::VoiceLoad { name: name.into(), reason: "corrupt".into() }),
                 _ => Ok(None),
             }
         })
     }
 
-    struct Solo;
-
-    impl Voice for Solo {
-        fn name(&self) -> &str {
-            "solo"
-        }
-        fn sample_rate(&self) -> u32 {
-            22050
-        }
-        fn describe(&self) -> TtsVoice {
-            TtsVoice {
-                artifact: wyoming_proto::event::Artifact::new("solo", wyoming_proto::event::Attribution::new("t", "")),
-                languages: vec!["en_US".into()],
-                speakers: None,
-                extra: Default::default(),
-            }
-        }
-        fn speaker(&self, _: Option<&str>) -> Result<Option<i64>, SynthError> {
-            Ok(None)
-        }
-        fn synthesize(&self, _: &str, _: Option<i64>, _: Width, _: &Cancel) -> Result<Vec<f32>, SynthError> {
-            Ok(Vec::new())
-        }
-        fn prewarm(&self, _: Width, _: usize) -> Result<(), SynthError> {
-            Ok(())
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_voice_named_first_by_a_request_is_loaded_once_and_failures_are_remembered() {
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
-        let voices = Voices::new(vec![Arc::new(Solo)], Some("bob".into())).with_loader(
-            vec![TwoSpeakers.describe(), Solo.describe()],
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("solo"))], Some("bob".into())).with_loader(
+            vec![TwoSpeakers("duo").describe(), TwoSpeakers("solo").describe()],
             counting_loader(calls.clone()),
             |name| (name == "old-duo").then_some("duo"),
         );
