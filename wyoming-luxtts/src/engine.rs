@@ -89,13 +89,9 @@ pub struct Voices {
     voices: Vec<Arc<dyn Voice>>,
     /// `--speaker`: the default voice's default speaker.
     default_speaker: Option<String>,
-    /// Voices a request may name beyond those loaded at start (for Piper, the catalogue's and the data dirs'):
-    /// listed in `info`, loaded on first use.
-    installed: Vec<TtsVoice>,
-    /// Loads a voice a request names that is not loaded yet (blocking); `None` for engines without it.
-    loader: Option<Loader>,
-    /// A voice's own name for another name of it (a catalogue voice's old names); identity without a loader.
-    canonical: fn(&str) -> Option<&'static str>,
+    /// Voices a request may name beyond those loaded at start, loaded on first use; `None` for engines without
+    /// them.
+    library: Option<Arc<dyn Library>>,
     /// Voices loaded on first use, by [`Voices::key`], with their last use; one load per voice however many
     /// requests wait for it, and at most [`MAX_ON_DEMAND`] kept.
     loaded: Mutex<HashMap<String, Loaded>>,
@@ -121,14 +117,22 @@ type LoadOnce = OnceCell<Arc<dyn Voice>>;
 
 /// How long a voice that failed to load fails at once.
 pub const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How long a name found nowhere is unknown at once: a flood of made-up names does not queue behind a voice
+/// being downloaded, and a voice copied into a data dir is found seconds later.
+pub const RETRY_NOWHERE_AFTER: Duration = Duration::from_secs(2);
 
 /// Voices that failed to load lately, by [`Voices::key`]: the reason, or `None` for a name found nowhere.
 #[derive(Default)]
 struct Failures(Mutex<HashMap<String, (Instant, Option<String>)>>);
 
+/// Whether a failure remembered since `at` still stands.
+fn stands((at, reason): &(Instant, Option<String>)) -> bool {
+    at.elapsed() < if reason.is_some() { RETRY_AFTER } else { RETRY_NOWHERE_AFTER }
+}
+
 impl Failures {
     fn recent(&self, key: &str) -> Option<Option<String>> {
-        lock(&self.0).get(key).filter(|(at, _)| at.elapsed() < RETRY_AFTER).map(|(_, reason)| reason.clone())
+        lock(&self.0).get(key).filter(|failure| stands(failure)).map(|(_, reason)| reason.clone())
     }
 
     fn remember(&self, key: String, error: &SynthError) {
@@ -138,7 +142,7 @@ impl Failures {
             other => Some(other.to_string()),
         };
         let mut failures = lock(&self.0);
-        failures.retain(|_, (at, _)| at.elapsed() < RETRY_AFTER);
+        failures.retain(|_, failure| stands(failure));
         if failures.len() >= 1024 {
             failures.clear(); // a client making up names; the names are cheap to try again
         }
@@ -151,8 +155,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Loads the voice a request names (blocking); `Ok(None)` when the name is not one it can load.
-pub type Loader = Arc<dyn Fn(&str) -> Result<Option<Arc<dyn Voice>>, SynthError> + Send + Sync>;
+/// Voices a request may name beyond those loaded at start (for Piper: the catalogue's and the data dirs'),
+/// listed in `info` and loaded when a request first names them.
+pub trait Library: Send + Sync {
+    /// Looks for voices added or removed since the last look, if that was a while ago (blocking).
+    fn refresh(&self);
+    /// How `info` lists them, as of the last look.
+    fn listed(&self) -> Vec<TtsVoice>;
+    /// A voice's own name for another name of it (an old name, an alias), as of the last look; no I/O.
+    fn canonical(&self, name: &str) -> Option<String>;
+    /// Loads the voice a name means (blocking); `Ok(None)` when it means none.
+    fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError>;
+}
 
 /// Names that pick the same voice: `en-us-joe-medium` is `en_US-joe-medium`.
 pub fn voice_key(name: &str) -> String {
@@ -165,34 +179,22 @@ impl Voices {
         Voices {
             voices,
             default_speaker,
-            installed: Vec::new(),
-            loader: None,
-            canonical: |_| None,
+            library: None,
             loaded: Mutex::new(HashMap::new()),
             loading: tokio::sync::Semaphore::new(1),
             failures: Failures::default(),
         }
     }
 
-    /// Voices that are loaded when a request first names them, as wyoming-piper does: `installed` are listed in
-    /// `info` (those also loaded at start are left out), `loader` loads any name (it decides which it can), and
-    /// `canonical` gives a voice's own name for another name of it.
-    pub fn with_loader(
-        mut self,
-        installed: Vec<TtsVoice>,
-        loader: Loader,
-        canonical: fn(&str) -> Option<&'static str>,
-    ) -> Self {
-        let started: Vec<String> = self.voices.iter().map(|v| voice_key(v.name())).collect();
-        self.installed = installed.into_iter().filter(|v| !started.contains(&voice_key(&v.artifact.name))).collect();
-        self.loader = Some(loader);
-        self.canonical = canonical;
+    /// Adds the voices that are loaded when a request first names them, as wyoming-piper does.
+    pub fn with_library(mut self, library: Arc<dyn Library>) -> Self {
+        self.library = Some(library);
         self
     }
 
     /// What names that pick the same voice share: its own name's [`voice_key`].
     fn key(&self, name: &str) -> String {
-        voice_key((self.canonical)(name).unwrap_or(name))
+        voice_key(&self.library.as_ref().and_then(|l| l.canonical(name)).unwrap_or_else(|| name.to_string()))
     }
 
     /// The voices loaded at start.
@@ -202,7 +204,22 @@ impl Voices {
 
     /// Every voice a client can name in `info`: those loaded at start, then those loaded on first use.
     pub fn describe(&self) -> Vec<TtsVoice> {
-        self.voices.iter().map(|v| v.describe()).chain(self.installed.iter().cloned()).collect()
+        self.voices.iter().map(|v| v.describe()).chain(self.listed()).collect()
+    }
+
+    /// The library's voices, less those loaded at start.
+    fn listed(&self) -> Vec<TtsVoice> {
+        let started: Vec<String> = self.voices.iter().map(|v| voice_key(v.name())).collect();
+        let listed = self.library.as_ref().map(|l| l.listed()).unwrap_or_default();
+        listed.into_iter().filter(|v| !started.contains(&voice_key(&v.artifact.name))).collect()
+    }
+
+    /// Looks for voices added to (or removed from) the library since the last look, if that was a while ago
+    /// (blocking).
+    pub fn refresh(&self) {
+        if let Some(library) = &self.library {
+            library.refresh();
+        }
     }
 
     /// The voice a request names (by name or alias, e.g. `en-us-joe-medium` for `en_US-joe-medium`), or the
@@ -220,11 +237,11 @@ impl Voices {
     }
 
     /// [`Voices::select`], loading the named voice first when it is not loaded yet (off the async workers). A
-    /// name that failed to load (or is nowhere) fails at once for [`RETRY_AFTER`]: a broken voice is not reopened,
-    /// and a name the catalogue lacks not asked for again, on every request.
+    /// name that failed to load fails at once for [`RETRY_AFTER`] (a broken voice is not reopened, nor a download
+    /// that failed tried again, on every request), and one found nowhere for [`RETRY_NOWHERE_AFTER`].
     pub async fn select_or_load(&self, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
-        let (unknown, loader) = match (self.select(requested), &self.loader) {
-            (Err(unknown @ SynthError::UnknownVoice { .. }), Some(loader)) => (unknown, loader),
+        let (unknown, library) = match (self.select(requested), &self.library) {
+            (Err(unknown @ SynthError::UnknownVoice { .. }), Some(library)) => (unknown, library),
             (selected, _) => return selected,
         };
         let SynthError::UnknownVoice { name, .. } = &unknown else { unreachable!() };
@@ -239,7 +256,7 @@ impl Voices {
             .clone();
         let loaded = cell
             .get_or_try_init(|| {
-                let (loader, name) = (loader.clone(), name.clone());
+                let (library, name) = (library.clone(), name.clone());
                 async move {
                     let _one_at_a_time = self.loading.acquire().await;
                     tracing::info!(voice = name, "loading a voice on first use");
@@ -247,7 +264,7 @@ impl Voices {
                         |e: tokio::task::JoinError| SynthError::VoiceLoad { name: name.clone(), reason: e.to_string() };
                     let loaded = tokio::task::spawn_blocking({
                         let name = name.clone();
-                        move || loader(&name)
+                        move || library.load(&name)
                     })
                     .await
                     .map_err(failed)??;
@@ -298,7 +315,8 @@ impl Voices {
     fn available(&self) -> String {
         let mut names: Vec<String> = self.voices.iter().map(|v| v.name().to_string()).collect();
         names.extend(lock(&self.loaded).values().filter_map(|d| Some(d.cell.get()?.name().to_string())));
-        let more = self.installed.iter().filter(|v| !names.iter().any(|n| voice_key(n) == voice_key(&v.artifact.name)));
+        let listed = self.listed();
+        let more = listed.iter().filter(|v| !names.iter().any(|n| voice_key(n) == voice_key(&v.artifact.name)));
         match more.count() {
             0 => names.join(", "),
             more => format!("{} (loaded), and {more} more listed in info", names.join(", ")),
@@ -397,29 +415,35 @@ mod tests {
         assert_eq!(wrong.select(None).err().map(|e| e.code()), Some("UnknownSpeaker"));
     }
 
-    /// A loader that counts its calls: "duo", "trio" and "quad" load (slowly), "broken" fails, anything else is
-    /// nowhere.
-    fn counting_loader(calls: Arc<std::sync::atomic::AtomicUsize>) -> Loader {
-        Arc::new(move |name: &str| {
-            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    /// A library that lists "duo" and "solo", counts its loads, and knows "old-duo" as "duo": "duo", "trio" and
+    /// "quad" load (slowly), "broken" fails, anything else is nowhere.
+    struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Library for Counting {
+        fn refresh(&self) {}
+        fn listed(&self) -> Vec<TtsVoice> {
+            vec![TwoSpeakers("duo").describe(), TwoSpeakers("solo").describe()]
+        }
+        fn canonical(&self, name: &str) -> Option<String> {
+            (name == "old-duo").then(|| "duo".into())
+        }
+        fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(50));
             match name {
                 "duo" | "trio" | "quad" => Ok(Some(Arc::new(TwoSpeakers("duo")) as Arc<dyn Voice>)),
                 "broken" => Err(SynthError::VoiceLoad { name: name.into(), reason: "corrupt".into() }),
                 _ => Ok(None),
             }
-        })
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_voice_named_first_by_a_request_is_loaded_once_and_failures_are_remembered() {
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
-        let voices = Voices::new(vec![Arc::new(TwoSpeakers("solo"))], Some("bob".into())).with_loader(
-            vec![TwoSpeakers("duo").describe(), TwoSpeakers("solo").describe()],
-            counting_loader(calls.clone()),
-            |name| (name == "old-duo").then_some("duo"),
-        );
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("solo"))], Some("bob".into()))
+            .with_library(Arc::new(Counting(calls.clone())));
         // `info` lists the startup voice once and the installed one.
         let listed: Vec<String> = voices.describe().into_iter().map(|v| v.artifact.name).collect();
         assert_eq!(listed, ["solo", "duo"]);
@@ -457,6 +481,12 @@ mod tests {
             }
         }
         assert_eq!(count(), 3);
+        // A name found nowhere is looked for again soon (a voice may have been copied in), a broken voice not.
+        std::thread::sleep(RETRY_NOWHERE_AFTER);
+        for name in ["broken", "nowhere"] {
+            voices.select_or_load(Some(&named(name, None))).await.err().unwrap();
+        }
+        assert_eq!(count(), 4);
         let unknown = voices.select(Some(&named("nowhere", None))).err().map(|e| e.to_string());
         assert_eq!(unknown.as_deref(), Some("unknown voice \"nowhere\"; this server has: solo, duo"));
         assert!(lock(&voices.loaded).len() == 1, "failed names are not kept as cells");
@@ -465,11 +495,11 @@ mod tests {
         voices.select_or_load(Some(&named("trio", None))).await.unwrap();
         voices.select_or_load(Some(&named("duo", None))).await.unwrap(); // duo is now the more recent
         voices.select_or_load(Some(&named("quad", None))).await.unwrap(); // trio goes
-        assert_eq!(count(), 5);
+        assert_eq!(count(), 6);
         voices.select_or_load(Some(&named("duo", None))).await.unwrap();
-        assert_eq!(count(), 5, "duo stayed");
+        assert_eq!(count(), 6, "duo stayed");
         voices.select_or_load(Some(&named("trio", None))).await.unwrap();
-        assert_eq!(count(), 6, "trio was loaded again");
+        assert_eq!(count(), 7, "trio was loaded again");
         assert_eq!(lock(&voices.loaded).values().filter(|d| d.cell.initialized()).count(), MAX_ON_DEMAND);
     }
 

@@ -7,45 +7,49 @@ use clap::Parser;
 use std::sync::Arc;
 use tracing::{info, warn};
 use wyoming_luxtts::cli::{self, Cli, EngineKind};
-use wyoming_luxtts::engine::{Loader, SynthError, Voice, Voices};
+use wyoming_luxtts::engine::{Library, SynthError, Voice, Voices};
 use wyoming_luxtts::onnx::{self, Device, SessionOptions, Width};
-use wyoming_luxtts::piper::{PiperConfig, PiperVoice, ScaleOverrides};
+use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
-use wyoming_luxtts::{info as server_info, luxtts};
-use wyoming_luxtts::{piper_catalogue, piper_files};
+use wyoming_luxtts::{luxtts, piper_files};
+use wyoming_proto::event::TtsVoice;
 use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
 
 /// Piper voices a request may name beyond `--voice`, all listed in `info` as wyoming-piper lists them: the
-/// catalogue's and those in the data dirs, loaded (catalogue voices downloaded) when first asked for.
-fn on_first_use(voices: Voices, cli: &Cli, env: Arc<ort::environment::Environment>, session: SessionOptions) -> Voices {
-    let download_dir = cli.download_dir.clone().unwrap_or_else(|| cli.data_dirs()[0].clone());
-    let on_demand = piper_files::OnDemand::new(cli.data_dirs(), download_dir, cli.local_files_only);
-    let catalogue = piper_catalogue::voices().iter().filter(|v| v.advertised()).map(|v| v.describe());
-    let custom = on_demand.installed().iter().filter(|(name, _)| piper_catalogue::resolve(name).is_none()).filter_map(
-        |(name, path)| match PiperConfig::read(path) {
-            Ok(config) => Some(config.describe(name)),
-            Err(e) => {
-                warn!(voice = name, error = %e, "skipping a voice in the data dirs");
-                None
-            }
-        },
-    );
-    let described = catalogue.chain(custom).collect();
-    let overrides =
-        ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
-    let loader: Loader = Arc::new(move |name: &str| {
+/// catalogue's and those in the data dirs (looked for again as `describe`s come), loaded (catalogue voices
+/// downloaded) when first asked for.
+struct PiperLibrary {
+    files: piper_files::OnDemand,
+    env: Arc<ort::environment::Environment>,
+    session: SessionOptions,
+    overrides: ScaleOverrides,
+}
+
+impl Library for PiperLibrary {
+    fn refresh(&self) {
+        self.files.refresh();
+    }
+
+    fn listed(&self) -> Vec<TtsVoice> {
+        self.files.listed()
+    }
+
+    fn canonical(&self, name: &str) -> Option<String> {
+        self.files.canonical(name)
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError> {
         let failed = |reason: String| SynthError::VoiceLoad { name: name.to_string(), reason };
-        let Some(path) = on_demand.files(name).map_err(|e| failed(e.to_string()))? else { return Ok(None) };
-        let voice =
-            PiperVoice::load(env.clone(), &path, session.clone(), overrides).map_err(|e| failed(e.to_string()))?;
-        Ok(Some(Arc::new(voice) as Arc<dyn Voice>))
-    });
-    voices.with_loader(described, loader, piper_catalogue::resolve)
+        let Some(path) = self.files.files(name).map_err(|e| failed(e.to_string()))? else { return Ok(None) };
+        let voice = PiperVoice::load(self.env.clone(), &path, self.session.clone(), self.overrides)
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Some(Arc::new(voice)))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +85,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dirs = cli.data_dirs();
     let engine = cli.engine();
     let started = std::time::Instant::now();
+    // Piper voices a request may name beyond --voice.
+    let mut library: Option<Arc<dyn Library>> = None;
     let voices: Vec<Arc<dyn Voice>> = match engine {
         EngineKind::Luxtts => {
             let config = luxtts::LuxConfig {
@@ -100,12 +106,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {
             let overrides =
                 ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
+            let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
+            let files = {
+                let (dirs, download_dir, local) = (data_dirs.clone(), download_dir.clone(), cli.local_files_only);
+                tokio::task::spawn_blocking(move || piper_files::OnDemand::new(dirs, download_dir, local)).await?
+            };
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
             for name in &cli.voices {
-                // An old name of a catalogue voice (`en-us-lessac-medium`) is that voice, as in wyoming-piper.
-                let name = &piper_catalogue::resolve(name).map_or_else(|| name.clone(), str::to_string);
-                let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
-                let (name, dirs, local) = (name.clone(), data_dirs.clone(), cli.local_files_only);
+                // An old name of a catalogue voice (`en-us-lessac-medium`), or a custom voice's `dataset`, is that
+                // voice, as in wyoming-piper.
+                let name = files.canonical(name).unwrap_or_else(|| name.clone());
+                let (dirs, download_dir, local) = (data_dirs.clone(), download_dir.clone(), cli.local_files_only);
                 let path = tokio::task::spawn_blocking(move || piper_files::locate(&name, &dirs, &download_dir, local))
                     .await??;
                 let (env, session) = (env.clone(), session.clone());
@@ -113,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tokio::task::spawn_blocking(move || PiperVoice::load(env, &path, session, overrides)).await??;
                 voices.push(Arc::new(voice));
             }
+            library = Some(Arc::new(PiperLibrary { files, env: env.clone(), session: session.clone(), overrides }));
             voices
         }
     };
@@ -124,13 +136,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let program = if engine == EngineKind::Luxtts { "luxtts" } else { "piper" };
     let mut voices = Voices::new(voices, cli.speaker.clone());
-    if engine != EngineKind::Luxtts {
-        voices = on_first_use(voices, &cli, env.clone(), session.clone());
+    if let Some(library) = library {
+        voices = voices.with_library(library);
     }
     // A --speaker the default voice does not have would fail every request: refuse it at start instead.
     voices.select(None).map_err(|e| anyhow::anyhow!("--speaker: {e}"))?;
     let ctx = Arc::new(Context {
-        info: server_info::build_info(program, &voices, !cli.no_streaming),
+        program,
         voices,
         scheduler: Arc::new(Scheduler::new(cli.max_concurrent, cli::cores(), cli.threads, device == Device::Cpu)),
         samples_per_chunk: cli.samples_per_chunk,

@@ -4,6 +4,7 @@
 
 use crate::engine::{SynthError, Voice};
 use crate::onnx::{Cancel, Graph, OnnxError, SessionOptions, SessionPool, Width};
+use crate::piper_catalogue;
 use crate::text::phonemes::{self, IdMap};
 use crate::text::{espeak, sanitize};
 use ort::environment::Environment;
@@ -114,13 +115,18 @@ impl PiperConfig {
         serde_json::from_str(&text).map_err(|source| PiperError::Config { path, source })
     }
 
-    /// The voice `name` as `info` advertises it.
+    /// The voice `name` as `info` advertises it: a catalogue voice as the catalogue has it, any other as
+    /// wyoming-piper lists a custom voice (its `dataset` and quality; its language code, else its espeak-ng voice),
+    /// but with its speakers, which wyoming-piper leaves out, so a client can offer them.
     pub fn describe(&self, name: &str) -> TtsVoice {
-        let language =
-            self.language.as_ref().map(|l| l.code.clone()).unwrap_or_else(|| self.espeak.voice.replace('-', "_"));
-        let description = match (&self.dataset, &self.audio.quality) {
-            (Some(dataset), Some(quality)) => format!("{} ({quality})", dataset.replace('_', " ")),
-            _ => name.to_string(),
+        if let Some(voice) = piper_catalogue::find(name).filter(|v| v.key == name) {
+            return voice.describe();
+        }
+        let language = self.language.as_ref().map_or_else(|| self.espeak.voice.clone(), |l| l.code.clone());
+        let dataset = self.dataset.as_deref().unwrap_or(name);
+        let description = match &self.audio.quality {
+            Some(quality) => format!("{dataset} ({quality})"),
+            None => dataset.to_string(),
         };
         let speakers = (self.num_speakers > 1 && !self.speaker_id_map.is_empty()).then(|| {
             let mut by_id: Vec<(&i64, &String)> = self.speaker_id_map.iter().map(|(n, i)| (i, n)).collect();
@@ -133,12 +139,21 @@ impl PiperConfig {
         TtsVoice {
             artifact: Artifact {
                 description: Some(description),
-                ..Artifact::new(name.to_string(), Attribution::new("rhasspy", "https://github.com/rhasspy/piper"))
+                ..Artifact::new(name.to_string(), Attribution::new("", ""))
             },
             languages: vec![language],
             speakers,
             extra: Default::default(),
         }
+    }
+
+    /// Why this server cannot speak with the voice, if it cannot: its phonemes come from a phonemizer other than
+    /// espeak-ng. Such a voice is not listed, as wyoming-piper leaves out a voice whose phonemizer it lacks.
+    pub fn unsupported(&self, path: &Path) -> Option<PiperError> {
+        (self.phoneme_type != "espeak").then(|| PiperError::PhonemeType {
+            path: PathBuf::from(format!("{}.json", path.display())),
+            kind: self.phoneme_type.clone(),
+        })
     }
 }
 
@@ -167,10 +182,10 @@ impl PiperVoice {
         overrides: ScaleOverrides,
     ) -> Result<Self, PiperError> {
         let config = PiperConfig::read(model)?;
-        let config_path = PathBuf::from(format!("{}.json", model.display()));
-        if config.phoneme_type != "espeak" {
-            return Err(PiperError::PhonemeType { path: config_path, kind: config.phoneme_type });
+        if let Some(unsupported) = config.unsupported(model) {
+            return Err(unsupported);
         }
+        let config_path = PathBuf::from(format!("{}.json", model.display()));
         let ids = IdMap::new(config.phoneme_id_map.clone());
         for symbol in [phonemes::BOS, phonemes::EOS, phonemes::PAD] {
             if ids.get(symbol).is_none() {

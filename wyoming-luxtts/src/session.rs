@@ -38,7 +38,8 @@ use wyoming_proto::shutdown::Shutdown;
 /// What every connection shares.
 pub struct Context {
     pub voices: Voices,
-    pub info: Info,
+    /// The program `info` names: `piper` or `luxtts`.
+    pub program: &'static str,
     /// Who synthesises now and on how many threads, over all connections (`--max-concurrent`, the cores).
     pub scheduler: Arc<Scheduler>,
     pub samples_per_chunk: usize,
@@ -53,6 +54,15 @@ pub struct Context {
     pub stream_hold: std::time::Duration,
     /// Where text is cut into phrases, and how lines and a request's end are punctuated.
     pub split: SplitConfig,
+}
+
+impl Context {
+    /// What `describe` is answered with, built for each: voices added to a data dir since are listed, as
+    /// wyoming-piper lists them (blocking: it may look at the disk).
+    pub fn info(&self) -> Info {
+        self.voices.refresh();
+        crate::info::build_info(self.program, &self.voices, self.streaming)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -237,7 +247,13 @@ pub async fn handle(conn: Connection, shutdown: Shutdown, ctx: Arc<Context>) -> 
             return Ok(());
         };
         match event {
-            Event::Describe(_) => writer.write_event(&Event::Info(ctx.info.clone())).await?,
+            Event::Describe(_) => {
+                let ctx = ctx.clone();
+                let info = tokio::task::spawn_blocking(move || ctx.info())
+                    .await
+                    .map_err(|e| Error::request(format!("cannot list the voices: {e}"), "ServerError"))?;
+                writer.write_event(&Event::Info(info)).await?
+            }
             Event::Ping(ping) => {
                 writer.write_event(&Event::Pong(Pong { text: ping.text, ..Default::default() })).await?
             }

@@ -1,12 +1,13 @@
 //! The Piper voice catalogue against the real wyoming-piper 2.5.2: the copy in the repository is what
 //! `scripts/piper-catalogue.py` writes from the installed package, and our `info` lists the same voices as
-//! wyoming-piper's (names, descriptions, languages, speakers), which Home Assistant stores in its pipelines.
+//! wyoming-piper's (names, descriptions, languages, speakers), which Home Assistant stores in its pipelines,
+//! custom voices in the data dir included.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use wyoming_proto::client::{Client, ClientOptions};
-use wyoming_proto::event::TtsVoice;
+use wyoming_proto::event::{Event, Synthesize, SynthesizeVoice, TtsVoice};
 use wyoming_tests::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wyoming-luxtts");
@@ -29,19 +30,65 @@ fn the_vendored_catalogue_is_wyoming_pipers() {
     );
 }
 
-/// What Home Assistant takes from a voice: name, description, languages, speakers.
-type Seen = (String, Option<String>, Vec<String>, Vec<String>);
+/// What Home Assistant takes from a voice: name, description, languages, speakers; and its attribution.
+type Seen = (String, Option<String>, Vec<String>, Vec<String>, String);
 
 fn seen_by_home_assistant(voices: &[TtsVoice]) -> Vec<Seen> {
     voices
         .iter()
         .map(|v| {
             let speakers = v.speakers.iter().flatten().map(|s| s.name.clone()).collect();
-            (v.artifact.name.clone(), v.artifact.description.clone(), v.languages.clone(), speakers)
+            let a = &v.artifact;
+            (a.name.clone(), a.description.clone(), v.languages.clone(), speakers, a.attribution.name.clone())
         })
         .collect()
 }
 
+/// A custom voice in `dir`: the joe model under `name`, with its config changed by `edit`.
+fn custom_voice(dir: &Path, joe: &Path, name: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    std::os::unix::fs::symlink(joe, dir.join(format!("{name}.onnx"))).unwrap();
+    let config = std::fs::read_to_string(format!("{}.json", joe.display())).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    edit(&mut config);
+    std::fs::write(dir.join(format!("{name}.onnx.json")), config.to_string()).unwrap();
+}
+
+async fn describe(port: u16) -> Vec<Seen> {
+    let uri = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+    let info = Client::connect(&uri, ClientOptions::default()).await.unwrap().describe().await.unwrap();
+    seen_by_home_assistant(&info.tts[0].voices)
+}
+
+/// Seconds of audio the server sends for `text` in `voice`, or the error's code.
+async fn speak(port: u16, voice: &str, text: &str) -> Result<f64, String> {
+    let uri = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+    let mut client = Client::connect(&uri, ClientOptions::default()).await.unwrap();
+    let voice = SynthesizeVoice { name: Some(voice.into()), ..Default::default() };
+    client
+        .send(&Event::Synthesize(Synthesize { text: text.into(), voice: Some(voice), ..Default::default() }))
+        .await
+        .unwrap();
+    let mut bytes = 0usize;
+    let mut rate = 0u32;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), client.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the server closed the connection")
+        {
+            Event::AudioStart(start) => rate = start.format.rate,
+            Event::AudioChunk(chunk) => bytes += chunk.audio.len(),
+            Event::AudioStop(_) => return Ok(bytes as f64 / 2.0 / f64::from(rate)),
+            Event::Error(error) => return Err(error.code.unwrap_or_default()),
+            _ => {}
+        }
+    }
+}
+
+/// Our `info` lists the voices wyoming-piper lists: the catalogue's, and the custom voices in the data dir as
+/// wyoming-piper describes them (a voice whose phonemizer neither server has, or whose config is missing, is
+/// left out), including one copied in while both run. A custom voice answers to its `dataset` too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_lists_the_voices_wyoming_piper_lists() {
     let (Some(python), Some(voice), Some(ort)) =
@@ -54,13 +101,23 @@ async fn info_lists_the_voices_wyoming_piper_lists() {
         let from = format!("{}{suffix}", voice.display());
         std::os::unix::fs::symlink(from, data.path().join(format!("en_US-joe-medium.onnx{suffix}"))).unwrap();
     }
+    custom_voice(data.path(), &voice, "en_GB-mine-medium", |c| {
+        c["dataset"] = "my_voice".into();
+        c["language"]["code"] = "en_GB".into();
+    });
+    custom_voice(data.path(), &voice, "robot", |c| {
+        c.as_object_mut().unwrap().remove("language");
+        c["audio"].as_object_mut().unwrap().remove("quality");
+    });
+    custom_voice(data.path(), &voice, "zh_CN-pinyin-medium", |c| c["phoneme_type"] = "pinyin".into());
+    std::os::unix::fs::symlink(&voice, data.path().join("lonely.onnx")).unwrap();
     let data_dir = data.path().to_str().unwrap();
     let common = ["--voice", "en_US-joe-medium", "--data-dir", data_dir, "--local-files-only"];
-    let (ours_port, theirs_port) = (free_port(), free_port());
+    let (ours, theirs) = (free_port(), free_port());
     let _ours = ChildGuard(
         Command::new(BIN)
             .args(common)
-            .args(["--uri", &format!("tcp://127.0.0.1:{ours_port}")])
+            .args(["--uri", &format!("tcp://127.0.0.1:{ours}")])
             .env("ORT_DYLIB_PATH", &ort)
             .stderr(Stdio::null())
             .spawn()
@@ -70,21 +127,37 @@ async fn info_lists_the_voices_wyoming_piper_lists() {
         Command::new(&python)
             .args(["-m", "wyoming_piper"])
             .args(common)
-            .args(["--uri", &format!("tcp://127.0.0.1:{theirs_port}")])
+            .args(["--uri", &format!("tcp://127.0.0.1:{theirs}")])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let mut listed = Vec::new();
-    for port in [ours_port, theirs_port] {
+    for port in [ours, theirs] {
         wait_for_port(port, Duration::from_secs(60)).await.unwrap();
-        let uri = format!("tcp://127.0.0.1:{port}").parse().unwrap();
-        let info = Client::connect(&uri, ClientOptions::default()).await.unwrap().describe().await.unwrap();
-        listed.push(seen_by_home_assistant(&info.tts[0].voices));
     }
-    assert_eq!(listed[0].len(), 174);
-    for (ours, theirs) in listed[0].iter().zip(&listed[1]) {
-        assert_eq!(ours, theirs);
+    let same = |ours: Vec<Seen>, theirs: Vec<Seen>| {
+        for (ours, theirs) in ours.iter().zip(&theirs) {
+            assert_eq!(ours, theirs);
+        }
+        assert_eq!(ours.len(), theirs.len());
+        ours
+    };
+    let listed = same(describe(ours).await, describe(theirs).await);
+    assert_eq!(listed.len(), 174 + 2, "the catalogue and two custom voices");
+    let mine = listed.iter().find(|v| v.0 == "en_GB-mine-medium").unwrap();
+    assert_eq!((mine.1.as_deref(), mine.4.as_str()), (Some("my_voice (medium)"), ""));
+
+    custom_voice(data.path(), &voice, "newcomer", |c| c["dataset"] = "newcomer".into());
+    tokio::time::sleep(Duration::from_millis(1100)).await; // our look at the disk is reused for a second
+    let listed = same(describe(ours).await, describe(theirs).await);
+    assert!(listed.iter().any(|v| v.0 == "newcomer"));
+
+    // Both speak with the new voice, and with a custom voice named by its `dataset`; ours says why it cannot
+    // speak with a voice whose phonemizer it lacks.
+    for name in ["newcomer", "my_voice"] {
+        let (a, b) = (speak(ours, name, "A custom voice.").await, speak(theirs, name, "A custom voice.").await);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a > 0.5 && (a - b).abs() < 0.2 * b, "{name}: {a} s against wyoming-piper's {b} s");
     }
-    assert_eq!(listed[0].len(), listed[1].len());
+    assert_eq!(speak(ours, "zh_CN-pinyin-medium", "Hello.").await, Err("VoiceLoadError".into()));
 }
