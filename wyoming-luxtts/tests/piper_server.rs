@@ -452,6 +452,29 @@ async fn voices_in_the_data_dir_are_listed_and_loaded_on_first_use() {
     }
 }
 
+/// `--voice` may name a custom voice by its config's `dataset` ("joe" for the joe config), as wyoming-piper
+/// allows; without that the server would not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_flag_accepts_a_custom_voices_dataset() {
+    let Some(voice) = voice() else { return };
+    let data = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&voice, data.path().join("en_GB-second-medium.onnx")).unwrap();
+    let config = format!("{}.json", voice.display());
+    std::os::unix::fs::symlink(config, data.path().join("en_GB-second-medium.onnx.json")).unwrap();
+    let port = free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args(["--voice", "joe", "--data-dir", data.path().to_str().unwrap(), "--local-files-only", "--uri", &uri])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child: ChildGuard(child), uri: uri.parse().unwrap() };
+    wait_for_port(port, Duration::from_secs(60)).await.unwrap();
+    let mut client = connect(&server).await;
+    client.send(&synthesize("The default voice.", None)).await.unwrap();
+    assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
+}
+
 /// CPU seconds the process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
