@@ -7,15 +7,18 @@ Measures, on an otherwise idle machine:
 - streamed LLM-style text (`synthesize-start`, 3-word `synthesize-chunk`s 30 ms apart, the compatibility
   `synthesize`, `synthesize-stop`, as Home Assistant streams an LLM reply): time from the first chunk to the
   first `audio-chunk`;
-- 4 concurrent clients, each sending every text once as a plain request: total wall time (ours opens its
-  single-thread sessions during the first round, when requests first overlap), and the server process's CPU
-  time per second of audio it sent in those rounds (what the total is made of on a CPU-bound machine);
+- 4 concurrent clients, each sending every text once as a plain request: total wall time, and the server
+  process's CPU time per second of audio it sent in those rounds (what the total is made of on a CPU-bound
+  machine). A server's speed here is set when its process starts (wyoming-piper's CPU cost per second of
+  audio varied by up to 25% between starts, steady within one), so both servers are started afresh several
+  times (`--concurrent-starts`), and each start gets a warm-up round that is not counted (ours opens its
+  single-thread sessions in it, when requests first overlap) and `--concurrent-rounds` measured ones;
 - RSS after loading and one request.
 
 The two servers are measured in pairs, close in time, so that the machine's drift (±5-10% over a minute on
 the project's VM) falls on both: for the single requests, each text goes to one server and then the other
 (which one first alternates), with a pause before each request so that ONNX Runtime threads still spinning
-after a run are not charged to the other server; for 4 clients, one round of each server back to back.
+after a run are not charged to the other server; for 4 clients, one round of each server back to back, on the same pair of starts.
 "ratio" is ours/theirs of the medians, as the targets are stated; beside it, the median of the per-pair
 ratios and their middle half (interquartile range) show how consistent it is.
 Prints the figures and the ratios ours/theirs. Run with `make bench-tts` (it builds the release binary and
@@ -103,6 +106,9 @@ async def streamed(port, text, gap=0.03):
         return first.result() - start
 
 
+WHO = ("ours", "theirs")
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
@@ -113,62 +119,88 @@ async def main(args):
     name = Path(args.voice).name[: -len(".onnx")]
     shutil.copy(args.voice, data / f"{name}.onnx")
     shutil.copy(args.voice + ".json", data / f"{name}.onnx.json")
-    ports = {"ours": free_port(), "theirs": free_port()}
     # The espeak-ng data wyoming-piper phonemizes with (piper-tts's own), so that both say the same phonemes.
     espeak_data = importlib.util.find_spec("piper").submodule_search_locations[0]
-    servers = {
-        "ours": subprocess.Popen(
-            [args.ours, "--uri", f"tcp://127.0.0.1:{ports['ours']}", "--voice", name, "--data-dir", str(data),
-             "--espeak-data", espeak_data]
-            + args.ours_arg,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        "theirs": subprocess.Popen(
-            [sys.executable, "-m", "wyoming_piper", "--uri", f"tcp://127.0.0.1:{ports['theirs']}", "--voice", name,
-             "--data-dir", str(data), "--local-files-only"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    }
-    try:
-        for who, proc in servers.items():
-            await wait_ready(ports[who], proc)
-        for who in servers:  # warm-up (wyoming-piper loads the voice on first use)
-            await plain(ports[who], "Warming up.")
-        rss = {who: rss_mib(proc.pid) for who, proc in servers.items()}
-        results = {who: {"ttfa": [], "rtf": [], "stream": [], "concurrent": [], "concurrent_cpu": []} for who in servers}
-        flip = 0
-        for round in range(args.rounds):
-            for text in TEXTS:
-                for kind in ("plain", "stream"):
-                    flip += 1
-                    for who in servers if flip % 2 else reversed(servers):
-                        await asyncio.sleep(args.pause)
-                        if kind == "plain":
-                            first, total, audio = await plain(ports[who], text)
-                            results[who]["ttfa"].append(first)
-                            results[who]["rtf"].append(total / audio)
-                        else:
-                            results[who]["stream"].append(await streamed(ports[who], text))
-        for round in range(args.concurrent_rounds):
-            for who in servers if round % 2 == 0 else reversed(servers):
-                await asyncio.sleep(1)
-                audio = []
-                cpu, start = cpu_seconds(servers[who].pid), time.monotonic()
 
-                async def client():
-                    for text in TEXTS:
-                        audio.append((await plain(ports[who], text))[2])
+    async def start():
+        ports = {"ours": free_port(), "theirs": free_port()}
+        servers = {
+            "ours": subprocess.Popen(
+                [args.ours, "--uri", f"tcp://127.0.0.1:{ports['ours']}", "--voice", name, "--data-dir", str(data),
+                 "--espeak-data", espeak_data]
+                + args.ours_arg,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            "theirs": subprocess.Popen(
+                [sys.executable, "-m", "wyoming_piper", "--uri", f"tcp://127.0.0.1:{ports['theirs']}", "--voice",
+                 name, "--data-dir", str(data), "--local-files-only"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        }
+        try:
+            for who, proc in servers.items():
+                await wait_ready(ports[who], proc)
+            for who in servers:  # warm-up (wyoming-piper loads the voice on first use)
+                await plain(ports[who], "Warming up.")
+        except BaseException:
+            stop(servers)
+            raise
+        return servers, ports
 
-                await asyncio.gather(*(client() for _ in range(4)))
-                results[who]["concurrent"].append(time.monotonic() - start)
-                results[who]["concurrent_cpu"].append((cpu_seconds(servers[who].pid) - cpu) / sum(audio))
-    finally:
+    def stop(servers):
         for proc in servers.values():
             proc.terminate()
             proc.wait()
+
+    async def four_clients(servers, ports, who):
+        await asyncio.sleep(1)
+        audio = []
+        cpu, started = cpu_seconds(servers[who].pid), time.monotonic()
+
+        async def client():
+            for text in TEXTS:
+                audio.append((await plain(ports[who], text))[2])
+
+        await asyncio.gather(*(client() for _ in range(4)))
+        return time.monotonic() - started, (cpu_seconds(servers[who].pid) - cpu) / sum(audio)
+
+    results = {who: {"ttfa": [], "rtf": [], "stream": [], "concurrent": [], "concurrent_cpu": []} for who in WHO}
+    try:
+        servers, ports = await start()
+        try:
+            rss = {who: rss_mib(proc.pid) for who, proc in servers.items()}
+            flip = 0
+            for round in range(args.rounds):
+                for text in TEXTS:
+                    for kind in ("plain", "stream"):
+                        flip += 1
+                        for who in WHO if flip % 2 else reversed(WHO):
+                            await asyncio.sleep(args.pause)
+                            if kind == "plain":
+                                first, total, audio = await plain(ports[who], text)
+                                results[who]["ttfa"].append(first)
+                                results[who]["rtf"].append(total / audio)
+                            else:
+                                results[who]["stream"].append(await streamed(ports[who], text))
+        finally:
+            stop(servers)
+        for start_no in range(args.concurrent_starts):
+            servers, ports = await start()
+            try:
+                for who in WHO:  # not counted: ours opens its one-thread sessions here
+                    await four_clients(servers, ports, who)
+                for round in range(args.concurrent_rounds):
+                    for who in WHO if (start_no + round) % 2 == 0 else reversed(WHO):
+                        total, cpu = await four_clients(servers, ports, who)
+                        results[who]["concurrent"].append(total)
+                        results[who]["concurrent_cpu"].append(cpu)
+            finally:
+                stop(servers)
+    finally:
         shutil.rmtree(data, ignore_errors=True)
 
     if args.json:
         Path(args.json).write_text(json.dumps({"texts": TEXTS, "results": results, "rss": rss}, indent=1))
-    print(f"# TTS benchmark ({len(TEXTS)} LLM-style texts x {args.rounds} rounds, 4 clients x {args.concurrent_rounds} rounds, voice {name}, CPU)\n")
+    print(f"# TTS benchmark ({len(TEXTS)} LLM-style texts x {args.rounds} rounds; 4 clients: {args.concurrent_starts} "
+          f"starts x {args.concurrent_rounds} rounds; voice {name}, CPU)\n")
     print("| metric | ours | wyoming-piper 2.5.2 | ratio | pairs: median ratio (middle half) | target |")
     print("|---|---|---|---|---|---|")
 
@@ -185,11 +217,17 @@ async def main(args):
     row("first audio, streamed LLM-style text, median (ms)", "stream", 1000, ".0f", "≤ 0.5")
     row("first audio, plain synthesize, median (ms)", "ttfa", 1000, ".0f")
     row("real-time factor, plain, median", "rtf", 1, ".3f", "≤ 1.0")
-    if args.concurrent_rounds > 1:
-        # The first round is left out: ours opens its one-thread sessions in it, once per server.
-        row(f"4 concurrent clients x {len(TEXTS)} texts, total, median (s)", "concurrent", 1, ".2f", "≤ 0.7", skip=1)
+    if args.concurrent_starts * args.concurrent_rounds > 0:
+        row(f"4 concurrent clients x {len(TEXTS)} texts, total, median (s)", "concurrent", 1, ".2f", "≤ 0.7")
         # Where the 4-client total comes from: the server's CPU time per second of audio it sent.
-        row("4 concurrent clients, CPU ms per second of audio, median", "concurrent_cpu", 1000, ".0f", skip=1)
+        row("4 concurrent clients, CPU ms per second of audio, median", "concurrent_cpu", 1000, ".0f")
+        # Start by start, as the spread between starts is most of the ratio's.
+        per_start = []
+        for i in range(args.concurrent_starts):
+            span = slice(i * args.concurrent_rounds, (i + 1) * args.concurrent_rounds)
+            o, t = median(results["ours"]["concurrent"][span]), median(results["theirs"]["concurrent"][span])
+            per_start.append(f"{o:.2f} / {t:.2f} s ({o / t:.2f})")
+        print(f"\n4 clients, start by start, ours / theirs: {'; '.join(per_start)}\n")
     o, t = rss["ours"], rss["theirs"]
     print(f"| RSS after load and one request (MiB) | {o:.0f} | {t:.0f} | {o / t:.2f} | | |")
 
@@ -212,13 +250,16 @@ if __name__ == "__main__":
     parser.add_argument("--ours", required=True)
     parser.add_argument("--voice", default=os.environ.get("WYOMING_TEST_PIPER_VOICE"))
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--concurrent-rounds", type=int, default=5)
+    parser.add_argument("--concurrent-rounds", type=int, default=2, help="measured 4-client rounds per start")
+    parser.add_argument("--concurrent-starts", type=int, default=4, help="fresh starts of both servers for 4 clients")
     parser.add_argument("--json", help="also write every measurement to this file")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of idle before each single request")
     parser.add_argument("--ours-arg", action="append", default=[], help="extra flag for our server (repeatable)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.concurrent_rounds < 0 or args.concurrent_starts < 0:
+        parser.error("--concurrent-rounds and --concurrent-starts cannot be negative")
     if not args.voice:
         parser.error("--voice (or WYOMING_TEST_PIPER_VOICE) is required")
     asyncio.run(main(args))

@@ -168,6 +168,11 @@ pub trait Library: Send + Sync {
     fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError>;
 }
 
+/// The voice name a request gives, if any (an empty one is none).
+fn requested_name(requested: Option<&SynthesizeVoice>) -> Option<&str> {
+    requested.and_then(|v| v.name.as_deref()).filter(|n| !n.is_empty())
+}
+
 /// Names that pick the same voice: `en-us-joe-medium` is `en_US-joe-medium`.
 pub fn voice_key(name: &str) -> String {
     name.to_lowercase().replace('_', "-")
@@ -226,28 +231,40 @@ impl Voices {
     /// default voice. `voice.language` alone does not select a voice, as in wyoming-piper. Only voices already
     /// loaded: see [`Voices::select_or_load`].
     pub fn select(&self, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
-        let name = requested.and_then(|v| v.name.as_deref()).filter(|n| !n.is_empty());
-        let voice = match name {
+        let voice = match requested_name(requested) {
             None => self.voices[0].clone(),
-            Some(name) => self
-                .find(name)
-                .ok_or_else(|| SynthError::UnknownVoice { name: name.to_string(), available: self.available() })?,
+            Some(name) => self.find(name).ok_or_else(|| self.unknown(name))?,
         };
         self.with_speaker(voice, requested)
+    }
+
+    fn unknown(&self, name: &str) -> SynthError {
+        SynthError::UnknownVoice { name: name.to_string(), available: self.available() }
     }
 
     /// [`Voices::select`], loading the named voice first when it is not loaded yet (off the async workers). A
     /// name that failed to load fails at once for [`RETRY_AFTER`] (a broken voice is not reopened, nor a download
     /// that failed tried again, on every request), and one found nowhere for [`RETRY_NOWHERE_AFTER`].
     pub async fn select_or_load(&self, requested: Option<&SynthesizeVoice>) -> Result<Selected, SynthError> {
-        let (unknown, library) = match (self.select(requested), &self.library) {
-            (Err(unknown @ SynthError::UnknownVoice { .. }), Some(library)) => (unknown, library),
-            (selected, _) => return selected,
+        let (name, library) = match (requested_name(requested), &self.library) {
+            (Some(name), Some(library)) if self.find(name).is_none() => (name.to_string(), library),
+            _ => return self.select(requested),
         };
-        let SynthError::UnknownVoice { name, .. } = &unknown else { unreachable!() };
-        let (name, key) = (name.clone(), self.key(name));
+        // A voice may have been copied in since the library last looked: look first, so that the name is keyed
+        // as the voice it means now (an alias keyed apart would load the voice a second time).
+        let refreshed = tokio::task::spawn_blocking({
+            let library = library.clone();
+            move || library.refresh()
+        });
+        if let Err(e) = refreshed.await {
+            tracing::warn!(error = %e, "looking for new voices failed");
+        }
+        let key = self.key(&name);
         if let Some(failure) = self.failures.recent(&key) {
-            return Err(failure.map_or(unknown, |reason| SynthError::VoiceLoad { name, reason }));
+            return Err(match failure {
+                None => self.unknown(&name),
+                Some(reason) => SynthError::VoiceLoad { name, reason },
+            });
         }
         let cell = lock(&self.loaded)
             .entry(key.clone())
@@ -268,7 +285,7 @@ impl Voices {
                     })
                     .await
                     .map_err(failed)??;
-                    loaded.ok_or(unknown)
+                    loaded.ok_or_else(|| self.unknown(&name))
                 }
             })
             .await
@@ -501,6 +518,40 @@ mod tests {
         voices.select_or_load(Some(&named("trio", None))).await.unwrap();
         assert_eq!(count(), 7, "trio was loaded again");
         assert_eq!(lock(&voices.loaded).values().filter(|d| d.cell.initialized()).count(), MAX_ON_DEMAND);
+    }
+
+    /// A library whose voice "x" (with the alias "d") appears when it looks again, as a voice copied into a
+    /// data dir does.
+    struct CopiedIn {
+        looked: std::sync::atomic::AtomicBool,
+        loads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Library for CopiedIn {
+        fn refresh(&self) {
+            self.looked.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn listed(&self) -> Vec<TtsVoice> {
+            Vec::new()
+        }
+        fn canonical(&self, name: &str) -> Option<String> {
+            (self.looked.load(std::sync::atomic::Ordering::SeqCst) && name == "d").then(|| "x".into())
+        }
+        fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError> {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(["x", "d"].contains(&name).then(|| Arc::new(TwoSpeakers("x")) as Arc<dyn Voice>))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_voice_first_named_by_a_new_alias_is_loaded_once() {
+        let library = Arc::new(CopiedIn { looked: false.into(), loads: 0.into() });
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("solo"))], None).with_library(library.clone());
+        for name in ["d", "x", "d"] {
+            let asked = SynthesizeVoice { name: Some(name.into()), ..Default::default() };
+            assert_eq!(voices.select_or_load(Some(&asked)).await.unwrap().voice.name(), "x");
+        }
+        assert_eq!(library.loads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

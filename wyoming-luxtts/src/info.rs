@@ -1,5 +1,5 @@
 //! The `info` this server answers `describe` with: one TTS program listing every voice a client can name (those
-//! loaded at start and those in the data dirs, loaded on first use).
+//! loaded at start, then, for Piper, the catalogue's and those in the data dirs, loaded on first use).
 
 use crate::engine::Voices;
 use wyoming_proto::event::{Artifact, Attribution, Info, TtsProgram};

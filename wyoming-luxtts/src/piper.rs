@@ -32,8 +32,9 @@ pub enum PiperError {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PiperConfig {
     pub audio: AudioConfig,
+    /// `None`: en-us, as piper-tts phonemizes a voice without it.
     #[serde(default)]
-    pub espeak: EspeakConfig,
+    pub espeak: Option<EspeakConfig>,
     #[serde(default = "default_phoneme_type")]
     pub phoneme_type: String,
     #[serde(default)]
@@ -61,12 +62,6 @@ pub struct AudioConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EspeakConfig {
     pub voice: String,
-}
-
-impl Default for EspeakConfig {
-    fn default() -> Self {
-        EspeakConfig { voice: "en-us".into() }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,14 +110,26 @@ impl PiperConfig {
         serde_json::from_str(&text).map_err(|source| PiperError::Config { path, source })
     }
 
+    /// The espeak-ng voice its phonemes come from.
+    pub fn espeak_voice(&self) -> &str {
+        self.espeak.as_ref().map_or("en-us", |e| e.voice.as_str())
+    }
+
     /// The voice `name` as `info` advertises it: a catalogue voice as the catalogue has it, any other as
-    /// wyoming-piper lists a custom voice (its `dataset` and quality; its language code, else its espeak-ng voice),
-    /// but with its speakers, which wyoming-piper leaves out, so a client can offer them.
+    /// wyoming-piper lists a custom voice (its `dataset` and quality; its language code, else its espeak-ng voice,
+    /// else the start of its name), but with its speakers, which wyoming-piper leaves out, so a client can offer
+    /// them.
     pub fn describe(&self, name: &str) -> TtsVoice {
         if let Some(voice) = piper_catalogue::find(name).filter(|v| v.key == name) {
             return voice.describe();
         }
-        let language = self.language.as_ref().map_or_else(|| self.espeak.voice.clone(), |l| l.code.clone());
+        let language =
+            [self.language.as_ref().map(|l| l.code.as_str()), self.espeak.as_ref().map(|e| e.voice.as_str())]
+                .into_iter()
+                .flatten()
+                .find(|code| !code.is_empty())
+                .unwrap_or_else(|| name.split('_').next().unwrap_or(name))
+                .to_string();
         let dataset = self.dataset.as_deref().unwrap_or(name);
         let description = match &self.audio.quality {
             Some(quality) => format!("{dataset} ({quality})"),
@@ -225,8 +232,8 @@ impl PiperVoice {
 
     /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them.
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
-        let mut clauses = espeak::phonemize(&self.config.espeak.voice, text)?;
-        if self.config.espeak.voice.starts_with("en") {
+        let mut clauses = espeak::phonemize(self.config.espeak_voice(), text)?;
+        if self.config.espeak_voice().starts_with("en") {
             for clause in &mut clauses {
                 clause.ipa = phonemes::link_glides(&clause.ipa);
             }

@@ -123,14 +123,14 @@ pub struct OnDemand {
     download_dir: PathBuf,
     local_files_only: bool,
     scan: Mutex<Scan>,
+    /// Configs already warned about, so that each look does not warn again.
+    warned: Mutex<HashSet<PathBuf>>,
 }
 
 /// The last look at the disk.
 struct Scan {
     at: Instant,
     voices: Arc<[Installed]>,
-    /// Configs already warned about, so that each look does not warn again.
-    warned: HashSet<PathBuf>,
 }
 
 impl OnDemand {
@@ -139,9 +139,11 @@ impl OnDemand {
             dirs,
             download_dir,
             local_files_only,
-            scan: Mutex::new(Scan { at: Instant::now(), voices: Arc::new([]), warned: HashSet::new() }),
+            scan: Mutex::new(Scan { at: Instant::now(), voices: Arc::new([]) }),
+            warned: Mutex::new(HashSet::new()),
         };
-        on_demand.rescan(&mut on_demand.lock());
+        let voices = on_demand.scan();
+        on_demand.lock().voices = voices;
         on_demand
     }
 
@@ -149,7 +151,8 @@ impl OnDemand {
         self.scan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn rescan(&self, scan: &mut Scan) {
+    /// Looks at the dirs (blocking; no lock held, so requests keep using the last look meanwhile).
+    fn scan(&self) -> Arc<[Installed]> {
         let mut dirs = self.dirs.clone();
         if !dirs.contains(&self.download_dir) {
             dirs.push(self.download_dir.clone());
@@ -162,21 +165,22 @@ impl OnDemand {
                 }
                 let readable =
                     PiperConfig::read(&path).and_then(|config| config.unsupported(&path).map_or(Ok(config), Err));
+                let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
                 let config = match readable {
                     Ok(config) => config,
                     Err(problem) => {
-                        if scan.warned.insert(path.clone()) {
+                        if warned.insert(path.clone()) {
                             tracing::warn!(voice = name, error = %problem, "not listing a voice in the data dirs");
                         }
                         return Installed { name, path, custom: None, dataset: None };
                     }
                 };
+                warned.remove(&path); // fixed (a config still being copied at the last look): warn if it breaks again
                 let dataset = config.dataset.clone().filter(|d| !d.is_empty() && voice_key(d) != voice_key(&name));
                 Installed { custom: Some(config.describe(&name)), name, path, dataset }
             })
             .collect();
-        scan.voices = voices.into();
-        scan.at = Instant::now();
+        voices.into()
     }
 
     /// The voices in the dirs as of the last look (no I/O).
@@ -184,12 +188,18 @@ impl OnDemand {
         self.lock().voices.clone()
     }
 
-    /// Looks at the dirs again, unless the last look is under [`RESCAN_AFTER`] old (blocking).
+    /// Looks at the dirs again, unless the last look is under [`RESCAN_AFTER`] old (blocking). Callers meanwhile
+    /// get the last look.
     pub fn refresh(&self) {
-        let mut scan = self.lock();
-        if scan.at.elapsed() >= RESCAN_AFTER {
-            self.rescan(&mut scan);
+        {
+            let mut scan = self.lock();
+            if scan.at.elapsed() < RESCAN_AFTER {
+                return;
+            }
+            scan.at = Instant::now(); // this caller looks; others keep the last look
         }
+        let voices = self.scan();
+        self.lock().voices = voices;
     }
 
     /// What `info` lists beyond the voices loaded at start, as of the last look: the catalogue's voices and the
@@ -201,7 +211,9 @@ impl OnDemand {
 
     /// The voice's own name for another name of it, as of the last look: a catalogue voice's old names, a name
     /// that differs only in case or `-`/`_` ([`voice_key`]), or a custom voice's `dataset`. Catalogue names come
-    /// first, then the voices' own names, then `dataset`s, the first voice by name winning, as in wyoming-piper.
+    /// first, then the voices' own names, then `dataset`s (the first voice by name wins a shared one). wyoming-piper
+    /// differs in one corner: there a `dataset` registered once outranks a voice file of that name, and outlives
+    /// its voice; here a voice's own name always wins, and aliases follow the dirs.
     pub fn canonical(&self, name: &str) -> Option<String> {
         if let Some(key) = piper_catalogue::resolve(name) {
             return Some(key.to_string());
@@ -220,7 +232,7 @@ impl OnDemand {
     pub fn files(&self, name: &str) -> Result<Option<PathBuf>, VoiceFilesError> {
         self.refresh();
         let key = self.canonical(name).unwrap_or_else(|| name.to_string());
-        if let Some(found) = self.installed().iter().find(|v| v.name == key) {
+        if let Some(found) = self.installed().iter().find(|v| voice_key(&v.name) == voice_key(&key)) {
             return Ok(Some(found.path.clone()));
         }
         if !piper_catalogue::find(&key).is_some_and(|v| v.advertised()) {
@@ -349,6 +361,8 @@ mod tests {
         write("robot", config("robot", ""));
         write("zh_CN-pinyin-medium", config("pinyin", r#", "phoneme_type": "pinyin""#));
         write("broken", "{".into());
+        write("de_DE-bare-low", r#"{"audio": {"sample_rate": 16000}, "phoneme_id_map": {}}"#.into());
+        write("en-us-lessac-medium", config("lessac", "")); // a catalogue voice under its old name
         let on_demand = OnDemand::new(vec![dir.path().to_path_buf()], dir.path().to_path_buf(), true);
         let listed = on_demand.listed();
         let custom: Vec<_> = listed.iter().filter(|v| piper_catalogue::find(&v.artifact.name).is_none()).collect();
@@ -362,12 +376,18 @@ mod tests {
         assert_eq!(
             seen,
             [
+                ("de_DE-bare-low", Some("de_DE-bare-low"), &["de".to_string()][..], ""),
                 ("en_GB-mine-medium", Some("my_voice (medium)"), &["en_GB".to_string()][..], ""),
                 ("robot", Some("robot (medium)"), &["en-us".to_string()][..], ""),
             ],
             "voices with a phonemizer this server lacks or an unreadable config are not listed"
         );
-        assert_eq!(listed.len(), 174 + 2, "and the catalogue's");
+        assert_eq!(listed.len(), 174 + 3, "and the catalogue's");
+        assert_eq!(
+            on_demand.files("en_US-lessac-medium").unwrap(),
+            Some(dir.path().join("en-us-lessac-medium.onnx")),
+            "a catalogue voice's file under another spelling is that voice's"
+        );
 
         // The `dataset` is another name of the voice; the voices' own names come first.
         assert_eq!(on_demand.canonical("my_voice").as_deref(), Some("en_GB-mine-medium"));

@@ -12,13 +12,14 @@
 //! sentences are still spoken and its unfinished text is dropped; its audio cycle ends with `audio-stop` but
 //! no `synthesize-stopped`, which the client would take for the new stream's.
 //!
-//! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead
-//! of synthesis), so `describe` is answered at once, and a client that leaves mid-stream stops its synthesis,
-//! the phrase in progress included (within one ONNX Runtime operator). One that leaves after a complete
-//! request is noticed at the next audio write that fails, as a half-close cannot be told from it. A client that half-closes after sending the whole request still gets all its
-//! audio. Errors (unknown voice, nothing to say, events out of
-//! order, a broken frame) are `error` events; the server then closes the connection, so no client waits
-//! forever. A complete request before the bad event is answered first ([`fail`]).
+//! The reader keeps reading while audio is produced (unless a stream's text is [`PHRASE_QUEUE`] phrases ahead of
+//! synthesis), so `describe` is answered while audio flows (after a look at the data dirs for new voices, at most once
+//! a second), and a client that leaves mid-stream stops its synthesis, the phrase in progress included (within one ONNX
+//! Runtime operator). One that leaves after a complete request is noticed at the next audio write that fails, as a
+//! half-close cannot be told from it. A client that half-closes after sending the whole request still gets all its
+//! audio. Errors (unknown voice, nothing to say, events out of order, a broken frame) are `error` events; the server
+//! then closes the connection, so no client waits forever. A complete request before the bad event is answered first
+//! ([`fail`]).
 
 use crate::engine::{Selected, SynthError, Voices, to_pcm16};
 use crate::onnx::{Cancel, CancelOnDrop};
