@@ -5,7 +5,8 @@
 //! - [`text`]: the shared frontend: sanitising, phrase splitting, normalisation, espeak-ng IPA, token ids.
 //! - [`engine`]: what a voice must do, the voice registry, PCM conversion.
 //! - [`piper`]: Piper VITS voices ([`piper_files`]: finding or downloading them; [`piper_catalogue`]: the voices
-//!   wyoming-piper offers). [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
+//!   wyoming-piper offers; [`piper_library`]: those a request may name, listed and loaded on first use).
+//!   [`luxtts`]: LuxTTS (text encoder, flow-matching sampler, vocoder).
 //! - [`scheduler`]: which synthesis runs now, on how many cores. [`onnx`]: ONNX Runtime, device choice, session
 //!   pools. [`cli`], [`info`]: flags and the advertised info.
 
@@ -17,6 +18,7 @@ pub mod onnx;
 pub mod piper;
 pub mod piper_catalogue;
 pub mod piper_files;
+pub mod piper_library;
 pub mod scheduler;
 pub mod session;
 pub mod text;

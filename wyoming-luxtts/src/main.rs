@@ -7,50 +7,18 @@ use clap::Parser;
 use std::sync::Arc;
 use tracing::{info, warn};
 use wyoming_luxtts::cli::{self, Cli, EngineKind};
-use wyoming_luxtts::engine::{Library, SynthError, Voice, Voices};
+use wyoming_luxtts::engine::{Library, Voice, Voices};
 use wyoming_luxtts::onnx::{self, Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
+use wyoming_luxtts::piper_library::{OnDemand, PiperLibrary};
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
 use wyoming_luxtts::{luxtts, piper_files};
-use wyoming_proto::event::TtsVoice;
 use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
 use wyoming_proto::zeroconf::advertise_best_effort;
-
-/// Piper voices a request may name beyond `--voice`, all listed in `info` as wyoming-piper lists them: the
-/// catalogue's and those in the data dirs (looked for again as `describe`s come), loaded (catalogue voices
-/// downloaded) when first asked for.
-struct PiperLibrary {
-    files: piper_files::OnDemand,
-    env: Arc<ort::environment::Environment>,
-    session: SessionOptions,
-    overrides: ScaleOverrides,
-}
-
-impl Library for PiperLibrary {
-    fn refresh(&self) {
-        self.files.refresh();
-    }
-
-    fn listed(&self) -> Vec<TtsVoice> {
-        self.files.listed()
-    }
-
-    fn canonical(&self, name: &str) -> Option<String> {
-        self.files.canonical(name)
-    }
-
-    fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError> {
-        let failed = |reason: String| SynthError::VoiceLoad { name: name.to_string(), reason };
-        let Some(path) = self.files.files(name).map_err(|e| failed(e.to_string()))? else { return Ok(None) };
-        let voice = PiperVoice::load(self.env.clone(), &path, self.session.clone(), self.overrides)
-            .map_err(|e| failed(e.to_string()))?;
-        Ok(Some(Arc::new(voice)))
-    }
-}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -109,7 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
             let files = {
                 let (dirs, download_dir, local) = (data_dirs.clone(), download_dir.clone(), cli.local_files_only);
-                tokio::task::spawn_blocking(move || piper_files::OnDemand::new(dirs, download_dir, local)).await?
+                tokio::task::spawn_blocking(move || OnDemand::new(dirs, download_dir, local)).await?
             };
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
             for name in &cli.voices {
