@@ -102,11 +102,25 @@ fn default_noise_w() -> f32 {
     0.8
 }
 
+/// The largest `.onnx.json` read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 impl PiperConfig {
     /// The `<voice>.onnx.json` next to `model`.
     pub fn read(model: &Path) -> Result<PiperConfig, PiperError> {
+        use std::io::Read as _;
         let path = PathBuf::from(format!("{}.json", model.display()));
-        let text = std::fs::read_to_string(&path).map_err(|source| PiperError::Read { path: path.clone(), source })?;
+        let read_error = |source| PiperError::Read { path: path.clone(), source };
+        // The data dirs are looked at again while the server runs: a stray huge `.onnx.json` must not be read
+        // whole each time. Real configs are tens of kilobytes (a 900-speaker voice's, about 100 KB).
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+            .map_err(read_error)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            let message = format!("over {} MiB: not a Piper voice config", MAX_CONFIG_BYTES >> 20);
+            return Err(PiperError::Invalid { path, message });
+        }
         serde_json::from_str(&text).map_err(|source| PiperError::Config { path, source })
     }
 
@@ -352,5 +366,20 @@ impl Voice for PiperVoice {
             audio.extend(self.ids_to_audio(&ids, speaker, width, cancel).map_err(|e| e.unless_cancelled(cancel))?);
         }
         Ok(audio)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_too_large_to_be_one_is_refused_without_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("huge.onnx");
+        let file = std::fs::File::create(dir.path().join("huge.onnx.json")).unwrap();
+        file.set_len(MAX_CONFIG_BYTES + 1).unwrap(); // sparse: 16 MiB of zero bytes
+        let err = PiperConfig::read(&model).unwrap_err().to_string();
+        assert!(err.contains("over 16 MiB"), "{err}");
     }
 }
