@@ -89,6 +89,8 @@ pub struct Voices {
     voices: Vec<Arc<dyn Voice>>,
     /// `--speaker`: the default voice's default speaker.
     default_speaker: Option<String>,
+    /// Other names of voices loaded at start, with the voice's index.
+    aliases: Vec<(String, usize)>,
     /// Voices a request may name beyond those loaded at start, loaded on first use; `None` for engines without
     /// them.
     library: Option<Arc<dyn Library>>,
@@ -184,11 +186,22 @@ impl Voices {
         Voices {
             voices,
             default_speaker,
+            aliases: Vec::new(),
             library: None,
             loaded: Mutex::new(HashMap::new()),
             loading: tokio::sync::Semaphore::new(1),
             failures: Failures::default(),
         }
+    }
+
+    /// Another name for the voice loaded at start at `index`: the `--voice` it was given as (a path, say, under
+    /// which wyoming-piper lists it and a client may have stored it), or its dataset.
+    pub fn with_alias(mut self, alias: String, index: usize) -> Self {
+        let taken = alias.is_empty() || self.voices.iter().any(|v| v.name() == alias);
+        if index < self.voices.len() && !taken && !self.aliases.iter().any(|(a, _)| *a == alias) {
+            self.aliases.push((alias, index));
+        }
+        self
     }
 
     /// Adds the voices that are loaded when a request first names them, as wyoming-piper does.
@@ -197,9 +210,10 @@ impl Voices {
         self
     }
 
-    /// What names that pick the same voice share: its own name's [`voice_key`].
+    /// What names that pick the same voice share: the voice's own name when the library knows the name (two files whose names differ only in case are two voices, as in
+    /// wyoming-piper), else the name's [`voice_key`].
     fn key(&self, name: &str) -> String {
-        voice_key(&self.library.as_ref().and_then(|l| l.canonical(name)).unwrap_or_else(|| name.to_string()))
+        self.library.as_ref().and_then(|l| l.canonical(name)).unwrap_or_else(|| voice_key(name))
     }
 
     /// The voices loaded at start.
@@ -214,9 +228,9 @@ impl Voices {
 
     /// The library's voices, less those loaded at start.
     fn listed(&self) -> Vec<TtsVoice> {
-        let started: Vec<String> = self.voices.iter().map(|v| voice_key(v.name())).collect();
+        let started: Vec<&str> = self.voices.iter().map(|v| v.name()).collect();
         let listed = self.library.as_ref().map(|l| l.listed()).unwrap_or_default();
-        listed.into_iter().filter(|v| !started.contains(&voice_key(&v.artifact.name))).collect()
+        listed.into_iter().filter(|v| !started.contains(&v.artifact.name.as_str())).collect()
     }
 
     /// Looks for voices added to (or removed from) the library since the last look, if that was a while ago
@@ -333,7 +347,7 @@ impl Voices {
         let mut names: Vec<String> = self.voices.iter().map(|v| v.name().to_string()).collect();
         names.extend(lock(&self.loaded).values().filter_map(|d| Some(d.cell.get()?.name().to_string())));
         let listed = self.listed();
-        let more = listed.iter().filter(|v| !names.iter().any(|n| voice_key(n) == voice_key(&v.artifact.name)));
+        let more = listed.iter().filter(|v| !names.contains(&v.artifact.name));
         match more.count() {
             0 => names.join(", "),
             more => format!("{} (loaded), and {more} more listed in info", names.join(", ")),
@@ -348,20 +362,32 @@ impl Voices {
         Ok(Selected { voice, speaker })
     }
 
+    /// A voice loaded at start by its name or one of its aliases, then by the name the library resolves the
+    /// request to, then a voice loaded on first use; a name that differs only in case or `-`/`_` picks a voice
+    /// loaded at start only when the library has no voice of that name.
     fn find(&self, name: &str) -> Option<Arc<dyn Voice>> {
+        let started = |name: &str| {
+            let by_alias = self.aliases.iter().find(|(alias, _)| alias == name).map(|(_, i)| &self.voices[*i]);
+            self.voices.iter().find(|v| v.name() == name).or(by_alias).cloned()
+        };
+        if let Some(voice) = started(name) {
+            return Some(voice);
+        }
         let key = self.key(name);
-        self.voices
-            .iter()
-            .find(|v| v.name() == name)
-            .or_else(|| self.voices.iter().find(|v| voice_key(v.name()) == key))
-            .cloned()
-            .or_else(|| {
-                let mut map = lock(&self.loaded);
-                let entry = map.get_mut(&key)?;
-                let voice = entry.cell.get()?.clone();
-                entry.used = Instant::now();
-                Some(voice)
-            })
+        let loaded = || {
+            let mut map = lock(&self.loaded);
+            let entry = map.get_mut(&key)?;
+            let voice = entry.cell.get()?.clone();
+            entry.used = Instant::now();
+            Some(voice)
+        };
+        let known = self.library.as_ref().is_some_and(|l| l.canonical(name).is_some());
+        let similar = || {
+            let key = voice_key(name);
+            let alias = self.aliases.iter().find(|(alias, _)| voice_key(alias) == key).map(|(_, i)| &self.voices[*i]);
+            self.voices.iter().find(|v| voice_key(v.name()) == key).or(alias).cloned()
+        };
+        started(&key).or_else(loaded).or_else(|| if known { None } else { similar() })
     }
 }
 
@@ -552,6 +578,37 @@ mod tests {
             assert_eq!(voices.select_or_load(Some(&asked)).await.unwrap().voice.name(), "x");
         }
         assert_eq!(library.loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// A library with the voice "my-voice", which a voice loaded at start ("my_voice") must not hide.
+    struct Similar;
+
+    impl Library for Similar {
+        fn refresh(&self) {}
+        fn listed(&self) -> Vec<TtsVoice> {
+            vec![TwoSpeakers("my-voice").describe()]
+        }
+        fn canonical(&self, name: &str) -> Option<String> {
+            (name == "my-voice").then(|| name.into())
+        }
+        fn load(&self, name: &str) -> Result<Option<Arc<dyn Voice>>, SynthError> {
+            Ok((name == "my-voice").then(|| Arc::new(TwoSpeakers("my-voice")) as Arc<dyn Voice>))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exact_names_and_aliases_come_before_similar_names() {
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("my_voice"))], None)
+            .with_alias("/voices/my_voice.onnx".into(), 0)
+            .with_library(Arc::new(Similar));
+        let pick = |name: &str| SynthesizeVoice { name: Some(name.into()), ..Default::default() };
+        let name = |selected: Result<Selected, SynthError>| selected.unwrap().voice.name().to_string();
+        assert_eq!(name(voices.select_or_load(Some(&pick("my-voice"))).await), "my-voice");
+        assert_eq!(name(voices.select_or_load(Some(&pick("/voices/my_voice.onnx"))).await), "my_voice");
+        let similar = name(voices.select_or_load(Some(&pick("MY_VOICE"))).await);
+        assert!(["my_voice", "my-voice"].contains(&similar.as_str()), "a similar name picks a similar voice");
+        let listed: Vec<String> = voices.describe().into_iter().map(|v| v.artifact.name).collect();
+        assert_eq!(listed, ["my_voice", "my-voice"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use wyoming_luxtts::piper_library::{OnDemand, PiperLibrary};
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
 use wyoming_luxtts::text::{espeak, split::SplitConfig};
-use wyoming_luxtts::{luxtts, piper_files};
+use wyoming_luxtts::{luxtts, piper_catalogue, piper_files};
 use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
 use wyoming_proto::uri::WyomingUri;
@@ -55,6 +55,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Piper voices a request may name beyond --voice.
     let mut library: Option<Arc<dyn Library>> = None;
+    // Other names of the --voice voices, by index: how each was given (wyoming-piper lists a voice given as a path
+    // under that path, so a client may have stored it), and a custom voice's dataset.
+    let mut aliases: Vec<(String, usize)> = Vec::new();
     let voices: Vec<Arc<dyn Voice>> = match engine {
         EngineKind::Luxtts => {
             let config = luxtts::LuxConfig {
@@ -80,16 +83,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(move || OnDemand::new(dirs, download_dir, local)).await?
             };
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
-            for name in &cli.voices {
+            for (index, given) in cli.voices.iter().enumerate() {
                 // An old name of a catalogue voice (`en-us-lessac-medium`), or a custom voice's `dataset`, is that
                 // voice, as in wyoming-piper.
-                let name = files.canonical(name).unwrap_or_else(|| name.clone());
+                let name = files.canonical(given).unwrap_or_else(|| given.clone());
                 let (dirs, download_dir, local) = (data_dirs.clone(), download_dir.clone(), cli.local_files_only);
                 let path = tokio::task::spawn_blocking(move || piper_files::locate(&name, &dirs, &download_dir, local))
                     .await??;
                 let (env, session) = (env.clone(), session.clone());
                 let voice =
                     tokio::task::spawn_blocking(move || PiperVoice::load(env, &path, session, overrides)).await??;
+                aliases.push((given.clone(), index));
+                if piper_catalogue::find(voice.name()).is_none() {
+                    aliases.extend(voice.config().dataset.clone().map(|dataset| (dataset, index)));
+                }
                 voices.push(Arc::new(voice));
             }
             library = Some(Arc::new(PiperLibrary { files, env: env.clone(), session: session.clone(), overrides }));
@@ -104,6 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let program = if engine == EngineKind::Luxtts { "luxtts" } else { "piper" };
     let mut voices = Voices::new(voices, cli.speaker.clone());
+    for (alias, index) in aliases {
+        voices = voices.with_alias(alias, index);
+    }
     if let Some(library) = library {
         voices = voices.with_library(library);
     }

@@ -44,18 +44,20 @@ pub struct PiperConfig {
     pub inference: Scales,
     #[serde(default = "one")]
     pub num_speakers: usize,
-    #[serde(default)]
+    /// `null` or `[]` (as some exports write it) is none.
+    #[serde(default, deserialize_with = "lenient_speakers")]
     pub speaker_id_map: BTreeMap<String, i64>,
     #[serde(default)]
     pub language: Option<LanguageConfig>,
-    #[serde(default)]
+    /// Descriptive only, so a number is taken as text, as wyoming-piper (which never checks types) takes it.
+    #[serde(default, deserialize_with = "lenient_text")]
     pub dataset: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AudioConfig {
     pub sample_rate: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_text")]
     pub quality: Option<String>,
 }
 
@@ -66,7 +68,28 @@ pub struct EspeakConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LanguageConfig {
-    pub code: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub code: Option<String>,
+}
+
+/// A descriptive field: text, or a number or boolean as text; `null` (or another type) is none.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Some(text),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+/// `speaker_id_map`: a map of names to ids; `null` or an empty list is none.
+fn lenient_speakers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, i64>, D::Error> {
+    use serde::de::Error as _;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(BTreeMap::new()),
+        serde_json::Value::Array(items) if items.is_empty() => Ok(BTreeMap::new()),
+        other => serde_json::from_value(other).map_err(D::Error::custom),
+    }
 }
 
 /// `noise_scale`, `length_scale`, `noise_w`: the model's `scales` input.
@@ -138,14 +161,14 @@ impl PiperConfig {
             return voice.describe();
         }
         let language =
-            [self.language.as_ref().map(|l| l.code.as_str()), self.espeak.as_ref().map(|e| e.voice.as_str())]
+            [self.language.as_ref().and_then(|l| l.code.as_deref()), self.espeak.as_ref().map(|e| e.voice.as_str())]
                 .into_iter()
                 .flatten()
                 .find(|code| !code.is_empty())
                 .unwrap_or_else(|| name.split('_').next().unwrap_or(name))
                 .to_string();
         let dataset = self.dataset.as_deref().unwrap_or(name);
-        let description = match &self.audio.quality {
+        let description = match self.audio.quality.as_deref().filter(|q| !q.is_empty()) {
             Some(quality) => format!("{dataset} ({quality})"),
             None => dataset.to_string(),
         };

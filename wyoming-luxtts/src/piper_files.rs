@@ -3,7 +3,6 @@
 //! wyoming-piper does (`--local-files-only` turns that off). Which voices a request may name is
 //! [`crate::piper_library`]'s.
 
-use crate::engine::voice_key;
 use crate::piper_catalogue;
 use std::path::{Path, PathBuf};
 use wyoming_proto::hub::Hub;
@@ -57,7 +56,9 @@ pub(crate) fn find_or_download(
 ) -> Result<PathBuf, VoiceFilesError> {
     let voice = piper_catalogue::resolve(voice).unwrap_or(voice); // an old name is stored under the voice's own
     let mut dirs: Vec<&Path> = data_dirs.iter().map(PathBuf::as_path).collect();
-    dirs.push(download_dir);
+    if !dirs.contains(&download_dir) {
+        dirs.push(download_dir); // by default it is the first data dir
+    }
     if let Some(found) = dirs
         .iter()
         .flat_map(|dir| [dir.join(format!("{voice}.onnx")), dir.join(voice).join(format!("{voice}.onnx"))])
@@ -95,8 +96,7 @@ pub(crate) fn find_or_download(
 }
 
 /// Every voice in `dirs` (`NAME.onnx` with its `NAME.onnx.json`, directly or in a `NAME/` folder), by name, sorted;
-/// where two dirs hold the same name (or names a request cannot tell apart, [`voice_key`]), the first wins, as in
-/// [`locate`]. Unreadable dirs are skipped.
+/// where two dirs hold the same name, the first wins, as in [`locate`]. Unreadable dirs are skipped.
 pub fn installed(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for dir in dirs {
@@ -117,7 +117,7 @@ pub fn installed(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
             .collect();
         here.sort();
         for (name, path) in here {
-            if !found.iter().any(|(n, _)| voice_key(n) == voice_key(&name)) {
+            if !found.iter().any(|(n, _)| *n == name) {
                 found.push((name, path));
             }
         }
@@ -153,6 +153,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = locate("en_US-lessac-medium", &[dir.path().to_path_buf()], dir.path(), true).unwrap_err();
         assert!(err.to_string().contains("--local-files-only"), "{err}");
+        let shown = dir.path().display().to_string();
+        assert_eq!(err.to_string().matches(&shown).count(), 1, "the dir is listed once: {err}");
         let err = locate("/nowhere/x.onnx", &[], dir.path(), false).unwrap_err();
         assert!(matches!(err, VoiceFilesError::NoFile(_)));
     }

@@ -95,7 +95,7 @@ impl OnDemand {
                     }
                 };
                 warned.remove(&path); // fixed (a config still being copied at the last look): warn if it breaks again
-                let dataset = config.dataset.clone().filter(|d| !d.is_empty() && voice_key(d) != voice_key(&name));
+                let dataset = config.dataset.clone().filter(|d| !d.is_empty() && *d != name);
                 Installed { custom: Some(config.describe(&name)), name, path, dataset }
             })
             .collect();
@@ -128,20 +128,23 @@ impl OnDemand {
         catalogue.chain(self.installed().iter().filter_map(|v| v.custom.clone())).collect()
     }
 
-    /// The voice's own name for another name of it, as of the last look: a catalogue voice's old names, a name
-    /// that differs only in case or `-`/`_` ([`voice_key`]), or a custom voice's `dataset`. Catalogue names come
-    /// first, then the voices' own names, then `dataset`s (the first voice by name wins a shared one). wyoming-piper
-    /// differs in one corner: there a `dataset` registered once outranks a voice file of that name, and outlives
-    /// its voice; here a voice's own name always wins, and aliases follow the dirs.
+    /// The voice's own name for another name of it, as of the last look: a catalogue voice's old names, a custom
+    /// voice's `dataset`, or a name that differs only in case or `-`/`_` ([`voice_key`]). Catalogue names come
+    /// first, then the voices' own names, then `dataset`s (the first voice by name wins a shared one), each
+    /// exactly, then the same ignoring case and `-`/`_` (which wyoming-piper does not). wyoming-piper differs in
+    /// one more corner: there a `dataset` registered once outranks a voice file of that name, and outlives its
+    /// voice; here a voice's own name always wins, and aliases follow the dirs.
     pub fn canonical(&self, name: &str) -> Option<String> {
         if let Some(key) = piper_catalogue::resolve(name) {
             return Some(key.to_string());
         }
-        let key = voice_key(name);
         let installed = self.installed();
-        let own = installed.iter().find(|v| voice_key(&v.name) == key);
-        let by_dataset = || installed.iter().find(|v| v.dataset.as_deref().is_some_and(|d| voice_key(d) == key));
-        own.or_else(by_dataset).map(|v| v.name.clone())
+        let find = |same: &dyn Fn(&str) -> bool| {
+            let own = installed.iter().find(|v| same(&v.name));
+            own.or_else(|| installed.iter().find(|v| v.dataset.as_deref().is_some_and(same))).map(|v| v.name.clone())
+        };
+        let key = voice_key(name);
+        find(&|n| n == name).or_else(|| find(&|n| voice_key(n) == key))
     }
 
     /// The `.onnx` of the voice a request names (by any name [`OnDemand::canonical`] knows), or `None` when there
@@ -151,7 +154,16 @@ impl OnDemand {
     pub fn files(&self, name: &str) -> Result<Option<PathBuf>, VoiceFilesError> {
         self.refresh();
         let key = self.canonical(name).unwrap_or_else(|| name.to_string());
-        if let Some(found) = self.installed().iter().find(|v| voice_key(&v.name) == voice_key(&key)) {
+        let installed = self.installed();
+        // Exactly, else a catalogue voice's file under an old name or another spelling (`en-us-lessac-medium.onnx`).
+        let found = installed.iter().find(|v| v.name == key).or_else(|| {
+            let is_catalogue = piper_catalogue::find(&key).is_some();
+            let same = |v: &&Installed| {
+                piper_catalogue::resolve(&v.name) == Some(key.as_str()) || voice_key(&v.name) == voice_key(&key)
+            };
+            installed.iter().find(|v| is_catalogue && same(v))
+        });
+        if let Some(found) = found {
             return Ok(Some(found.path.clone()));
         }
         if !piper_catalogue::find(&key).is_some_and(|v| v.advertised()) {
@@ -284,5 +296,46 @@ mod tests {
         on_demand.refresh();
         let names: Vec<String> = on_demand.listed().into_iter().map(|v| v.artifact.name).collect();
         assert!(names.contains(&"newcomer".to_string()) && !names.contains(&"robot".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn exact_names_come_before_similar_ones_and_descriptive_fields_are_read_leniently() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, config: String| {
+            std::fs::write(dir.path().join(format!("{name}.onnx")), b"").unwrap();
+            std::fs::write(dir.path().join(format!("{name}.onnx.json")), config).unwrap();
+        };
+        // Three files whose names differ only in case or `-`/`_` are three voices, as in wyoming-piper.
+        for name in ["my_voice", "my-voice", "My_Voice"] {
+            write(name, config(name, ""));
+        }
+        // Datasets are matched exactly first too.
+        write("foo", config("Bar", ""));
+        write("bar", config("bar", ""));
+        write("qux", config("BAR", ""));
+        // Fields only `info` uses, with types wyoming-piper does not check.
+        let odd = r#"{"audio": {"sample_rate": 22050, "quality": 3}, "dataset": 42, "language": {"code": 7},
+                      "speaker_id_map": null, "phoneme_id_map": {}}"#;
+        write("odd", odd.into());
+        write("empty_list", r#"{"audio": {"sample_rate": 22050}, "speaker_id_map": [], "phoneme_id_map": {}}"#.into());
+        let on_demand = OnDemand::new(vec![dir.path().to_path_buf()], dir.path().to_path_buf(), true);
+        let canonical = |name: &str| on_demand.canonical(name);
+        for name in ["my_voice", "my-voice", "My_Voice", "bar", "foo", "qux"] {
+            assert_eq!(canonical(name).as_deref(), Some(name));
+            let path = on_demand.files(name).unwrap().unwrap();
+            assert_eq!(path, dir.path().join(format!("{name}.onnx")));
+        }
+        assert_eq!(canonical("Bar").as_deref(), Some("foo"));
+        assert_eq!(canonical("BAR").as_deref(), Some("qux"));
+        assert_eq!(canonical("MY-VOICE").as_deref(), Some("My_Voice"), "else the first similar name");
+        let listed = on_demand.listed();
+        let find = |name: &str| listed.iter().find(|v| v.artifact.name == name).cloned();
+        let odd = find("odd").expect("listed");
+        assert_eq!(
+            (odd.artifact.description.as_deref(), odd.languages.as_slice()),
+            (Some("42 (3)"), &["7".into()][..])
+        );
+        assert!(find("empty_list").is_some());
+        assert_eq!(canonical("42").as_deref(), Some("odd"));
     }
 }

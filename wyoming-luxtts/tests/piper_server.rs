@@ -475,6 +475,17 @@ async fn voice_flag_accepts_a_custom_voices_dataset() {
     assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
 }
 
+/// A voice given to `--voice` as a path answers to that path too: wyoming-piper lists it under the path, so a
+/// client moving over may have stored it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_given_as_a_path_answers_to_the_path() {
+    let Some(voice) = voice() else { return };
+    let server = start(&voice, &[]).await;
+    let mut client = connect(&server).await;
+    client.send(&synthesize("By its path.", Some(voice.to_str().unwrap()))).await.unwrap();
+    assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
+}
+
 /// CPU seconds the process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
