@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use unicode_normalization::UnicodeNormalization;
 use wyoming_proto::event::{Artifact, Attribution, TtsVoice, TtsVoiceSpeaker};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +22,7 @@ pub enum PiperError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a Piper voice config: {source}")]
     Config { path: PathBuf, source: serde_json::Error },
-    #[error("{path}: phoneme_type {kind:?} is not supported (only espeak)")]
+    #[error("{path}: phoneme_type {kind:?} is not supported (only espeak and text)")]
     PhonemeType { path: PathBuf, kind: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -37,8 +38,12 @@ pub struct PiperConfig {
     pub espeak: Option<EspeakConfig>,
     #[serde(default = "default_phoneme_type")]
     pub phoneme_type: String,
+    /// Runs of symbols the voice was trained to see as one (`[["a", "ɪ"]]`).
     #[serde(default)]
-    pub phoneme_map: HashMap<String, Vec<String>>,
+    pub vowel_clusters: Vec<Vec<String>>,
+    /// The speaker of a multi-speaker voice when a request names none.
+    #[serde(default)]
+    pub default_speaker_id: i64,
     pub phoneme_id_map: HashMap<String, Vec<i64>>,
     #[serde(default)]
     pub inference: Scales,
@@ -125,6 +130,9 @@ fn default_noise_w() -> f32 {
     0.8
 }
 
+/// `phoneme_type` of a voice whose symbols are the text's own code points.
+const TEXT: &str = "text";
+
 /// The largest `.onnx.json` read.
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
@@ -194,7 +202,7 @@ impl PiperConfig {
     /// Why this server cannot speak with the voice, if it cannot: its phonemes come from a phonemizer other than
     /// espeak-ng. Such a voice is not listed, as wyoming-piper leaves out a voice whose phonemizer it lacks.
     pub fn unsupported(&self, path: &Path) -> Option<PiperError> {
-        (self.phoneme_type != "espeak").then(|| PiperError::PhonemeType {
+        (self.phoneme_type != "espeak" && self.phoneme_type != TEXT).then(|| PiperError::PhonemeType {
             path: PathBuf::from(format!("{}.json", path.display())),
             kind: self.phoneme_type.clone(),
         })
@@ -268,16 +276,24 @@ impl PiperVoice {
     }
 
     /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them.
+    /// (piper-tts 1.8 ignores a config's `phoneme_map`, which the C++ piper applied; so does this.)
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
-        let mut clauses = espeak::phonemize(self.config.espeak_voice(), text)?;
-        if self.config.espeak_voice().starts_with("en") {
-            for clause in &mut clauses {
-                clause.ipa = phonemes::link_glides(&clause.ipa);
+        let sentences = if self.config.phoneme_type == TEXT {
+            // The text's own code points are the symbols, in one sentence.
+            vec![text.nfd().map(String::from).collect()]
+        } else {
+            let mut clauses = espeak::phonemize(self.config.espeak_voice(), text)?;
+            if self.config.espeak_voice().starts_with("en") {
+                for clause in &mut clauses {
+                    clause.ipa = phonemes::link_glides(&clause.ipa);
+                }
             }
-        }
+            let sentences = phonemes::sentences(&clauses);
+            let clusters = &self.config.vowel_clusters;
+            sentences.into_iter().map(|sentence| phonemes::merge_vowel_clusters(sentence, clusters)).collect()
+        };
         let mut out = Vec::new();
-        for sentence in phonemes::sentences(&clauses) {
-            let sentence = self.apply_phoneme_map(sentence);
+        for sentence in sentences {
             let (ids, skipped) = self.ids.piper_ids(&sentence).map_err(|e| SynthError::Model(e.to_string()))?;
             if skipped > 0 {
                 tracing::debug!(skipped, "phonemes missing from the voice's id map were skipped");
@@ -285,13 +301,6 @@ impl PiperVoice {
             out.push(ids);
         }
         Ok(out)
-    }
-
-    fn apply_phoneme_map(&self, sentence: Vec<String>) -> Vec<String> {
-        if self.config.phoneme_map.is_empty() {
-            return sentence;
-        }
-        sentence.into_iter().flat_map(|p| self.config.phoneme_map.get(&p).cloned().unwrap_or_else(|| vec![p])).collect()
     }
 
     /// One sentence's ids to audio, peak-normalised like `piper-tts` (`normalize_audio`, its default).
@@ -303,7 +312,8 @@ impl PiperVoice {
         cancel: &Cancel,
     ) -> Result<Vec<f32>, SynthError> {
         let scales = [self.scales.noise_scale, self.scales.length_scale, self.scales.noise_w];
-        let speaker = if self.config.num_speakers > 1 { Some(speaker.unwrap_or(0)) } else { None };
+        let speaker =
+            if self.config.num_speakers > 1 { Some(speaker.unwrap_or(self.config.default_speaker_id)) } else { None };
         let model = self.name.clone();
         let fail =
             move |e: ort::Error| SynthError::Onnx(OnnxError::Run { model: model.clone(), message: e.to_string() });

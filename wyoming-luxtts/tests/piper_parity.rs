@@ -7,7 +7,8 @@
 //! March 2025, which writes linking glides (`ʲ`) that the Debian library we link (1.51) leaves out; the last
 //! twelve texts check that `phonemes::link_glides` restores them. Known difference outside this set: a few word
 //! pairs that espeak keeps apart get a glide from us and none from piper-tts (1% of sentences). The audio
-//! tolerance (1/1000 of full scale) allows for ONNX Runtime version differences.
+//! tolerance (1/1000 of full scale) allows for ONNX Runtime version differences. A second test edits the config
+//! to use the options joe does not (`vowel_clusters`, `phoneme_type: text`, an ignored `phoneme_map`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -125,4 +126,59 @@ fn matches_the_python_piper_engine() {
     assert!(worst[0] < 1e-5 && worst[1] < 2e-4, "max |diff| wide {} narrow {}", worst[0], worst[1]);
     eprintln!("identical phoneme ids for {same_ids}/{} texts", TEXTS.len());
     assert!(same_ids == TEXTS.len(), "only {same_ids}/{} texts have the same phoneme ids as piper-tts", TEXTS.len());
+}
+
+/// Config options piper-tts 1.8 reads that the joe voice does not use: `vowel_clusters` (runs of symbols merged
+/// into one), `phoneme_type: text` (the text's own code points as symbols), and a `phoneme_map`, which piper-tts
+/// ignores. The joe model with edited configs; phoneme ids compared with piper-tts's for the same texts.
+#[test]
+fn config_options_give_the_python_piper_engines_ids() {
+    let (Some(python), Some(voice), Some(ort)) =
+        (python(), provisioned("WYOMING_TEST_PIPER_VOICE"), provisioned("ORT_DYLIB_PATH"))
+    else {
+        return;
+    };
+    let texts = ["I like my bike, Hyde.", "Night time: buy nine pies!", "Ünïcödé tëxt, naïve café."];
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}.json", voice.display())).unwrap()).unwrap();
+    let edits: [(&str, fn(&mut serde_json::Value)); 2] = [
+        ("clusters", |c| {
+            // Merged symbols need ids: unused ones below the model's 256 symbols.
+            c["phoneme_id_map"]["aɪ"] = serde_json::json!([201]);
+            c["phoneme_id_map"]["ˈaɪ"] = serde_json::json!([202]);
+            c["vowel_clusters"] = serde_json::json!([["a", "ɪ"], ["ˈ", "a", "ɪ"]]);
+            c["phoneme_map"] = serde_json::json!({"n": ["m"]});
+        }),
+        ("text", |c| c["phoneme_type"] = "text".into()),
+    ];
+    let env = wyoming_luxtts::onnx::runtime(&ort).unwrap();
+    for (name, edit) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join(format!("{name}.onnx"));
+        std::os::unix::fs::symlink(&voice, &model).unwrap();
+        let mut edited = config.clone();
+        edit(&mut edited);
+        std::fs::write(format!("{}.json", model.display()), edited.to_string()).unwrap();
+        let mut child = Command::new(&python)
+            .arg(python_script("piper_reference.py"))
+            .arg(dir.path().join("out"))
+            .env("WYOMING_TEST_PIPER_VOICE", &model)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(serde_json::to_string(&texts).unwrap().as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "piper_reference.py failed");
+        let reference: Reference =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/reference.json")).unwrap()).unwrap();
+        espeak::init(Some(std::path::Path::new(&reference.espeak_data))).unwrap();
+        let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
+        let ours = PiperVoice::load(Arc::clone(&env), &model, options, ScaleOverrides::default()).unwrap();
+        for entry in &reference.results {
+            assert_eq!(ours.phoneme_ids(&entry.text).unwrap(), entry.ids, "{name}: {:?}", entry.text);
+        }
+        if name == "clusters" {
+            let ids: Vec<i64> = reference.results.iter().flat_map(|e| e.ids.concat()).collect();
+            assert!(ids.contains(&201) && ids.contains(&202), "the texts exercise both clusters: {ids:?}");
+        }
+    }
 }

@@ -39,6 +39,33 @@ pub fn sentences(clauses: &[Clause]) -> Vec<Sentence> {
     out
 }
 
+/// Merges runs of symbols that the voice's config lists as `vowel_clusters` (`["a", "ɪ"]` → `aɪ`) into one
+/// symbol, as piper-tts does for each sentence: at each position the longest listed run wins.
+pub fn merge_vowel_clusters(sentence: Sentence, clusters: &[Vec<String>]) -> Sentence {
+    let longest = clusters.iter().map(Vec::len).max().unwrap_or(0);
+    if longest < 2 {
+        return sentence;
+    }
+    let mut out = Vec::with_capacity(sentence.len());
+    let mut i = 0;
+    while i < sentence.len() {
+        let run = (2..=longest.min(sentence.len() - i))
+            .rev()
+            .find(|&n| clusters.iter().any(|c| c.as_slice() == &sentence[i..i + n]));
+        match run {
+            Some(n) => {
+                out.push(sentence[i..i + n].concat());
+                i += n;
+            }
+            None => {
+                out.push(sentence[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Vowel symbols that a linking glide can lead into.
 const VOWELS: &[char] = &[
     'a', 'e', 'i', 'o', 'u', 'æ', 'ɐ', 'ɑ', 'ɒ', 'ɔ', 'ə', 'ɚ', 'ɛ', 'ɜ', 'ɪ', 'ʊ', 'ʌ', 'ᵻ', 'ɞ', 'ɘ', 'ɵ', 'œ', 'ø',
@@ -222,6 +249,23 @@ mod tests {
         let s = sentences(&[clause("ab", ",", false), clause("c", ".", true), clause("d(fr)e(en)", "?", true)]);
         let joined: Vec<String> = s.iter().map(|s| s.concat()).collect();
         assert_eq!(joined, ["ab, c.", "de?"]);
+    }
+
+    #[test]
+    fn vowel_clusters_merge_as_piper_tts_merges_them() {
+        // Expected values from piper-tts 1.8.0's `_merge_known_vowel_clusters`.
+        let clusters: Vec<Vec<String>> = [&["a", "ɪ"][..], &["a", "ʊ"], &["e", "ɪ", "ə"], &["ɔ", "ɪ"]]
+            .iter()
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect();
+        let merged = |text: &str| merge_vowel_clusters(text.chars().map(String::from).collect(), &clusters);
+        assert_eq!(merged("haɪ ðeə"), ["h", "aɪ", " ", "ð", "e", "ə"]);
+        assert_eq!(merged("eɪə aɪ"), ["eɪə", " ", "aɪ"]);
+        assert_eq!(merged("ɔɪaʊx"), ["ɔɪ", "aʊ", "x"]);
+        assert_eq!(merged("aaɪ"), ["a", "aɪ"]);
+        assert_eq!(merged("eɪ"), ["e", "ɪ"], "only listed runs");
+        assert_eq!(merged("a"), ["a"]);
+        assert_eq!(merge_vowel_clusters(vec!["a".into(), "ɪ".into()], &[]), ["a", "ɪ"]);
     }
 
     #[test]
