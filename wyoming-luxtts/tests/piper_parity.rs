@@ -141,7 +141,8 @@ fn config_options_give_the_python_piper_engines_ids() {
     let texts = ["I like my bike, Hyde.", "Night time: buy nine pies!", "Ünïcödé tëxt, naïve café."];
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{}.json", voice.display())).unwrap()).unwrap();
-    let edits: [(&str, fn(&mut serde_json::Value)); 2] = [
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 2] = [
         ("clusters", |c| {
             // Merged symbols need ids: unused ones below the model's 256 symbols.
             c["phoneme_id_map"]["aɪ"] = serde_json::json!([201]);
