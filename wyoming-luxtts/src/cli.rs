@@ -106,6 +106,10 @@ pub struct Cli {
     /// Directory that contains espeak-ng-data (default: the library's own)
     #[arg(long)]
     pub espeak_data: Option<PathBuf>,
+    /// libtashkeel's model for Arabic voices (model.onnx and its id maps), as piper-tts ships it (default:
+    /// tashkeel/ beside --espeak-data's espeak-ng-data, as in the piper-tts package)
+    #[arg(long)]
+    pub tashkeel_dir: Option<PathBuf>,
     /// ONNX Runtime library (1.24 or newer)
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub onnxruntime: Option<PathBuf>,

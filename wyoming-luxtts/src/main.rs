@@ -13,7 +13,7 @@ use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
 use wyoming_luxtts::piper_library::{OnDemand, PiperLibrary};
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
-use wyoming_luxtts::text::{espeak, split::SplitConfig};
+use wyoming_luxtts::text::{espeak, split::SplitConfig, tashkeel};
 use wyoming_luxtts::{luxtts, piper_catalogue, piper_files};
 use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
@@ -47,6 +47,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => tracing::info!(
             "espeak-ng data: the library's own (--espeak-data picks the one your voices were trained with)"
         ),
+    }
+    let tashkeel = cli.tashkeel_dir.clone().or_else(|| cli.espeak_data.as_ref().map(|dir| dir.join("tashkeel")));
+    if let Some(dir) = tashkeel {
+        tashkeel::init(env.clone(), dir);
     }
     let device = onnx::choose_device(if cli.use_cuda { "cuda" } else { &cli.device })?;
     let session = SessionOptions { device, intra_threads: cli.threads };

@@ -6,7 +6,7 @@ use crate::engine::{SynthError, Voice};
 use crate::onnx::{Cancel, Graph, OnnxError, SessionOptions, SessionPool, Width};
 use crate::piper_catalogue;
 use crate::text::phonemes::{self, IdMap};
-use crate::text::{espeak, sanitize};
+use crate::text::{espeak, sanitize, tashkeel};
 use ort::environment::Environment;
 use ort::value::Tensor;
 use serde::Deserialize;
@@ -282,7 +282,9 @@ impl PiperVoice {
             // The text's own code points are the symbols, in one sentence.
             vec![text.nfd().map(String::from).collect()]
         } else {
-            let mut clauses = espeak::phonemize(self.config.espeak_voice(), text)?;
+            // piper-tts gives Arabic its short vowels first, which espeak-ng needs to read it.
+            let diacritized = (self.config.espeak_voice() == "ar").then(|| tashkeel::diacritize(text));
+            let mut clauses = espeak::phonemize(self.config.espeak_voice(), diacritized.as_deref().unwrap_or(text))?;
             if self.config.espeak_voice().starts_with("en") {
                 for clause in &mut clauses {
                     clause.ipa = phonemes::link_glides(&clause.ipa);

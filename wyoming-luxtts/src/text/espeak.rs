@@ -96,7 +96,7 @@ pub fn phonemize(voice: &str, text: &str) -> Result<Vec<Clause>, EspeakError> {
         }
         state.voice = Some(voice.to_string());
     }
-    let source = CString::new(text).map_err(|_| EspeakError::Nul)?;
+    let source = CString::new(ascii_clause_marks(text).as_ref()).map_err(|_| EspeakError::Nul)?;
     let bytes = source.as_bytes();
     let start = source.as_ptr() as usize;
     let mut cursor: *const c_void = source.as_ptr().cast();
@@ -121,6 +121,23 @@ pub fn phonemize(voice: &str, text: &str) -> Result<Vec<Clause>, EspeakError> {
         }
     }
     Ok(clauses)
+}
+
+/// Arabic script's comma, semicolon and question mark as ASCII ones: piper-tts's espeak-ng ends a clause at them
+/// (`،` gives the terminator `,`), the Debian library (1.51) reads through them.
+fn ascii_clause_marks(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\u{060C}', '\u{061B}', '\u{061F}']) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\u{060C}' => ',',
+            '\u{061B}' => ';',
+            '\u{061F}' => '?',
+            c => c,
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// The punctuation that ended a clause, from the text espeak consumed for it. espeak-ng reads one character
@@ -154,6 +171,12 @@ pub fn terminator_of(consumed: &str, at_end: bool) -> (&'static str, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arabic_clause_marks_become_ascii() {
+        assert_eq!(ascii_clause_marks("نعم، لا؛ كيف؟"), "نعم, لا; كيف?");
+        assert!(matches!(ascii_clause_marks("Hello, world?"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn terminators_come_from_the_consumed_text() {
