@@ -89,8 +89,8 @@ pub struct Voices {
     voices: Vec<Arc<dyn Voice>>,
     /// `--speaker`: the default voice's default speaker.
     default_speaker: Option<String>,
-    /// Other names of voices loaded at start, with the voice's index.
-    aliases: Vec<(String, usize)>,
+    /// Other names of voices loaded at start.
+    aliases: Vec<Alias>,
     /// Voices a request may name beyond those loaded at start, loaded on first use; `None` for engines without
     /// them.
     library: Option<Arc<dyn Library>>,
@@ -195,11 +195,21 @@ impl Voices {
     }
 
     /// Another name for the voice loaded at start at `index`: the `--voice` it was given as (a path, say, under
-    /// which wyoming-piper lists it and a client may have stored it), or its dataset.
-    pub fn with_alias(mut self, alias: String, index: usize) -> Self {
-        let taken = alias.is_empty() || self.voices.iter().any(|v| v.name() == alias);
-        if index < self.voices.len() && !taken && !self.aliases.iter().any(|(a, _)| *a == alias) {
-            self.aliases.push((alias, index));
+    /// which wyoming-piper lists it and a client may have stored it).
+    pub fn with_alias(self, alias: String, index: usize) -> Self {
+        self.add_alias(alias, index, false)
+    }
+
+    /// A custom voice's `dataset` as another name for the voice loaded at start at `index`; a voice the library
+    /// has under that name comes first.
+    pub fn with_dataset(self, dataset: String, index: usize) -> Self {
+        self.add_alias(dataset, index, true)
+    }
+
+    fn add_alias(mut self, name: String, index: usize, weak: bool) -> Self {
+        let taken = name.is_empty() || self.voices.iter().any(|v| v.name() == name);
+        if index < self.voices.len() && !taken && !self.aliases.iter().any(|a| a.name == name) {
+            self.aliases.push(Alias { name, index, weak });
         }
         self
     }
@@ -228,9 +238,13 @@ impl Voices {
 
     /// The library's voices, less those loaded at start.
     fn listed(&self) -> Vec<TtsVoice> {
-        let started: Vec<&str> = self.voices.iter().map(|v| v.name()).collect();
+        // A start voice under another spelling of a listed name (`en-us-lessac-medium.onnx`) is that voice.
+        let mut started: Vec<String> = self.voices.iter().map(|v| v.name().to_string()).collect();
+        if let Some(library) = &self.library {
+            started.extend(self.voices.iter().filter_map(|v| library.canonical(v.name())));
+        }
         let listed = self.library.as_ref().map(|l| l.listed()).unwrap_or_default();
-        listed.into_iter().filter(|v| !started.contains(&v.artifact.name.as_str())).collect()
+        listed.into_iter().filter(|v| !started.contains(&v.artifact.name)).collect()
     }
 
     /// Looks for voices added to (or removed from) the library since the last look, if that was a while ago
@@ -362,18 +376,25 @@ impl Voices {
         Ok(Selected { voice, speaker })
     }
 
-    /// A voice loaded at start by its name or one of its aliases, then by the name the library resolves the
-    /// request to, then a voice loaded on first use; a name that differs only in case or `-`/`_` picks a voice
-    /// loaded at start only when the library has no voice of that name.
+    /// A voice loaded at start by its name or the name it was given as, then the voice the library resolves the
+    /// name to (loaded at start, under that name or one the library resolves alike, or loaded on first use); a
+    /// start voice's `dataset`, or a name that differs only in case or `-`/`_`, picks a voice loaded at start only
+    /// when the library has no voice of that name.
     fn find(&self, name: &str) -> Option<Arc<dyn Voice>> {
-        let started = |name: &str| {
-            let by_alias = self.aliases.iter().find(|(alias, _)| alias == name).map(|(_, i)| &self.voices[*i]);
-            self.voices.iter().find(|v| v.name() == name).or(by_alias).cloned()
+        let own = |name: &str| self.voices.iter().find(|v| v.name() == name).cloned();
+        let alias = |same: &dyn Fn(&str) -> bool, weak: bool| {
+            self.aliases.iter().find(|a| a.weak == weak && same(&a.name)).map(|a| self.voices[a.index].clone())
         };
-        if let Some(voice) = started(name) {
+        if let Some(voice) = own(name).or_else(|| alias(&|a| a == name, false)) {
             return Some(voice);
         }
         let key = self.key(name);
+        let started = || {
+            let library = self.library.as_ref()?;
+            own(&key).or_else(|| {
+                self.voices.iter().find(|v| library.canonical(v.name()).as_deref() == Some(key.as_str())).cloned()
+            })
+        };
         let loaded = || {
             let mut map = lock(&self.loaded);
             let entry = map.get_mut(&key)?;
@@ -382,13 +403,24 @@ impl Voices {
             Some(voice)
         };
         let known = self.library.as_ref().is_some_and(|l| l.canonical(name).is_some());
-        let similar = || {
-            let key = voice_key(name);
-            let alias = self.aliases.iter().find(|(alias, _)| voice_key(alias) == key).map(|(_, i)| &self.voices[*i]);
-            self.voices.iter().find(|v| voice_key(v.name()) == key).or(alias).cloned()
+        let fallback = || {
+            let similar = voice_key(name);
+            let same = |a: &str| voice_key(a) == similar;
+            alias(&|a| a == name, true)
+                .or_else(|| self.voices.iter().find(|v| same(v.name())).cloned())
+                .or_else(|| alias(&same, false))
+                .or_else(|| alias(&same, true))
         };
-        started(&key).or_else(loaded).or_else(|| if known { None } else { similar() })
+        started().or_else(loaded).or_else(|| if known { None } else { fallback() })
     }
+}
+
+/// Another name of a voice loaded at start.
+struct Alias {
+    name: String,
+    index: usize,
+    /// A `dataset`, which yields to any voice the library has under that name.
+    weak: bool,
 }
 
 /// Float samples to 16-bit little-endian PCM the way Piper and LuxTTS do it: scale by 32767, clamp, truncate
@@ -609,6 +641,42 @@ mod tests {
         assert!(["my_voice", "my-voice"].contains(&similar.as_str()), "a similar name picks a similar voice");
         let listed: Vec<String> = voices.describe().into_iter().map(|v| v.artifact.name).collect();
         assert_eq!(listed, ["my_voice", "my-voice"]);
+
+        // A start voice's dataset yields to a voice the library has under that name, and names it otherwise.
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("solo"))], None)
+            .with_dataset("my-voice".into(), 0)
+            .with_dataset("robo".into(), 0)
+            .with_library(Arc::new(Similar));
+        assert_eq!(name(voices.select_or_load(Some(&pick("my-voice"))).await), "my-voice");
+        assert_eq!(name(voices.select_or_load(Some(&pick("robo"))).await), "solo");
+    }
+
+    /// A library in which "en-us-old" is another spelling of "en_US-new", which it lists.
+    struct Spellings(std::sync::atomic::AtomicUsize);
+
+    impl Library for Spellings {
+        fn refresh(&self) {}
+        fn listed(&self) -> Vec<TtsVoice> {
+            vec![TwoSpeakers("en_US-new").describe()]
+        }
+        fn canonical(&self, name: &str) -> Option<String> {
+            ["en-us-old", "en_US-new"].contains(&name).then(|| "en_US-new".into())
+        }
+        fn load(&self, _: &str) -> Result<Option<Arc<dyn Voice>>, SynthError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some(Arc::new(TwoSpeakers("en_US-new"))))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_start_voice_under_another_spelling_is_that_voice() {
+        let library = Arc::new(Spellings(0.into()));
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("en-us-old"))], None).with_library(library.clone());
+        let asked = SynthesizeVoice { name: Some("en_US-new".into()), ..Default::default() };
+        assert_eq!(voices.select_or_load(Some(&asked)).await.unwrap().voice.name(), "en-us-old");
+        assert_eq!(library.0.load(std::sync::atomic::Ordering::SeqCst), 0, "not loaded a second time");
+        let listed: Vec<String> = voices.describe().into_iter().map(|v| v.artifact.name).collect();
+        assert_eq!(listed, ["en-us-old"], "nor listed twice");
     }
 
     #[test]

@@ -62,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Other names of the --voice voices, by index: how each was given (wyoming-piper lists a voice given as a path
     // under that path, so a client may have stored it), and a custom voice's dataset.
     let mut aliases: Vec<(String, usize)> = Vec::new();
+    let mut datasets: Vec<(String, usize)> = Vec::new();
     let voices: Vec<Arc<dyn Voice>> = match engine {
         EngineKind::Luxtts => {
             let config = luxtts::LuxConfig {
@@ -82,24 +83,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let overrides =
                 ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
             let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
-            let files = {
-                let (dirs, download_dir, local) = (data_dirs.clone(), download_dir.clone(), cli.local_files_only);
-                tokio::task::spawn_blocking(move || OnDemand::new(dirs, download_dir, local)).await?
-            };
+            let (dirs, local, given) = (data_dirs.clone(), cli.local_files_only, cli.voices.clone());
+            let (env2, session2) = (env.clone(), session.clone());
+            let (files, loaded) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let files = OnDemand::new(dirs.clone(), download_dir.clone(), local);
+                let mut loaded = Vec::new();
+                for given in &given {
+                    // A name as requests name voices (an old name of a catalogue voice, `en-us-lessac-medium`, a
+                    // custom voice's `dataset`, as in wyoming-piper), else a path (or the reason it is neither).
+                    let path = match files.files(given)? {
+                        Some(path) => path,
+                        None => piper_files::locate(given, &dirs, &download_dir, local)?,
+                    };
+                    loaded.push(PiperVoice::load(env2.clone(), &path, session2.clone(), overrides)?);
+                }
+                Ok((files, loaded))
+            })
+            .await??;
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
-            for (index, given) in cli.voices.iter().enumerate() {
-                // An old name of a catalogue voice (`en-us-lessac-medium`), or a custom voice's `dataset`, is that
-                // voice, as in wyoming-piper.
-                let name = files.canonical(given).unwrap_or_else(|| given.clone());
-                let (dirs, download_dir, local) = (data_dirs.clone(), download_dir.clone(), cli.local_files_only);
-                let path = tokio::task::spawn_blocking(move || piper_files::locate(&name, &dirs, &download_dir, local))
-                    .await??;
-                let (env, session) = (env.clone(), session.clone());
-                let voice =
-                    tokio::task::spawn_blocking(move || PiperVoice::load(env, &path, session, overrides)).await??;
+            for (index, (given, voice)) in cli.voices.iter().zip(loaded).enumerate() {
                 aliases.push((given.clone(), index));
                 if piper_catalogue::find(voice.name()).is_none() {
-                    aliases.extend(voice.config().dataset.clone().map(|dataset| (dataset, index)));
+                    datasets.extend(voice.config().dataset.clone().map(|dataset| (dataset, index)));
                 }
                 voices.push(Arc::new(voice));
             }
@@ -117,6 +122,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut voices = Voices::new(voices, cli.speaker.clone());
     for (alias, index) in aliases {
         voices = voices.with_alias(alias, index);
+    }
+    for (dataset, index) in datasets {
+        voices = voices.with_dataset(dataset, index);
     }
     if let Some(library) = library {
         voices = voices.with_library(library);

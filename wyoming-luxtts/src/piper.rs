@@ -38,8 +38,8 @@ pub struct PiperConfig {
     pub espeak: Option<EspeakConfig>,
     #[serde(default = "default_phoneme_type")]
     pub phoneme_type: String,
-    /// Runs of symbols the voice was trained to see as one (`[["a", "ɪ"]]`).
-    #[serde(default)]
+    /// Runs of symbols the voice was trained to see as one (`[["a", "ɪ"]]`); `null` is none.
+    #[serde(default, deserialize_with = "none_if_null")]
     pub vowel_clusters: Vec<Vec<String>>,
     /// The speaker of a multi-speaker voice when a request names none.
     #[serde(default)]
@@ -85,6 +85,11 @@ fn lenient_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opt
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     })
+}
+
+/// A list where `null` means an empty one.
+fn none_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<String>>, D::Error> {
+    Ok(Option::<Vec<Vec<String>>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// `speaker_id_map`: a map of names to ids; `null` or an empty list is none.
@@ -199,8 +204,9 @@ impl PiperConfig {
         }
     }
 
-    /// Why this server cannot speak with the voice, if it cannot: its phonemes come from a phonemizer other than
-    /// espeak-ng. Such a voice is not listed, as wyoming-piper leaves out a voice whose phonemizer it lacks.
+    /// Why this server cannot speak with the voice, if it cannot: its phonemes come from neither espeak-ng nor the
+    /// text itself (`text`). Such a voice is not listed, as wyoming-piper leaves out a voice whose phonemizer it
+    /// lacks.
     pub fn unsupported(&self, path: &Path) -> Option<PiperError> {
         (self.phoneme_type != "espeak" && self.phoneme_type != TEXT).then(|| PiperError::PhonemeType {
             path: PathBuf::from(format!("{}.json", path.display())),

@@ -96,7 +96,7 @@ pub fn phonemize(voice: &str, text: &str) -> Result<Vec<Clause>, EspeakError> {
         }
         state.voice = Some(voice.to_string());
     }
-    let source = CString::new(ascii_clause_marks(text).as_ref()).map_err(|_| EspeakError::Nul)?;
+    let source = CString::new(text).map_err(|_| EspeakError::Nul)?;
     let bytes = source.as_bytes();
     let start = source.as_ptr() as usize;
     let mut cursor: *const c_void = source.as_ptr().cast();
@@ -123,23 +123,6 @@ pub fn phonemize(voice: &str, text: &str) -> Result<Vec<Clause>, EspeakError> {
     Ok(clauses)
 }
 
-/// Arabic script's comma, semicolon and question mark as ASCII ones: piper-tts's espeak-ng ends a clause at them
-/// (`،` gives the terminator `,`), the Debian library (1.51) reads through them.
-fn ascii_clause_marks(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['\u{060C}', '\u{061B}', '\u{061F}']) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| match c {
-            '\u{060C}' => ',',
-            '\u{061B}' => ';',
-            '\u{061F}' => '?',
-            c => c,
-        })
-        .collect::<String>()
-        .into()
-}
-
 /// The punctuation that ended a clause, from the text espeak consumed for it. espeak-ng reads one character
 /// of the next clause ahead ("Good night, a" for the clause "Good night,"), so unless the text ended, a
 /// trailing partial word is dropped first. An ellipsis is a pause inside the sentence, as espeak-ng's patched
@@ -149,7 +132,7 @@ pub fn terminator_of(consumed: &str, at_end: bool) -> (&'static str, bool) {
     if !at_end {
         let trimmed = text.trim_end_matches(|c: char| !c.is_whitespace());
         let lookahead = &text[trimmed.len()..];
-        if !trimmed.is_empty() && !lookahead.ends_with(['.', '?', '!', ',', ';', ':']) {
+        if !trimmed.is_empty() && !lookahead.ends_with(['.', '?', '!', ',', ';', ':', '،', '؛', '؟', '۔']) {
             text = trimmed;
         }
     }
@@ -161,8 +144,11 @@ pub fn terminator_of(consumed: &str, at_end: bool) -> (&'static str, bool) {
         Some('.') => (".", true),
         Some('?') => ("?", true),
         Some('!') => ("!", true),
-        Some(',') => (",", at_end),
-        Some(';') => (";", at_end),
+        // Arabic script's marks (`،` `؛` `؟` `۔`) are the same terminators to piper-tts's espeak-ng.
+        Some(',' | '،') => (",", at_end),
+        Some(';' | '؛') => (";", at_end),
+        Some('؟') => ("?", true),
+        Some('۔') => (".", true),
         Some(':') => (":", at_end),
         _ => ("", at_end),
     }
@@ -173,9 +159,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arabic_clause_marks_become_ascii() {
-        assert_eq!(ascii_clause_marks("نعم، لا؛ كيف؟"), "نعم, لا; كيف?");
-        assert!(matches!(ascii_clause_marks("Hello, world?"), std::borrow::Cow::Borrowed(_)));
+    fn arabic_script_marks_are_terminators() {
+        assert_eq!(terminator_of("نعم، ل", false), (",", false));
+        assert_eq!(terminator_of("لا؛ ك", false), (";", false));
+        assert_eq!(terminator_of("كيف؟ ح", false), ("?", true));
+        assert_eq!(terminator_of("ٹھیک ہے۔", true), (".", true));
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub enum TashkeelError {
     Run(String),
 }
 
-/// Over this many characters piper-tts refuses a text.
+/// Over this many characters piper-tts refuses a text (and wyoming-piper the request). Phrases are far shorter,
+/// so a request here never is.
 const CHAR_LIMIT: usize = 12_000;
 const NUMERAL_SYMBOL: char = '#';
 /// The diacritics the model reads and writes (fathatan … sukun).
@@ -58,6 +59,8 @@ pub struct Maps {
     input: HashMap<char, i64>,
     hints: HashMap<String, i64>,
     targets: HashMap<u8, String>,
+    /// The target id of padding (`_`), which predicts no character.
+    pad: Option<u8>,
 }
 
 impl Maps {
@@ -71,8 +74,9 @@ impl Maps {
         let input = read("input_id_map.json")?;
         let input = input.into_iter().filter_map(|(s, id)| Some((single_char(&s)?, id))).collect();
         let targets = read("target_id_map.json")?;
+        let pad = targets.get("_").and_then(|&id| u8::try_from(id).ok());
         let targets = targets.into_iter().filter_map(|(s, id)| Some((u8::try_from(id).ok()?, s))).collect();
-        Ok(Maps { input, hints: read("hint_id_map.json")?, targets })
+        Ok(Maps { input, hints: read("hint_id_map.json")?, targets, pad })
     }
 }
 
@@ -123,7 +127,8 @@ pub fn prepare(text: &str, maps: &Maps) -> (Vec<i64>, Vec<i64>, HashSet<char>) {
 
 /// `text` with the predicted diacritics: existing ones replaced, characters outside the alphabet kept bare.
 pub fn annotate(text: &str, predicted: &[u8], removed: &HashSet<char>, maps: &Maps) -> String {
-    let mut diacritics = predicted.iter().filter(|&&id| id != 0).map(|id| maps.targets.get(id).map_or("", |s| s));
+    let mut diacritics =
+        predicted.iter().filter(|&&id| Some(id) != maps.pad).map(|id| maps.targets.get(id).map_or("", |s| s));
     let mut out = String::with_capacity(text.len() * 2);
     for c in text.chars() {
         if is_diacritic(c) {
@@ -174,7 +179,10 @@ impl Tashkeel {
             let outputs = session
                 .run(ort::inputs!["char_inputs" => chars, "diac_inputs" => hints, "input_lengths" => lengths])
                 .map_err(run)?;
-            let (_, predicted) = outputs["predictions"].try_extract_tensor::<u8>().map_err(run)?;
+            let predictions = outputs.get("predictions").ok_or_else(|| {
+                TashkeelError::Run("the model has no `predictions` output: not libtashkeel's model".into())
+            })?;
+            let (_, predicted) = predictions.try_extract_tensor::<u8>().map_err(run)?;
             predicted.to_vec()
         };
         Ok(annotate(text, &predicted, &removed, &self.maps))
