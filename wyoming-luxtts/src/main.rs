@@ -60,7 +60,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Piper voices a request may name beyond --voice.
     let mut library: Option<Arc<dyn Library>> = None;
     // Other names of the --voice voices, by index: how each was given (wyoming-piper lists a voice given as a path
-    // under that path, so a client may have stored it), and a custom voice's dataset.
+    // under that path, so a client may have stored it), and, yielding to a voice of that name, a custom voice's
+    // dataset.
     let mut aliases: Vec<(String, usize)> = Vec::new();
     let mut datasets: Vec<(String, usize)> = Vec::new();
     let voices: Vec<Arc<dyn Voice>> = match engine {
