@@ -486,6 +486,39 @@ async fn a_voice_given_as_a_path_answers_to_the_path() {
     assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
 }
 
+/// An Arabic voice (the joe model with an Arabic config) speaks Arabic text, plain and streamed, with piper-tts's
+/// diacritization model found beside `--espeak-data` (the piper-tts package), as `make run` passes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arabic_voice_speaks_with_its_short_vowels() {
+    let (Some(voice), Some(espeak_data)) = (voice(), provisioned("WYOMING_RS_ESPEAK_DATA")) else { return };
+    assert!(espeak_data.join("tashkeel/model.onnx").is_file(), "piper-tts ships its tashkeel model");
+    let data = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&voice, data.path().join("ar_JO-test-medium.onnx")).unwrap();
+    let config = std::fs::read_to_string(format!("{}.json", voice.display())).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    config["espeak"]["voice"] = "ar".into();
+    config["language"]["code"] = "ar_JO".into();
+    std::fs::write(data.path().join("ar_JO-test-medium.onnx.json"), config.to_string()).unwrap();
+    let (data_dir, espeak_data) = (data.path().to_str().unwrap(), espeak_data.to_str().unwrap());
+    let server = start(&voice, &["--data-dir", data_dir, "--local-files-only", "--espeak-data", espeak_data]).await;
+    let text = "مرحبا بكم في بيتنا. كم الساعة الآن؟";
+    let mut client = connect(&server).await;
+    client.send(&synthesize(text, Some("ar_JO-test-medium"))).await.unwrap();
+    let plain = one_cycle(&until(&mut client, "audio-stop").await);
+    assert!(plain.len() > 22_050, "at least half a second of speech: {} bytes", plain.len());
+    let mut client = connect(&server).await;
+    let voice = SynthesizeVoice { name: Some("ar_JO-test-medium".into()), ..Default::default() };
+    client.send(&Event::SynthesizeStart(SynthesizeStart { voice: Some(voice), ..Default::default() })).await.unwrap();
+    for word in text.split(' ') {
+        client
+            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: format!("{word} "), ..Default::default() }))
+            .await
+            .unwrap();
+    }
+    client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
+}
+
 /// CPU seconds the process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
