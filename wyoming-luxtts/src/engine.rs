@@ -195,7 +195,8 @@ impl Voices {
     }
 
     /// Another name for the voice loaded at start at `index`: the `--voice` it was given as (a path, say, under
-    /// which wyoming-piper lists it and a client may have stored it).
+    /// which wyoming-piper lists it and a client may have stored it), or the catalogue name of a file stored under
+    /// an old spelling of it (which `info` then does not list a second time).
     pub fn with_alias(self, alias: String, index: usize) -> Self {
         self.add_alias(alias, index, false)
     }
@@ -238,13 +239,11 @@ impl Voices {
 
     /// The library's voices, less those loaded at start.
     fn listed(&self) -> Vec<TtsVoice> {
-        // A start voice under another spelling of a listed name (`en-us-lessac-medium.onnx`) is that voice.
-        let mut started: Vec<String> = self.voices.iter().map(|v| v.name().to_string()).collect();
-        if let Some(library) = &self.library {
-            started.extend(self.voices.iter().filter_map(|v| library.canonical(v.name())));
-        }
+        // A start voice given under another spelling of a listed name (`en-us-lessac-medium.onnx`) is that voice.
+        let mut started: Vec<&str> = self.voices.iter().map(|v| v.name()).collect();
+        started.extend(self.aliases.iter().filter(|a| !a.weak).map(|a| a.name.as_str()));
         let listed = self.library.as_ref().map(|l| l.listed()).unwrap_or_default();
-        listed.into_iter().filter(|v| !started.contains(&v.artifact.name)).collect()
+        listed.into_iter().filter(|v| !started.contains(&v.artifact.name.as_str())).collect()
     }
 
     /// Looks for voices added to (or removed from) the library since the last look, if that was a while ago
@@ -376,10 +375,10 @@ impl Voices {
         Ok(Selected { voice, speaker })
     }
 
-    /// A voice loaded at start by its name or the name it was given as, then the voice the library resolves the
-    /// name to (loaded at start, under that name or one the library resolves alike, or loaded on first use); a
-    /// start voice's `dataset`, or a name that differs only in case or `-`/`_`, picks a voice loaded at start only
-    /// when the library has no voice of that name.
+    /// A voice loaded at start by its name or another name it was given ([`Voices::with_alias`]), then the voice
+    /// the library resolves the name to (loaded at start, or loaded on first use); a start voice's `dataset`, or a
+    /// name that differs only in case or `-`/`_`, picks a voice loaded at start only when the library has no voice
+    /// of that name.
     fn find(&self, name: &str) -> Option<Arc<dyn Voice>> {
         let own = |name: &str| self.voices.iter().find(|v| v.name() == name).cloned();
         let alias = |same: &dyn Fn(&str) -> bool, weak: bool| {
@@ -389,12 +388,7 @@ impl Voices {
             return Some(voice);
         }
         let key = self.key(name);
-        let started = || {
-            let library = self.library.as_ref()?;
-            own(&key).or_else(|| {
-                self.voices.iter().find(|v| library.canonical(v.name()).as_deref() == Some(key.as_str())).cloned()
-            })
-        };
+        let started = || own(&key).or_else(|| alias(&|a| a == key, false));
         let loaded = || {
             let mut map = lock(&self.loaded);
             let entry = map.get_mut(&key)?;
@@ -671,7 +665,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_start_voice_under_another_spelling_is_that_voice() {
         let library = Arc::new(Spellings(0.into()));
-        let voices = Voices::new(vec![Arc::new(TwoSpeakers("en-us-old"))], None).with_library(library.clone());
+        // main.rs gives a start voice the catalogue name of its file's old spelling as an alias.
+        let voices = Voices::new(vec![Arc::new(TwoSpeakers("en-us-old"))], None)
+            .with_alias("en_US-new".into(), 0)
+            .with_library(library.clone());
         let asked = SynthesizeVoice { name: Some("en_US-new".into()), ..Default::default() };
         assert_eq!(voices.select_or_load(Some(&asked)).await.unwrap().voice.name(), "en-us-old");
         assert_eq!(library.0.load(std::sync::atomic::Ordering::SeqCst), 0, "not loaded a second time");

@@ -104,6 +104,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();
             for (index, (given, voice)) in cli.voices.iter().zip(loaded).enumerate() {
                 aliases.push((given.clone(), index));
+                // A file under an old spelling of a catalogue voice (`en-us-lessac-medium.onnx`) is that voice.
+                if let Some(key) = piper_catalogue::resolve_loosely(voice.name()).filter(|key| *key != voice.name()) {
+                    aliases.push((key.to_string(), index));
+                }
                 if piper_catalogue::find(voice.name()).is_none() {
                     datasets.extend(voice.config().dataset.clone().map(|dataset| (dataset, index)));
                 }

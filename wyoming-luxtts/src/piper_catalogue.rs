@@ -51,6 +51,12 @@ pub fn resolve(name: &str) -> Option<&'static str> {
     find(name).map(|v| v.key.as_str())
 }
 
+/// [`resolve`], or the key that differs from `name` only in case or `-`/`_` (a file `en_us-lessac-medium.onnx`).
+pub fn resolve_loosely(name: &str) -> Option<&'static str> {
+    let key = crate::engine::voice_key(name);
+    resolve(name).or_else(|| voices().iter().find(|v| crate::engine::voice_key(&v.key) == key).map(|v| v.key.as_str()))
+}
+
 impl CatalogueVoice {
     /// Whether `info` lists it (and a request may download it): wyoming-piper lists it without its optional
     /// phonemizers. (A few Chinese voices need one too, which only their own config says; they fail to load.)
@@ -88,6 +94,8 @@ mod tests {
         assert_eq!(resolve("en_US-lessac-medium"), Some("en_US-lessac-medium"));
         assert_eq!(resolve("de-eva_k-x-low"), Some("de_DE-eva_k-x_low"));
         assert_eq!(resolve("en_US-nowhere-medium"), None);
+        assert_eq!(resolve_loosely("en_us-lessac-medium"), Some("en_US-lessac-medium"));
+        assert_eq!(resolve_loosely("en_US-nowhere-medium"), None);
         assert!(find("ja_JA-hi_fi_captain-medium").is_some_and(|v| !v.advertised()));
         assert!(find("pt_PT-tugão-medium").is_some_and(CatalogueVoice::advertised), "a key beyond ASCII");
         let lessac = voices().iter().find(|v| v.key == "en_US-lessac-medium").map(CatalogueVoice::describe);

@@ -519,6 +519,51 @@ async fn an_arabic_voice_speaks_with_its_short_vowels() {
     assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
 }
 
+/// A `--voice` file stored under an old spelling of a catalogue voice is that voice (listed once, not loaded a
+/// second time), and a voice given by a path outside the data dirs does not hide a data-dir voice whose name
+/// differs from it only in case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_voices_under_other_spellings_neither_double_nor_hide_voices() {
+    let Some(voice) = voice() else { return };
+    let (data, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = std::fs::read_to_string(format!("{}.json", voice.display())).unwrap();
+    let link = |dir: &std::path::Path, name: &str, length_scale: f64| {
+        std::os::unix::fs::symlink(&voice, dir.join(format!("{name}.onnx"))).unwrap();
+        let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
+        config["inference"]["length_scale"] = length_scale.into();
+        std::fs::write(dir.join(format!("{name}.onnx.json")), config.to_string()).unwrap();
+    };
+    link(data.path(), "en-us-lessac-medium", 1.0);
+    link(data.path(), "dd", 2.0);
+    link(outside.path(), "DD", 1.0);
+    let outside_dd = outside.path().join("DD.onnx");
+    let port = free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let data_dir = data.path().to_str().unwrap();
+    let args = ["--voice", "en-us-lessac-medium", "--voice", outside_dd.to_str().unwrap(), "--data-dir", data_dir];
+    let deterministic = ["--noise-scale", "0", "--noise-w", "0"]; // so that one voice gives one length
+    let child =
+        Command::new(BIN).args(args).args(deterministic).args(["--local-files-only", "--uri", &uri]).spawn().unwrap();
+    let server = Server { child: ChildGuard(child), uri: uri.parse().unwrap() };
+    wait_for_port(port, Duration::from_secs(60)).await.unwrap();
+    let info = connect(&server).await.describe().await.unwrap();
+    let names: Vec<&str> = info.tts[0].voices.iter().map(|v| v.artifact.name.as_str()).collect();
+    assert!(names.contains(&"en-us-lessac-medium") && !names.contains(&"en_US-lessac-medium"), "listed once");
+    assert!(names.contains(&"DD") && names.contains(&"dd"), "{names:?}");
+    let bytes = |name: &'static str| {
+        let server = &server;
+        async move {
+            let mut client = connect(server).await;
+            client.send(&synthesize("Which voice is this?", Some(name))).await.unwrap();
+            one_cycle(&until(&mut client, "audio-stop").await).len()
+        }
+    };
+    let (old, new) = (bytes("en-us-lessac-medium").await, bytes("en_US-lessac-medium").await);
+    assert_eq!(old, new, "the catalogue name is the voice loaded at start");
+    let (outside, inside) = (bytes("DD").await, bytes("dd").await);
+    assert!(inside as f64 > 1.5 * outside as f64, "dd is the data dir's slower voice: {inside} against {outside}");
+}
+
 /// CPU seconds the process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
