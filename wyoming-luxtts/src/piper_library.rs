@@ -229,6 +229,12 @@ mod tests {
         }
     }
 
+    /// An empty `NAME.onnx` (listing never opens it) and its config.
+    fn write_voice(dir: &std::path::Path, name: &str, config: &str) {
+        std::fs::write(dir.join(format!("{name}.onnx")), b"").unwrap();
+        std::fs::write(dir.join(format!("{name}.onnx.json")), config).unwrap();
+    }
+
     /// A config with what listing reads.
     fn config(dataset: &str, extra: &str) -> String {
         format!(
@@ -240,10 +246,7 @@ mod tests {
     #[test]
     fn custom_voices_are_listed_as_wyoming_piper_lists_them_and_looked_for_again() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, config: String| {
-            std::fs::write(dir.path().join(format!("{name}.onnx")), b"").unwrap();
-            std::fs::write(dir.path().join(format!("{name}.onnx.json")), config).unwrap();
-        };
+        let write = |name: &str, config: String| write_voice(dir.path(), name, &config);
         write("en_GB-mine-medium", config("my_voice", r#", "language": {"code": "en_GB"}"#));
         write("robot", config("robot", ""));
         write("zh_CN-pinyin-medium", config("pinyin", r#", "phoneme_type": "pinyin""#));
@@ -301,10 +304,7 @@ mod tests {
     #[test]
     fn exact_names_come_before_similar_ones_and_descriptive_fields_are_read_leniently() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, config: String| {
-            std::fs::write(dir.path().join(format!("{name}.onnx")), b"").unwrap();
-            std::fs::write(dir.path().join(format!("{name}.onnx.json")), config).unwrap();
-        };
+        let write = |name: &str, config: String| write_voice(dir.path(), name, &config);
         // Three files whose names differ only in case or `-`/`_` are three voices, as in wyoming-piper.
         for name in ["my_voice", "my-voice", "My_Voice"] {
             write(name, config(name, ""));
