@@ -92,12 +92,20 @@ fn none_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec
     Ok(Option::<Vec<Vec<String>>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// `speaker_id_map`: a map of names to ids; `null` or an empty list is none.
+/// `speaker_id_map`: a map of names to ids; `null` is none, and a list of names numbers them in order (piper-tts
+/// never checks the type, so wyoming-piper speaks such a voice).
 fn lenient_speakers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, i64>, D::Error> {
     use serde::de::Error as _;
     match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::Null => Ok(BTreeMap::new()),
-        serde_json::Value::Array(items) if items.is_empty() => Ok(BTreeMap::new()),
+        serde_json::Value::Array(names) => names
+            .into_iter()
+            .enumerate()
+            .map(|(id, name)| match name {
+                serde_json::Value::String(name) => Ok((name, id as i64)),
+                other => Err(D::Error::custom(format!("speaker_id_map: a speaker name is {other}, not text"))),
+            })
+            .collect(),
         other => serde_json::from_value(other).map_err(D::Error::custom),
     }
 }
@@ -413,6 +421,19 @@ impl Voice for PiperVoice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn speaker_maps_are_read_leniently() {
+        let speakers = |map: &str| {
+            let config =
+                format!(r#"{{"audio": {{"sample_rate": 22050}}, "phoneme_id_map": {{}}, "speaker_id_map": {map}}}"#);
+            serde_json::from_str::<PiperConfig>(&config).map(|c| c.speaker_id_map.into_iter().collect::<Vec<_>>())
+        };
+        assert_eq!(speakers(r#"{"ann": 1, "bob": 0}"#).unwrap(), [("ann".into(), 1), ("bob".into(), 0)]);
+        assert_eq!(speakers(r#"["ann", "bob"]"#).unwrap(), [("ann".into(), 0), ("bob".into(), 1)]);
+        assert!(speakers("null").unwrap().is_empty() && speakers("[]").unwrap().is_empty());
+        assert!(speakers("[1, 2]").is_err() && speakers(r#"{"ann": "zero"}"#).is_err());
+    }
 
     #[test]
     fn a_config_too_large_to_be_one_is_refused_without_reading_it_whole() {
