@@ -175,7 +175,8 @@ fn requested_name(requested: Option<&SynthesizeVoice>) -> Option<&str> {
     requested.and_then(|v| v.name.as_deref()).filter(|n| !n.is_empty())
 }
 
-/// Names that pick the same voice: `en-us-joe-medium` is `en_US-joe-medium`.
+/// What names alike enough to pick the same voice share, when no name matches exactly: `en-us-joe-medium` is
+/// `en_US-joe-medium`.
 pub fn voice_key(name: &str) -> String {
     name.to_lowercase().replace('_', "-")
 }
@@ -221,8 +222,8 @@ impl Voices {
         self
     }
 
-    /// What names that pick the same voice share: the voice's own name when the library knows the name (two files whose names differ only in case are two voices, as in
-    /// wyoming-piper), else the name's [`voice_key`].
+    /// What names that pick the same voice share: the voice's own name when the library knows the name (two files
+    /// whose names differ only in case are two voices, as in wyoming-piper), else the name's [`voice_key`].
     fn key(&self, name: &str) -> String {
         self.library.as_ref().and_then(|l| l.canonical(name)).unwrap_or_else(|| voice_key(name))
     }

@@ -48,6 +48,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "espeak-ng data: the library's own (--espeak-data picks the one your voices were trained with)"
         ),
     }
+    // Loaded when an Arabic voice first speaks; a --tashkeel-dir given by hand must hold the model.
+    if let Some(dir) = &cli.tashkeel_dir
+        && !dir.join("model.onnx").is_file()
+    {
+        anyhow::bail!("--tashkeel-dir {}: no model.onnx there (libtashkeel's, as piper-tts ships it)", dir.display());
+    }
     let tashkeel = cli.tashkeel_dir.clone().or_else(|| cli.espeak_data.as_ref().map(|dir| dir.join("tashkeel")));
     if let Some(dir) = tashkeel {
         tashkeel::init(env.clone(), dir);
@@ -85,20 +91,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ScaleOverrides { noise_scale: cli.noise_scale, length_scale: cli.length_scale, noise_w: cli.noise_w };
             let download_dir = cli.download_dir.clone().unwrap_or_else(|| data_dirs[0].clone());
             let (dirs, local, given) = (data_dirs.clone(), cli.local_files_only, cli.voices.clone());
-            let (env2, session2) = (env.clone(), session.clone());
-            let (files, loaded) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let files = OnDemand::new(dirs.clone(), download_dir.clone(), local);
-                let mut loaded = Vec::new();
-                for given in &given {
-                    // A name as requests name voices (an old name of a catalogue voice, `en-us-lessac-medium`, a
-                    // custom voice's `dataset`, as in wyoming-piper), else a path (or the reason it is neither).
-                    let path = match files.files(given)? {
-                        Some(path) => path,
-                        None => piper_files::locate(given, &dirs, &download_dir, local)?,
-                    };
-                    loaded.push(PiperVoice::load(env2.clone(), &path, session2.clone(), overrides)?);
+            let (files, loaded) = tokio::task::spawn_blocking({
+                let (env, session) = (env.clone(), session.clone());
+                move || -> anyhow::Result<_> {
+                    let files = OnDemand::new(dirs.clone(), download_dir.clone(), local);
+                    let mut loaded = Vec::new();
+                    for given in &given {
+                        // A name as requests name voices (an old name of a catalogue voice, `en-us-lessac-medium`, a
+                        // custom voice's `dataset`, as in wyoming-piper), else a path (or the reason it is neither).
+                        let path = match files.files(given)? {
+                            Some(path) => path,
+                            None => piper_files::locate(given, &dirs, &download_dir, local)?,
+                        };
+                        loaded.push(PiperVoice::load(env.clone(), &path, session.clone(), overrides)?);
+                    }
+                    Ok((files, loaded))
                 }
-                Ok((files, loaded))
             })
             .await??;
             let mut voices: Vec<Arc<dyn Voice>> = Vec::new();

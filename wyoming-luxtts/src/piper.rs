@@ -49,7 +49,7 @@ pub struct PiperConfig {
     pub inference: Scales,
     #[serde(default = "one")]
     pub num_speakers: usize,
-    /// `null` or `[]` (as some exports write it) is none.
+    /// Read leniently ([`lenient_speakers`]): `null` is none, a list of names numbers them.
     #[serde(default, deserialize_with = "lenient_speakers")]
     pub speaker_id_map: BTreeMap<String, i64>,
     #[serde(default)]
@@ -146,6 +146,13 @@ fn default_noise_w() -> f32 {
 /// `phoneme_type` of a voice whose symbols are the text's own code points.
 const TEXT: &str = "text";
 
+/// The config of the voice `model` (`NAME.onnx`): `NAME.onnx.json` beside it.
+pub fn config_path(model: &Path) -> PathBuf {
+    let mut path = model.as_os_str().to_owned();
+    path.push(".json");
+    PathBuf::from(path)
+}
+
 /// The largest `.onnx.json` read.
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
@@ -153,7 +160,7 @@ impl PiperConfig {
     /// The `<voice>.onnx.json` next to `model`.
     pub fn read(model: &Path) -> Result<PiperConfig, PiperError> {
         use std::io::Read as _;
-        let path = PathBuf::from(format!("{}.json", model.display()));
+        let path = config_path(model);
         let read_error = |source| PiperError::Read { path: path.clone(), source };
         // The data dirs are looked at again while the server runs: a stray huge `.onnx.json` must not be read
         // whole each time. Real configs are tens of kilobytes (a 900-speaker voice's, about 100 KB).
@@ -216,10 +223,8 @@ impl PiperConfig {
     /// text itself (`text`). Such a voice is not listed, as wyoming-piper leaves out a voice whose phonemizer it
     /// lacks.
     pub fn unsupported(&self, path: &Path) -> Option<PiperError> {
-        (self.phoneme_type != "espeak" && self.phoneme_type != TEXT).then(|| PiperError::PhonemeType {
-            path: PathBuf::from(format!("{}.json", path.display())),
-            kind: self.phoneme_type.clone(),
-        })
+        (self.phoneme_type != "espeak" && self.phoneme_type != TEXT)
+            .then(|| PiperError::PhonemeType { path: config_path(path), kind: self.phoneme_type.clone() })
     }
 }
 
@@ -251,12 +256,11 @@ impl PiperVoice {
         if let Some(unsupported) = config.unsupported(model) {
             return Err(unsupported);
         }
-        let config_path = PathBuf::from(format!("{}.json", model.display()));
         let ids = IdMap::new(config.phoneme_id_map.clone());
         for symbol in [phonemes::BOS, phonemes::EOS, phonemes::PAD] {
             if ids.get(symbol).is_none() {
                 return Err(PiperError::Invalid {
-                    path: config_path,
+                    path: config_path(model),
                     message: format!("phoneme_id_map has no {symbol:?}"),
                 });
             }

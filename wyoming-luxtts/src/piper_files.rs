@@ -3,6 +3,7 @@
 //! wyoming-piper does (`--local-files-only` turns that off). Which voices a request may name is
 //! [`crate::piper_library`]'s.
 
+use crate::piper::config_path;
 use crate::piper_catalogue;
 use std::path::{Path, PathBuf};
 use wyoming_proto::hub::Hub;
@@ -111,7 +112,7 @@ pub fn installed(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
                     path
                 };
                 let name = candidate.file_name()?.to_str()?.strip_suffix(".onnx")?.to_string();
-                let complete = candidate.is_file() && Path::new(&format!("{}.json", candidate.display())).is_file();
+                let complete = candidate.is_file() && config_path(&candidate).is_file();
                 (complete && !name.is_empty()).then_some((name, candidate))
             })
             .collect();

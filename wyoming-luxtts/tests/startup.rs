@@ -63,6 +63,9 @@ fn missing_or_corrupt_voices_are_clear_errors() {
 
     let (ok, err) = run(&[&URI[..], &["--voice", "nobody", "--data-dir", data]].concat(), Some(ort));
     assert!(!ok && err.contains("Piper voice \"nobody\" not found"), "{err}");
+    let joe = voice.to_str().unwrap();
+    let (ok, err) = run(&[&URI[..], &["--voice", joe, "--tashkeel-dir", data]].concat(), Some(ort));
+    assert!(!ok && err.contains("--tashkeel-dir") && err.contains("no model.onnx"), "{err}");
     // Only catalogue voices are downloaded: a typo is not a request to the network.
     let (ok, err) = run(&[&URI[..], &["--voice", "en_US-nobody-medium", "--data-dir", data]].concat(), Some(ort));
     assert!(!ok && err.contains("not a voice of the catalogue"), "{err}");
