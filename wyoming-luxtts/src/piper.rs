@@ -6,10 +6,11 @@ use crate::engine::{SynthError, Voice};
 use crate::onnx::{Cancel, Graph, OnnxError, SessionOptions, SessionPool, Width};
 use crate::piper_catalogue;
 use crate::text::phonemes::{self, IdMap};
-use crate::text::{espeak, sanitize, tashkeel};
+use crate::text::{espeak, phoneme_blocks, sanitize, tashkeel};
 use ort::environment::Environment;
 use ort::value::Tensor;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -145,6 +146,12 @@ fn default_noise_w() -> f32 {
 
 /// `phoneme_type` of a voice whose symbols are the text's own code points.
 const TEXT: &str = "text";
+
+/// Whether words (after sanitising) or a `[[ phonemes ]]` block give something to say.
+fn speakable(parts: &[phoneme_blocks::Part<'_>]) -> bool {
+    phoneme_blocks::has_symbols(parts)
+        || parts.iter().any(|part| matches!(part, phoneme_blocks::Part::Text(text) if sanitize::is_speakable(&sanitize::sanitize(text))))
+}
 
 /// The config of the voice `model` (`NAME.onnx`): `NAME.onnx.json` beside it.
 pub fn config_path(model: &Path) -> PathBuf {
@@ -293,25 +300,43 @@ impl PiperVoice {
         &self.config
     }
 
-    /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them.
-    /// (piper-tts 1.8 ignores a config's `phoneme_map`, which the C++ piper applied; so does this.)
+    /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them, `[[ phonemes ]]` blocks
+    /// included. (piper-tts 1.8 ignores a config's `phoneme_map`, which the C++ piper applied; so does this.)
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
-        let sentences = if self.config.phoneme_type == TEXT {
-            // The text's own code points are the symbols, in one sentence.
-            vec![text.nfd().map(String::from).collect()]
-        } else {
+        if self.config.phoneme_type == TEXT {
+            // The text's own code points are the symbols, in one sentence (blocks are not looked for).
+            let sentence: phonemes::Sentence = text.nfd().map(String::from).collect();
+            return self.ids_of(vec![sentence]);
+        }
+        self.ids_of(self.sentences(&phoneme_blocks::split(text), false)?)
+    }
+
+    /// Sentences of symbols for `parts`: text parts (sanitised first if `sanitized`) through espeak-ng, blocks as
+    /// they are.
+    fn sentences(
+        &self,
+        parts: &[phoneme_blocks::Part<'_>],
+        sanitized: bool,
+    ) -> Result<Vec<phonemes::Sentence>, SynthError> {
+        let voice = self.config.espeak_voice();
+        let clusters = &self.config.vowel_clusters;
+        let phonemize = |part: &str| -> Result<Vec<phonemes::Sentence>, SynthError> {
+            let text = if sanitized { Cow::Owned(sanitize::sanitize(part)) } else { Cow::Borrowed(part) };
             // piper-tts gives Arabic its short vowels first, which espeak-ng needs to read it.
-            let diacritized = (self.config.espeak_voice() == "ar").then(|| tashkeel::diacritize(text));
-            let mut clauses = espeak::phonemize(self.config.espeak_voice(), diacritized.as_deref().unwrap_or(text))?;
-            if self.config.espeak_voice().starts_with("en") {
+            let diacritized = (voice == "ar").then(|| tashkeel::diacritize(&text));
+            let mut clauses = espeak::phonemize(voice, diacritized.as_deref().unwrap_or(&text))?;
+            if voice.starts_with("en") {
                 for clause in &mut clauses {
                     clause.ipa = phonemes::link_glides(&clause.ipa);
                 }
             }
             let sentences = phonemes::sentences(&clauses);
-            let clusters = &self.config.vowel_clusters;
-            sentences.into_iter().map(|sentence| phonemes::merge_vowel_clusters(sentence, clusters)).collect()
+            Ok(sentences.into_iter().map(|sentence| phonemes::merge_vowel_clusters(sentence, clusters)).collect())
         };
+        phoneme_blocks::sentences(parts, phonemize)
+    }
+
+    fn ids_of(&self, sentences: Vec<phonemes::Sentence>) -> Result<Vec<Vec<i64>>, SynthError> {
         let mut out = Vec::new();
         for sentence in sentences {
             let (ids, skipped) = self.ids.piper_ids(&sentence).map_err(|e| SynthError::Model(e.to_string()))?;
@@ -381,6 +406,13 @@ impl Voice for PiperVoice {
         self.config.describe(&self.name)
     }
 
+    fn can_say(&self, text: &str) -> bool {
+        if self.config.phoneme_type == TEXT {
+            return sanitize::is_speakable(&sanitize::sanitize(text));
+        }
+        speakable(&phoneme_blocks::split(text))
+    }
+
     fn speaker(&self, speaker: Option<&str>) -> Result<Option<i64>, SynthError> {
         let Some(speaker) = speaker else { return Ok(None) };
         if self.config.num_speakers <= 1 {
@@ -410,12 +442,22 @@ impl Voice for PiperVoice {
         width: Width,
         cancel: &Cancel,
     ) -> Result<Vec<f32>, SynthError> {
-        let text = sanitize::sanitize(phrase);
-        if !sanitize::is_speakable(&text) {
-            return Ok(Vec::new());
-        }
+        let sentences = if self.config.phoneme_type == TEXT {
+            let text = sanitize::sanitize(phrase);
+            if !sanitize::is_speakable(&text) {
+                return Ok(Vec::new());
+            }
+            vec![text.nfd().map(String::from).collect()]
+        } else {
+            // Markup is taken out of the words around `[[ phonemes ]]`, never out of a block.
+            let parts = phoneme_blocks::split(phrase);
+            if !speakable(&parts) {
+                return Ok(Vec::new());
+            }
+            self.sentences(&parts, true)?
+        };
         let mut audio = Vec::new();
-        for ids in self.phoneme_ids(&text)? {
+        for ids in self.ids_of(sentences)? {
             audio.extend(self.ids_to_audio(&ids, speaker, width, cancel).map_err(|e| e.unless_cancelled(cancel))?);
         }
         Ok(audio)

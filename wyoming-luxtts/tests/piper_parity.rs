@@ -1,7 +1,7 @@
 //! Our Piper engine against the Python `piper-tts` 1.8.0 engine: same voice, texts and scales (noise off so
 //! the output is deterministic), same espeak-ng dictionaries (piper-tts's own `espeak-ng-data`).
 //!
-//! Result: identical phoneme ids for all 32 texts; bit-identical audio on a wide (two-thread) session, and
+//! Result: identical phoneme ids for all 40 texts (eight about inline `[[ phonemes ]]`); bit-identical audio on a wide (two-thread) session, and
 //! within 1.1e-4 of full scale (3-4 LSB at 16 bits) on a narrow (one-thread) one, whose 1-D convolutions run
 //! as 2-D ones (`onnx::conv2d`): float summation order. piper-tts statically links espeak-ng from its master of
 //! March 2025, which writes linking glides (`ʲ`) that the Debian library we link (1.51) leaves out; the last
@@ -52,6 +52,15 @@ const TEXTS: &[&str] = &[
     "The area around the lake is lovely in autumn.",
     "Maybe it will rain in the evening, so take an umbrella.",
     "Happy anniversary! I hope you have a wonderful evening.",
+    // Inline phonemes, as piper-tts reads them: a block joins the sentence it stands in.
+    "Say [[ həˈloʊ ]] to everyone.",
+    "[[ tʃˈiːz ]]",
+    "The word is [[ təmˈɑːtoʊ ]].",
+    "Call me [[ dʒˈoʊ ]], please. Thank you.",
+    "Hello. [[ həˈloʊ ]] again!",
+    "[[ ʃ ]][[ iː ]] sells shells.",
+    "A snowman [[ snˈoʊ☃mæn ]] is not a phoneme.",
+    "No block [[ here\nat all ]] today.",
 ];
 
 #[derive(serde::Deserialize)]

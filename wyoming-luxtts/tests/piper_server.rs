@@ -288,6 +288,60 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     assert!(streamed == plain, "streamed {} bytes, plain {}", streamed.len(), plain.len());
 }
 
+/// Inline phonemes (`[[ həˈloʊ ]]`, as piper-tts reads them): spoken as piper-tts speaks them, and a stream whose
+/// chunks cut a block (at a `.` inside it, too) says exactly what the plain request says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_phonemes_are_spoken_as_piper_tts_speaks_them() {
+    let (Some(voice), Some(espeak_data), Some(python)) = (voice(), provisioned("WYOMING_RS_ESPEAK_DATA"), python())
+    else {
+        return;
+    };
+    let text = "Say [[ həˈloʊ. ]] to everyone.";
+    let reference = tempfile::tempdir().unwrap();
+    let mut child = Command::new(&python)
+        .arg(python_script("piper_reference.py"))
+        .arg(reference.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&[text]).unwrap().as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "piper_reference.py failed");
+    let theirs: Vec<f32> = std::fs::read(reference.path().join("000.raw"))
+        .unwrap()
+        .chunks(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+
+    let espeak_data = espeak_data.to_str().unwrap();
+    let deterministic = ["--noise-scale", "0", "--noise-w", "0", "--stream-hold-ms", "2000"];
+    let server = start(&voice, &[&deterministic[..], &["--espeak-data", espeak_data]].concat()).await;
+    let mut client = connect(&server).await;
+    client.send(&synthesize(text, None)).await.unwrap();
+    let plain = one_cycle(&until(&mut client, "audio-stop").await);
+    let ours: Vec<f32> = plain.chunks(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32767.0).collect();
+    assert_eq!(ours.len(), theirs.len(), "sample counts differ");
+    let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(max_diff < 1e-3, "differs from piper-tts by {max_diff}");
+
+    client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
+    for chunk in ["Say [[ hə", "ˈloʊ. ", "]] to every", "one."] {
+        client
+            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: chunk.into(), ..Default::default() }))
+            .await
+            .unwrap();
+    }
+    client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
+    let streamed = audio_until(&mut client, "synthesize-stopped").await;
+    assert!(streamed == plain, "streamed {} bytes, plain {}", streamed.len(), plain.len());
+
+    // A block alone is something to say; an empty one is not.
+    client.send(&synthesize("[[ tʃˈiːz ]]", None)).await.unwrap();
+    assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
+    client.send(&synthesize("[[ ]]", None)).await.unwrap();
+    assert_eq!(error_code(client.recv().await.unwrap()), "EmptyText");
+}
+
 /// A client that starts a new stream without stopping the open one, which wyoming-piper allows: the open
 /// stream's complete sentence is spoken, its unfinished text is dropped, and only the new stream ends with
 /// `synthesize-stopped`.

@@ -5,13 +5,14 @@
 //! ("forty-two!") instead of producing no tokens, because this server normalises the whole text as English
 //! (upstream classifies digits as "other" and drops segments without letters).
 
+use crate::text::phoneme_blocks::{self, Part};
 use crate::text::phonemes::{self, IdMap};
 use crate::text::{espeak, normalize, sanitize};
 use std::path::Path;
 
 /// Bumped whenever the frontend's output for the same text may change; encoded voices record it, so their
 /// cached prompt tokens are redone.
-pub const FRONTEND_VERSION: u32 = 1;
+pub const FRONTEND_VERSION: u32 = 2;
 
 /// The espeak-ng voice of the English branch.
 pub const ESPEAK_VOICE: &str = "en-us";
@@ -48,14 +49,27 @@ impl Frontend {
         normalize::normalize_english(&text)
     }
 
-    /// The token ids of `text`; empty when there is nothing to say.
+    /// Whether `text` holds words or `[[ phonemes ]]` to say.
+    pub fn can_say(text: &str) -> bool {
+        let parts = phoneme_blocks::split(text);
+        phoneme_blocks::has_symbols(&parts)
+            || parts.iter().any(|part| matches!(part, Part::Text(t) if sanitize::is_speakable(&Self::prepare(t))))
+    }
+
+    /// The token ids of `text`; empty when there is nothing to say. `[[ phonemes ]]` blocks are taken as they
+    /// are, as the Piper engine takes them.
     pub fn tokens(&self, text: &str) -> Result<Vec<i64>, espeak::EspeakError> {
-        let text = Self::prepare(text);
-        if !sanitize::is_speakable(&text) {
+        if !Self::can_say(text) {
             return Ok(Vec::new());
         }
-        let clauses = espeak::phonemize(ESPEAK_VOICE, &text)?;
-        let symbols: Vec<String> = phonemes::sentences(&clauses).into_iter().flatten().collect();
+        let sentences = phoneme_blocks::sentences(&phoneme_blocks::split(text), |part| {
+            let part = Self::prepare(part);
+            if part.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(phonemes::sentences(&espeak::phonemize(ESPEAK_VOICE, &part)?))
+        })?;
+        let symbols: Vec<String> = sentences.into_iter().flatten().collect();
         let (ids, skipped) = self.ids.plain_ids(&symbols);
         if skipped > 0 {
             tracing::debug!(skipped, "symbols missing from tokens.txt were skipped");
@@ -111,5 +125,8 @@ mod tests {
             [32, 120, 61, 31, 32, 74, 44, 8, 3, 32, 120, 61, 31, 32, 74, 44, 10]
         );
         assert!(frontend.tokens(" ** ").unwrap().is_empty());
+        // Inline phonemes are taken as they are, between the words around them.
+        assert_eq!(frontend.tokens("testing [[ tɛst ]]").unwrap(), [32, 120, 61, 31, 32, 74, 44, 3, 32, 61, 31, 32]);
+        assert!(!Frontend::can_say("[[ ]] **") && Frontend::can_say("[[ ɛ ]]"));
     }
 }

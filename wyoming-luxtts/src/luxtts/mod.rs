@@ -144,7 +144,7 @@ impl Voice for LuxVoice {
 
     /// Only the English branch of LuxTTS's tokenizer is implemented: CJK characters are dropped.
     fn can_say(&self, text: &str) -> bool {
-        crate::text::sanitize::is_speakable(&frontend::Frontend::prepare(text))
+        frontend::Frontend::can_say(text)
     }
 
     fn synthesize(

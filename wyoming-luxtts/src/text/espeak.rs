@@ -115,6 +115,9 @@ pub fn phonemize(voice: &str, text: &str) -> Result<Vec<Clause>, EspeakError> {
         };
         let consumed = String::from_utf8_lossy(&bytes[before.min(after)..after]);
         let (terminator, end_of_sentence) = terminator_of(&consumed, cursor.is_null());
+        // piper-tts's espeak-ng reports no terminator for a clause without phonemes (`.` alone, after a
+        // `[[ phonemes ]]` block).
+        let terminator = if ipa.is_empty() { "" } else { terminator };
         clauses.push(Clause { ipa, terminator, end_of_sentence });
         if after <= before && !cursor.is_null() {
             break; // espeak made no progress; never loop forever on odd input

@@ -21,7 +21,12 @@
 //! Each search looks at no more than `max_chars` characters and released text is dropped once per push, so
 //! splitting is linear in the text, whatever the text (it runs on the connection's task).
 //!
+//! A `[[ phonemes ]]` block is one word: no phrase is cut inside it, and in a stream an open `[[` holds the
+//! phrase until its `]]` comes (or a line ends, or the phrase outgrows `max_chars`).
+//!
 //! Pure: text in, phrases out; the session owns the I/O.
+
+use super::phoneme_blocks;
 
 /// Words after which a period does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
@@ -132,6 +137,8 @@ impl PhraseSplitter {
     pub fn split_all(config: SplitConfig, text: &str) -> Vec<String> {
         let mut splitter = PhraseSplitter::new(config);
         let mut phrases = splitter.push(text);
+        // Nothing more is coming: an unclosed `[[` is text, not a block still being written.
+        phrases.extend(splitter.release_held());
         phrases.extend(splitter.finish());
         phrases
     }
@@ -144,6 +151,10 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
     let chars: Vec<(usize, char)> = text.char_indices().take(max_chars + LOOKAHEAD).collect();
     // Whether `chars` reaches the end of the buffer, or more text lies beyond what was looked at.
     let whole = chars.last().is_none_or(|&(at, c)| at + c.len_utf8() == text.len());
+    // The bytes looked at: a `[[ phonemes ]]` block must close within them to count as one.
+    let window = &text[..chars.last().map_or(0, |&(at, c)| at + c.len_utf8())];
+    // Blocks passed over, never cut inside.
+    let mut blocks = Vec::new();
     // Whether a letter or digit came before position `i`.
     let mut word = false;
     let mut i = 0;
@@ -151,6 +162,22 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
         let (at, c) = chars[i];
         if c == '\n' && word {
             return Some(at + 1);
+        }
+        if c == '[' && window[at..].starts_with("[[") {
+            match phoneme_blocks::block_end(window, at) {
+                Some(end) => {
+                    // A block is one word, whatever punctuation its symbols hold.
+                    blocks.push((at, end));
+                    while i < chars.len() && chars[i].0 < end {
+                        i += 1;
+                    }
+                    word = true;
+                    continue;
+                }
+                // Its `]]` may be in the next chunk.
+                None if whole && !settled && !window[at..].contains('\n') => break,
+                None => {}
+            }
         }
         if ENDERS.contains(&c) {
             let mut j = i;
@@ -217,7 +244,12 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
         .filter(|&at| at > limit / 2)
         .or_else(|| head.char_indices().rev().find(|&(at, c)| at > 0 && c.is_whitespace()).map(|(at, _)| at))
         .unwrap_or(limit);
-    Some(cut)
+    // Not inside a block: before it, or after it when it starts the phrase.
+    match blocks.iter().find(|&&(start, end)| start < cut && cut < end) {
+        Some(&(0, end)) => Some(end),
+        Some(&(start, _)) => Some(start),
+        None => Some(cut),
+    }
 }
 
 /// Whether a phrase ends a sentence (`. ! ? …`, closing quotes looked through): `--sentence-silence` belongs
@@ -469,6 +501,24 @@ mod tests {
         let phrases = PhraseSplitter::split_all(SplitConfig::default(), &text);
         assert!(phrases.iter().all(|p| p.chars().count() <= 250), "{:?}", phrases.iter().map(|p| p.len()).max());
         assert_eq!(phrases.concat().replace(' ', ""), text.replace(' ', ""));
+    }
+
+    #[test]
+    fn a_phoneme_block_is_never_cut() {
+        let all = |text| PhraseSplitter::split_all(SplitConfig::default(), text);
+        assert_eq!(all("Say [[ a. b, c ]] now. Next one."), ["Say [[ a. b, c ]] now.", "Next one."]);
+        // Written in pieces: the open `[[` holds the phrase until its `]]` comes.
+        assert_eq!(
+            stream(&["Call me [[ ˈdʒ", "oʊ. ", "]], please. ", "Thanks."]),
+            [(2, "Call me [[ ˈdʒoʊ. ]],".to_string()), (2, "please.".to_string()), (4, "Thanks.".to_string())]
+        );
+        // Not a block: no `]]` before the line ends, or none at all in a whole text.
+        assert_eq!(all("Hi [[ there.\nBye. Now."), ["Hi [[ there.", "Bye.", "Now."]);
+        assert_eq!(all("Hi [[ there. Bye."), ["Hi [[ there.", "Bye."]);
+        // A run-on phrase cut for length is cut before a block, not inside it.
+        let config = SplitConfig { max_chars: 20, ..SplitConfig::default() };
+        let phrases = PhraseSplitter::split_all(config, "word word word [[ a b c d e f ]] end");
+        assert_eq!(phrases, ["word word word", "[[ a b c d e f ]]", "end"]);
     }
 
     #[test]

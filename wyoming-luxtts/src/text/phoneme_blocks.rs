@@ -1,0 +1,189 @@
+//! Inline phonemes: `[[ həˈloʊ ]]` in a text is spoken as the symbols it holds, as piper-tts 1.8 reads it, so
+//! that a Home Assistant automation written for wyoming-piper can fix a name's pronunciation the same way here.
+//!
+//! piper-tts cuts the text with `re.split(r"(\[\[.*?\]\])", text)`: the shortest `[[ … ]]` on one line is a block.
+//! Text between blocks goes to espeak-ng; a block's symbols (code points, outer whitespace stripped) join the
+//! sentence they stand in: the last sentence of the text before it, and the first sentence of the text after it
+//! joins them in turn. A space is kept on a side where the text next to the block has one. Written here as
+//! pure functions (the splitter also asks where a block ends, so that it never cuts a phrase inside one).
+
+use super::phonemes::Sentence;
+
+/// One piece of a text: words for espeak-ng, or a block of phoneme symbols.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part<'a> {
+    Text(&'a str),
+    /// The symbols between `[[` and `]]`, outer whitespace stripped; whether the text before the block ends
+    /// with a space, and whether the text after it starts with one.
+    Phonemes {
+        symbols: &'a str,
+        space_before: bool,
+        space_after: bool,
+    },
+}
+
+/// Byte index just past the `]]` of a block that starts at byte `at` of `text`, if a block starts there: the
+/// first `]]` after the `[[`, with no line break before it.
+pub fn block_end(text: &str, at: usize) -> Option<usize> {
+    let rest = text.get(at..)?.strip_prefix("[[")?;
+    let close = rest.find("]]")?;
+    (!rest[..close].contains('\n')).then_some(at + 2 + close + 2)
+}
+
+/// `text` cut into text and phoneme blocks, as piper-tts cuts it. Empty text parts are left out.
+pub fn split(text: &str) -> Vec<Part<'_>> {
+    let mut cuts = Vec::new(); // (start, end) of each block
+    let mut at = 0;
+    while let Some(found) = text[at..].find("[[") {
+        let start = at + found;
+        match block_end(text, start) {
+            Some(end) => {
+                cuts.push((start, end));
+                at = end;
+            }
+            // As the regex does: no block starts here, try the next position.
+            None => at = start + 1,
+        }
+    }
+    let mut parts = Vec::with_capacity(cuts.len() * 2 + 1);
+    let mut last = 0;
+    for &(start, end) in &cuts {
+        if start > last {
+            parts.push(Part::Text(&text[last..start]));
+        }
+        parts.push(Part::Phonemes {
+            symbols: text[start + 2..end - 2].trim(),
+            space_before: text[..start].ends_with(' '),
+            space_after: text[end..].starts_with(' '),
+        });
+        last = end;
+    }
+    if last < text.len() {
+        parts.push(Part::Text(&text[last..]));
+    }
+    parts
+}
+
+/// The sentences of `parts`: `phonemize` turns a text part into sentences of symbols (espeak-ng), and each
+/// block joins the sentence it stands in, as piper-tts's `PiperVoice.phonemize` does.
+pub fn sentences<E>(
+    parts: &[Part<'_>],
+    mut phonemize: impl FnMut(&str) -> Result<Vec<Sentence>, E>,
+) -> Result<Vec<Sentence>, E> {
+    let mut out: Vec<Sentence> = Vec::new();
+    let mut after_block = false;
+    for part in parts {
+        match *part {
+            Part::Phonemes { symbols, space_before, space_after } => {
+                if out.is_empty() {
+                    out.push(Vec::new());
+                }
+                let current = out.last_mut().expect("pushed above");
+                if space_before {
+                    current.push(" ".to_string());
+                }
+                current.extend(symbols.chars().map(String::from));
+                if space_after {
+                    current.push(" ".to_string());
+                }
+                after_block = true;
+            }
+            Part::Text(text) => {
+                let mut sentences = phonemize(text)?.into_iter();
+                if after_block && let (Some(current), Some(first)) = (out.last_mut(), sentences.next()) {
+                    current.extend(first);
+                }
+                out.extend(sentences);
+                after_block = false;
+            }
+        }
+    }
+    if out.last().is_some_and(Vec::is_empty) {
+        out.pop();
+    }
+    Ok(out)
+}
+
+/// Whether a block holds a symbol to say.
+pub fn has_symbols(parts: &[Part<'_>]) -> bool {
+    parts.iter().any(|part| matches!(part, Part::Phonemes { symbols, .. } if !symbols.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn words(text: &str) -> Result<Vec<Sentence>, ()> {
+        // A stand-in for espeak-ng: one sentence per `.`-ended piece, its characters as symbols.
+        Ok(text
+            .split_inclusive('.')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().map(String::from).collect())
+            .collect())
+    }
+
+    fn joined(sentences: Vec<Sentence>) -> Vec<String> {
+        sentences.into_iter().map(|s| s.concat()).collect()
+    }
+
+    #[test]
+    fn blocks_are_cut_as_piper_tts_cuts_them() {
+        assert_eq!(
+            split("Say [[ həˈloʊ ]] to all."),
+            vec![
+                Part::Text("Say "),
+                Part::Phonemes { symbols: "həˈloʊ", space_before: true, space_after: true },
+                Part::Text(" to all."),
+            ]
+        );
+        // The shortest block; a third bracket stays text; a line break means no block.
+        assert_eq!(
+            split("[[a]]]"),
+            vec![Part::Phonemes { symbols: "a", space_before: false, space_after: false }, Part::Text("]")]
+        );
+        assert_eq!(split("[[[a]]"), vec![Part::Phonemes { symbols: "[a", space_before: false, space_after: false }]);
+        assert_eq!(
+            split("[[a\n[[b]]"),
+            vec![Part::Text("[[a\n"), Part::Phonemes { symbols: "b", space_before: false, space_after: false }]
+        );
+        assert_eq!(split("[[a\nb]] c"), vec![Part::Text("[[a\nb]] c")]);
+        assert_eq!(split("no blocks [[ here"), vec![Part::Text("no blocks [[ here")]);
+        assert_eq!(block_end("x [[a]]", 2), Some(7));
+        assert_eq!(block_end("x [[a]]", 0), None);
+    }
+
+    #[test]
+    fn a_block_joins_the_sentence_it_stands_in() {
+        let parts = split("One. Two [[ab]] three. Four.");
+        assert_eq!(joined(sentences(&parts, words).unwrap()), ["One.", "Two ab three.", "Four."]);
+        // Before the next sentence's text: it joins the sentence before, as in piper-tts.
+        let parts = split("One. [[ab]] two.");
+        assert_eq!(joined(sentences(&parts, words).unwrap()), ["One. ab two."]);
+        // Alone, and two blocks side by side.
+        assert_eq!(joined(sentences(&split("[[ ab ]]"), words).unwrap()), ["ab"]);
+        assert_eq!(joined(sentences(&split("[[a]][[b]] c."), words).unwrap()), ["ab c."]);
+        assert!(sentences(&split("[[ ]]"), words).unwrap().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn splitting_keeps_every_character(text in "[a-z \\[\\]\n.]{0,60}") {
+            let mut rebuilt = String::new();
+            let parts = split(&text);
+            let mut at = 0;
+            for part in &parts {
+                match part {
+                    Part::Text(t) => { rebuilt.push_str(t); at += t.len(); }
+                    Part::Phonemes { .. } => {
+                        let end = block_end(&text, at).expect("a block starts where the parts say");
+                        rebuilt.push_str(&text[at..end]);
+                        at = end;
+                    }
+                }
+            }
+            prop_assert_eq!(rebuilt, text);
+        }
+    }
+}
