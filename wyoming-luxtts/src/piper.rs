@@ -149,8 +149,9 @@ const TEXT: &str = "text";
 
 /// Whether words (after sanitising) or a `[[ phonemes ]]` block give something to say.
 fn speakable(parts: &[phoneme_blocks::Part<'_>]) -> bool {
+    let says = |text: &str| sanitize::is_speakable(&sanitize::sanitize(text));
     phoneme_blocks::has_symbols(parts)
-        || parts.iter().any(|part| matches!(part, phoneme_blocks::Part::Text(text) if sanitize::is_speakable(&sanitize::sanitize(text))))
+        || parts.iter().any(|part| matches!(part, phoneme_blocks::Part::Text(text) if says(text)))
 }
 
 /// The config of the voice `model` (`NAME.onnx`): `NAME.onnx.json` beside it.
