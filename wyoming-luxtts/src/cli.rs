@@ -110,6 +110,10 @@ pub struct Cli {
     /// tashkeel/ beside --espeak-data's espeak-ng-data, as in the piper-tts package)
     #[arg(long)]
     pub tashkeel_dir: Option<PathBuf>,
+    /// Nakdimon's model for Hebrew voices (nakdimon.onnx), as piper-tts ships it (default: hebrew/ beside
+    /// --espeak-data's espeak-ng-data, as in the piper-tts package)
+    #[arg(long)]
+    pub hebrew_dir: Option<PathBuf>,
     /// ONNX Runtime library (1.24 or newer)
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub onnxruntime: Option<PathBuf>,

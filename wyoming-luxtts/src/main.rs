@@ -13,7 +13,7 @@ use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
 use wyoming_luxtts::piper_library::{OnDemand, PiperLibrary};
 use wyoming_luxtts::scheduler::Scheduler;
 use wyoming_luxtts::session::{self, Context};
-use wyoming_luxtts::text::{espeak, split::SplitConfig, tashkeel};
+use wyoming_luxtts::text::{espeak, nakdimon, split::SplitConfig, tashkeel};
 use wyoming_luxtts::{luxtts, piper_catalogue, piper_files};
 use wyoming_proto::server::Server;
 use wyoming_proto::shutdown::Shutdown;
@@ -57,6 +57,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let tashkeel = cli.tashkeel_dir.clone().or_else(|| cli.espeak_data.as_ref().map(|dir| dir.join("tashkeel")));
     if let Some(dir) = tashkeel {
         tashkeel::init(env.clone(), dir);
+    }
+    // Likewise Nakdimon, when a Hebrew voice first speaks.
+    if let Some(dir) = &cli.hebrew_dir
+        && !dir.join(nakdimon::MODEL_FILE).is_file()
+    {
+        anyhow::bail!("--hebrew-dir {}: no {} there (as piper-tts ships it)", dir.display(), nakdimon::MODEL_FILE);
+    }
+    let hebrew = cli.hebrew_dir.clone().or_else(|| cli.espeak_data.as_ref().map(|dir| dir.join("hebrew")));
+    if let Some(dir) = hebrew {
+        nakdimon::init(env.clone(), dir.join(nakdimon::MODEL_FILE));
     }
     let device = onnx::choose_device(if cli.use_cuda { "cuda" } else { &cli.device })?;
     let session = SessionOptions { device, intra_threads: cli.threads };

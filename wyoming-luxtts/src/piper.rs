@@ -6,7 +6,7 @@ use crate::engine::{SynthError, Voice};
 use crate::onnx::{Cancel, Graph, OnnxError, SessionOptions, SessionPool, Width};
 use crate::piper_catalogue;
 use crate::text::phonemes::{self, IdMap};
-use crate::text::{espeak, phoneme_blocks, sanitize, tashkeel};
+use crate::text::{espeak, hebrew_ipa, nakdimon, phoneme_blocks, sanitize, tashkeel};
 use ort::environment::Environment;
 use ort::value::Tensor;
 use serde::Deserialize;
@@ -23,7 +23,7 @@ pub enum PiperError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a Piper voice config: {source}")]
     Config { path: PathBuf, source: serde_json::Error },
-    #[error("{path}: phoneme_type {kind:?} is not supported (only espeak and text)")]
+    #[error("{path}: phoneme_type {kind:?} is not supported (only espeak, text and hebrew)")]
     PhonemeType { path: PathBuf, kind: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -146,6 +146,8 @@ fn default_noise_w() -> f32 {
 
 /// `phoneme_type` of a voice whose symbols are the text's own code points.
 const TEXT: &str = "text";
+/// `phoneme_type` of a Hebrew voice: Nakdimon's niqqud, then piper-tts's rule-based IPA.
+const HEBREW: &str = "hebrew";
 
 /// Whether words (after sanitising) or a `[[ phonemes ]]` block give something to say.
 fn speakable(parts: &[phoneme_blocks::Part<'_>]) -> bool {
@@ -227,12 +229,12 @@ impl PiperConfig {
         }
     }
 
-    /// Why this server cannot speak with the voice, if it cannot: its phonemes come from neither espeak-ng nor the
-    /// text itself (`text`). Such a voice is not listed, as wyoming-piper leaves out a voice whose phonemizer it
-    /// lacks.
+    /// Why this server cannot speak with the voice, if it cannot: its phonemes come from none of espeak-ng, the
+    /// text itself (`text`) and the Hebrew phonemizer. Such a voice is not listed, as wyoming-piper leaves out a
+    /// voice whose phonemizer it lacks (pinyin, Japanese and Thai).
     pub fn unsupported(&self, path: &Path) -> Option<PiperError> {
-        (self.phoneme_type != "espeak" && self.phoneme_type != TEXT)
-            .then(|| PiperError::PhonemeType { path: config_path(path), kind: self.phoneme_type.clone() })
+        let supported = matches!(self.phoneme_type.as_str(), "espeak" | TEXT | HEBREW);
+        (!supported).then(|| PiperError::PhonemeType { path: config_path(path), kind: self.phoneme_type.clone() })
     }
 }
 
@@ -304,12 +306,27 @@ impl PiperVoice {
     /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them, `[[ phonemes ]]` blocks
     /// included. (piper-tts 1.8 ignores a config's `phoneme_map`, which the C++ piper applied; so does this.)
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
-        if self.config.phoneme_type == TEXT {
-            // The text's own code points are the symbols, in one sentence (blocks are not looked for).
-            let sentence: phonemes::Sentence = text.nfd().map(String::from).collect();
-            return self.ids_of(vec![sentence]);
+        match self.whole_text_sentences(text) {
+            Some(sentences) => self.ids_of(sentences),
+            None => self.ids_of(self.sentences(&phoneme_blocks::split(text), false)?),
         }
-        self.ids_of(self.sentences(&phoneme_blocks::split(text), false)?)
+    }
+
+    /// The sentences of a voice whose phonemizer is not espeak-ng: the text taken whole (no `[[ phonemes ]]`
+    /// blocks), as piper-tts takes it. `None` for an espeak-ng voice.
+    fn whole_text_sentences(&self, text: &str) -> Option<Vec<phonemes::Sentence>> {
+        match self.config.phoneme_type.as_str() {
+            // The text's own code points are the symbols, in one sentence.
+            TEXT => Some(vec![text.nfd().map(String::from).collect()]),
+            HEBREW => {
+                // Text written with its vowel points is read as written.
+                let pointed =
+                    if text.chars().any(nakdimon::is_point) { text.to_string() } else { nakdimon::diacritize(text) };
+                let ipa = hebrew_ipa::to_ipa(&pointed);
+                Some(if ipa.is_empty() { Vec::new() } else { vec![ipa.chars().map(String::from).collect()] })
+            }
+            _ => None,
+        }
     }
 
     /// Sentences of symbols for `parts`: text parts (sanitised first if `sanitized`) through espeak-ng, blocks as
@@ -408,7 +425,7 @@ impl Voice for PiperVoice {
     }
 
     fn can_say(&self, text: &str) -> bool {
-        if self.config.phoneme_type == TEXT {
+        if matches!(self.config.phoneme_type.as_str(), TEXT | HEBREW) {
             return sanitize::is_speakable(&sanitize::sanitize(text));
         }
         speakable(&phoneme_blocks::split(text))
@@ -443,12 +460,12 @@ impl Voice for PiperVoice {
         width: Width,
         cancel: &Cancel,
     ) -> Result<Vec<f32>, SynthError> {
-        let sentences = if self.config.phoneme_type == TEXT {
+        let sentences = if matches!(self.config.phoneme_type.as_str(), TEXT | HEBREW) {
             let text = sanitize::sanitize(phrase);
             if !sanitize::is_speakable(&text) {
                 return Ok(Vec::new());
             }
-            vec![text.nfd().map(String::from).collect()]
+            self.whole_text_sentences(&text).unwrap_or_default()
         } else {
             // Markup is taken out of the words around `[[ phonemes ]]`, never out of a block.
             let parts = phoneme_blocks::split(phrase);

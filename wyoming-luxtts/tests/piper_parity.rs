@@ -8,15 +8,15 @@
 //! twelve texts before the inline-phoneme ones check that `phonemes::link_glides` restores them. Known difference outside this set: a few word pairs
 //! that espeak keeps apart get a glide from us and none from piper-tts (1% of sentences). The audio tolerance (1/1000
 //! of full scale) allows for ONNX Runtime version differences. A second test edits the config to use the options joe
-//! does not (`vowel_clusters`, `phoneme_type: text`, an ignored `phoneme_map`) and an Arabic espeak-ng voice, whose
-//! text piper-tts diacritizes first.
+//! does not (`vowel_clusters`, `phoneme_type: text`, an ignored `phoneme_map`), an Arabic espeak-ng voice, whose
+//! text piper-tts diacritizes first, and `phoneme_type: hebrew`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use wyoming_luxtts::onnx::{Cancel, Device, SessionOptions, Width};
 use wyoming_luxtts::piper::{PiperVoice, ScaleOverrides};
-use wyoming_luxtts::text::{espeak, tashkeel};
+use wyoming_luxtts::text::{espeak, nakdimon, tashkeel};
 use wyoming_tests::{provisioned, python, python_script};
 
 const TEXTS: &[&str] = &[
@@ -150,10 +150,11 @@ fn config_options_give_the_python_piper_engines_ids() {
     };
     let english = ["I like my bike, Hyde.", "Night time: buy nine pies!", "Ünïcödé tëxt, naïve café."];
     let arabic = ["مرحبا بكم في بيتنا.", "ذهب الولد الى المدرسة صباحا، ثم عاد الى البيت.", "كم الساعة الآن؟"];
+    let hebrew = ["שלום עולם, מה שלומך היום?", "שָׁלוֹם עוֹלָם", "הילדים הלכו לבית הספר בבוקר."];
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{}.json", voice.display())).unwrap()).unwrap();
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit); 3] = [
+    let edits: [(&str, Edit); 4] = [
         ("clusters", |c| {
             // Merged symbols need ids: unused ones below the model's 256 symbols.
             c["phoneme_id_map"]["aɪ"] = serde_json::json!([201]);
@@ -164,10 +165,16 @@ fn config_options_give_the_python_piper_engines_ids() {
         ("text", |c| c["phoneme_type"] = "text".into()),
         // An Arabic voice: piper-tts diacritizes its text (tashkeel) before espeak-ng reads it.
         ("arabic", |c| c["espeak"]["voice"] = "ar".into()),
+        // A Hebrew voice: Nakdimon's niqqud, then piper-tts's rule-based IPA.
+        ("hebrew", |c| c["phoneme_type"] = "hebrew".into()),
     ];
     let env = wyoming_luxtts::onnx::runtime(&ort).unwrap();
     for (name, edit) in edits {
-        let texts = if name == "arabic" { arabic } else { english };
+        let texts = match name {
+            "arabic" => arabic,
+            "hebrew" => hebrew,
+            _ => english,
+        };
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join(format!("{name}.onnx"));
         std::os::unix::fs::symlink(&voice, &model).unwrap();
@@ -187,6 +194,7 @@ fn config_options_give_the_python_piper_engines_ids() {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/reference.json")).unwrap()).unwrap();
         espeak::init(Some(std::path::Path::new(&reference.espeak_data))).unwrap();
         tashkeel::init(env.clone(), std::path::Path::new(&reference.espeak_data).join("tashkeel"));
+        nakdimon::init(env.clone(), std::path::Path::new(&reference.espeak_data).join("hebrew/nakdimon.onnx"));
         let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
         let ours = PiperVoice::load(Arc::clone(&env), &model, options, ScaleOverrides::default()).unwrap();
         for entry in &reference.results {

@@ -544,24 +544,44 @@ async fn a_voice_given_as_a_path_answers_to_the_path() {
 /// diacritization model found beside `--espeak-data` (the piper-tts package), as `make run` passes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_arabic_voice_speaks_with_its_short_vowels() {
-    let (Some(voice), Some(espeak_data)) = (voice(), provisioned("WYOMING_RS_ESPEAK_DATA")) else { return };
+    let Some(espeak_data) = provisioned("WYOMING_RS_ESPEAK_DATA") else { return };
     assert!(espeak_data.join("tashkeel/model.onnx").is_file(), "piper-tts ships its tashkeel model");
+    let arabic = |config: &mut serde_json::Value| {
+        config["espeak"]["voice"] = "ar".into();
+        config["language"]["code"] = "ar_JO".into();
+    };
+    speaks_plain_and_streamed("ar_JO-test-medium", arabic, "مرحبا بكم في بيتنا. كم الساعة الآن؟").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hebrew_voice_speaks_with_its_vowel_points() {
+    let Some(espeak_data) = provisioned("WYOMING_RS_ESPEAK_DATA") else { return };
+    assert!(espeak_data.join("hebrew/nakdimon.onnx").is_file(), "piper-tts ships its Nakdimon model");
+    let hebrew = |config: &mut serde_json::Value| {
+        config["phoneme_type"] = "hebrew".into();
+        config["language"]["code"] = "he_IL".into();
+    };
+    speaks_plain_and_streamed("he_IL-test-medium", hebrew, "שלום עולם, מה שלומך היום? הילדים הלכו לבית הספר.").await;
+}
+
+/// The joe model under `name` in a data dir, its config edited by `edit`, speaks `text` in a plain request and
+/// in a stream of words, with piper-tts's espeak-ng data and diacritization models.
+async fn speaks_plain_and_streamed(name: &str, edit: impl Fn(&mut serde_json::Value), text: &str) {
+    let (Some(voice), Some(espeak_data)) = (voice(), provisioned("WYOMING_RS_ESPEAK_DATA")) else { return };
     let data = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(&voice, data.path().join("ar_JO-test-medium.onnx")).unwrap();
+    std::os::unix::fs::symlink(&voice, data.path().join(format!("{name}.onnx"))).unwrap();
     let config = std::fs::read_to_string(format!("{}.json", voice.display())).unwrap();
     let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
-    config["espeak"]["voice"] = "ar".into();
-    config["language"]["code"] = "ar_JO".into();
-    std::fs::write(data.path().join("ar_JO-test-medium.onnx.json"), config.to_string()).unwrap();
+    edit(&mut config);
+    std::fs::write(data.path().join(format!("{name}.onnx.json")), config.to_string()).unwrap();
     let (data_dir, espeak_data) = (data.path().to_str().unwrap(), espeak_data.to_str().unwrap());
     let server = start(&voice, &["--data-dir", data_dir, "--local-files-only", "--espeak-data", espeak_data]).await;
-    let text = "مرحبا بكم في بيتنا. كم الساعة الآن؟";
     let mut client = connect(&server).await;
-    client.send(&synthesize(text, Some("ar_JO-test-medium"))).await.unwrap();
+    client.send(&synthesize(text, Some(name))).await.unwrap();
     let plain = one_cycle(&until(&mut client, "audio-stop").await);
     assert!(plain.len() > 22_050, "at least half a second of speech: {} bytes", plain.len());
     let mut client = connect(&server).await;
-    let voice = SynthesizeVoice { name: Some("ar_JO-test-medium".into()), ..Default::default() };
+    let voice = SynthesizeVoice { name: Some(name.into()), ..Default::default() };
     client.send(&Event::SynthesizeStart(SynthesizeStart { voice: Some(voice), ..Default::default() })).await.unwrap();
     for word in text.split(' ') {
         client

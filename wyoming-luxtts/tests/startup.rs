@@ -66,6 +66,8 @@ fn missing_or_corrupt_voices_are_clear_errors() {
     let joe = voice.to_str().unwrap();
     let (ok, err) = run(&[&URI[..], &["--voice", joe, "--tashkeel-dir", data]].concat(), Some(ort));
     assert!(!ok && err.contains("--tashkeel-dir") && err.contains("no model.onnx"), "{err}");
+    let (ok, err) = run(&[&URI[..], &["--voice", joe, "--hebrew-dir", data]].concat(), Some(ort));
+    assert!(!ok && err.contains("--hebrew-dir") && err.contains("no nakdimon.onnx"), "{err}");
     // Only catalogue voices are downloaded: a typo is not a request to the network.
     let (ok, err) = run(&[&URI[..], &["--voice", "en_US-nobody-medium", "--data-dir", data]].concat(), Some(ort));
     assert!(!ok && err.contains("not a voice of the catalogue"), "{err}");

@@ -2,6 +2,8 @@
 //! IPA, inline `[[ phonemes ]]`, and the mapping of phonemes to each engine's token ids.
 
 pub mod espeak;
+pub mod hebrew_ipa;
+pub mod nakdimon;
 pub mod normalize;
 pub mod phoneme_blocks;
 pub mod phonemes;
