@@ -3,6 +3,7 @@
 //! wyoming-piper's (names, descriptions, languages, speakers), which Home Assistant stores in its pipelines,
 //! custom voices in the data dir included.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -88,7 +89,8 @@ async fn speak(port: u16, voice: &str, text: &str) -> Result<f64, String> {
 
 /// Our `info` lists the voices wyoming-piper lists: the catalogue's, and the custom voices in the data dir as
 /// wyoming-piper describes them (a voice whose phonemizer neither server has, or whose config is missing, is
-/// left out), including one copied in while both run. A custom voice answers to its `dataset` too.
+/// left out), including one copied in while both run, and a Hebrew one, which both speak. A custom voice answers
+/// to its `dataset` too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_lists_the_voices_wyoming_piper_lists() {
     let (Some(python), Some(voice), Some(ort)) =
@@ -110,6 +112,10 @@ async fn info_lists_the_voices_wyoming_piper_lists() {
         c["audio"].as_object_mut().unwrap().remove("quality");
     });
     custom_voice(data.path(), &voice, "zh_CN-pinyin-medium", |c| c["phoneme_type"] = "pinyin".into());
+    custom_voice(data.path(), &voice, "he_IL-mine-medium", |c| {
+        c["phoneme_type"] = "hebrew".into();
+        c["language"]["code"] = "he_IL".into();
+    });
     std::os::unix::fs::symlink(&voice, data.path().join("lonely.onnx")).unwrap();
     let data_dir = data.path().to_str().unwrap();
     let common = ["--voice", "en_US-joe-medium", "--data-dir", data_dir, "--local-files-only"];
@@ -118,6 +124,13 @@ async fn info_lists_the_voices_wyoming_piper_lists() {
         Command::new(BIN)
             .args(common)
             .args(["--uri", &format!("tcp://127.0.0.1:{ours}")])
+            // piper-tts's espeak-ng data, and its Nakdimon model beside it for the Hebrew voice.
+            .args(
+                provisioned("WYOMING_RS_ESPEAK_DATA")
+                    .map(|dir| [OsString::from("--espeak-data"), dir.into()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("ORT_DYLIB_PATH", &ort)
             .stderr(Stdio::null())
             .spawn()
@@ -143,7 +156,7 @@ async fn info_lists_the_voices_wyoming_piper_lists() {
         ours
     };
     let listed = same(describe(ours).await, describe(theirs).await);
-    assert_eq!(listed.len(), 174 + 2, "the catalogue and two custom voices");
+    assert_eq!(listed.len(), 174 + 3, "the catalogue and three custom voices");
     let mine = listed.iter().find(|v| v.0 == "en_GB-mine-medium").unwrap();
     assert_eq!((mine.1.as_deref(), mine.4.as_str()), (Some("my_voice (medium)"), ""));
 
@@ -154,8 +167,10 @@ async fn info_lists_the_voices_wyoming_piper_lists() {
 
     // Both speak with the new voice, and with a custom voice named by its `dataset`; ours says why it cannot
     // speak with a voice whose phonemizer it lacks.
-    for name in ["newcomer", "my_voice"] {
-        let (a, b) = (speak(ours, name, "A custom voice.").await, speak(theirs, name, "A custom voice.").await);
+    for (name, text) in
+        [("newcomer", "A custom voice."), ("my_voice", "A custom voice."), ("he_IL-mine-medium", "שלום עולם.")]
+    {
+        let (a, b) = (speak(ours, name, text).await, speak(theirs, name, text).await);
         let (a, b) = (a.unwrap(), b.unwrap());
         assert!(a > 0.5 && (a - b).abs() < 0.2 * b, "{name}: {a} s against wyoming-piper's {b} s");
     }
