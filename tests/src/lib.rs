@@ -43,6 +43,21 @@ pub fn python_script(name: &str) -> PathBuf {
     repo_root().join("tests/python").join(name)
 }
 
+/// Runs `tests/python/<script>` with `python`, `input` as JSON on its stdin, and returns the JSON it prints.
+pub fn python_json(python: &Path, script: &str, input: &impl serde::Serialize) -> serde_json::Value {
+    let mut child = Command::new(python)
+        .arg(python_script(script))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
+    let input = serde_json::to_vec(input).expect("serialisable input");
+    std::io::Write::write_all(&mut child.stdin.take().expect("piped stdin"), &input).expect("stdin");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "{script} failed");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON: {e}"))
+}
+
 /// A child process killed when dropped, so a failing test never leaves peers running.
 pub struct ChildGuard(pub Child);
 

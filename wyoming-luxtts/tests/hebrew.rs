@@ -2,11 +2,9 @@
 //! model: the same diacritized text and the same IPA for plain Hebrew, questions, numbers, a geresh, final
 //! letters, Latin words, quotes and dashes, text already written with its vowel points, and text with no Hebrew.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use wyoming_luxtts::text::hebrew_ipa;
 use wyoming_luxtts::text::nakdimon::{self, Nakdimon};
-use wyoming_tests::{provisioned, python, python_script};
+use wyoming_tests::{provisioned, python, python_json};
 
 const TEXTS: &[&str] = &[
     "שלום עולם",
@@ -27,16 +25,7 @@ const TEXTS: &[&str] = &[
 #[test]
 fn phonemizes_as_piper_tts_does() {
     let (Some(python), Some(ort)) = (python(), provisioned("ORT_DYLIB_PATH")) else { return };
-    let mut child = Command::new(&python)
-        .arg(python_script("hebrew_reference.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(serde_json::to_string(TEXTS).unwrap().as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "hebrew_reference.py failed");
-    let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reference = python_json(&python, "hebrew_reference.py", &TEXTS);
     let model = std::path::PathBuf::from(reference["model"].as_str().unwrap());
     let env = wyoming_luxtts::onnx::runtime(&ort).unwrap();
     let ours = Nakdimon::load(&env, &model).unwrap();

@@ -2,10 +2,8 @@
 //! plain Arabic, numerals (Western and Arabic-Indic), Latin words, punctuation, text already partly diacritized
 //! (a shadda before or after its vowel), diacritics before the first letter, and text with no Arabic at all.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use wyoming_luxtts::text::tashkeel::Tashkeel;
-use wyoming_tests::{provisioned, python, python_script};
+use wyoming_tests::{provisioned, python, python_json};
 
 const TEXTS: &[&str] = &[
     "مرحبا بكم في بيتنا",
@@ -25,16 +23,7 @@ const TEXTS: &[&str] = &[
 #[test]
 fn diacritizes_as_piper_tts_does() {
     let (Some(python), Some(ort)) = (python(), provisioned("ORT_DYLIB_PATH")) else { return };
-    let mut child = Command::new(&python)
-        .arg(python_script("tashkeel_reference.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(serde_json::to_string(TEXTS).unwrap().as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "tashkeel_reference.py failed");
-    let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reference = python_json(&python, "tashkeel_reference.py", &TEXTS);
     let dir = std::path::PathBuf::from(reference["dir"].as_str().unwrap());
     let env = wyoming_luxtts::onnx::runtime(&ort).unwrap();
     let ours = Tashkeel::load(&env, &dir).unwrap();

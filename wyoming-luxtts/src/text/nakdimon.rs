@@ -7,11 +7,12 @@
 //! dot and vowel, in that order (not NFC's). The model is the one piper-tts ships (`hebrew/nakdimon.onnx` in its
 //! package, next to `espeak-ng-data`); without it a Hebrew voice reads the text as written, with a warning.
 
+use crate::onnx::optional::OptionalModel;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NakdimonError {
@@ -143,38 +144,17 @@ impl Nakdimon {
     }
 }
 
-/// Where the model is ([`init`]) and, once a Hebrew voice needs it, the model.
-static PATH: OnceLock<(Arc<Environment>, PathBuf)> = OnceLock::new();
-static MODEL: OnceLock<Option<Nakdimon>> = OnceLock::new();
+/// The model, once a Hebrew voice needs it.
+static MODEL: OptionalModel<Nakdimon> = OptionalModel::new("--hebrew-dir", "Hebrew is read without its vowel points");
 
-/// Says where the model is; it is loaded when a Hebrew voice first speaks.
+/// Says where the model file is; it is loaded when a Hebrew voice first speaks.
 pub fn init(env: Arc<Environment>, path: PathBuf) {
-    let _ = PATH.set((env, path));
+    MODEL.init(env, path);
 }
 
 /// `text` diacritized, or as it is when there is no model (warned about once).
 pub fn diacritize(text: &str) -> String {
-    let model = MODEL.get_or_init(|| {
-        let Some((env, path)) = PATH.get() else {
-            tracing::warn!("no Nakdimon model (--hebrew-dir): Hebrew is read without its vowel points");
-            return None;
-        };
-        match Nakdimon::load(env, path) {
-            Ok(model) => Some(model),
-            Err(e) => {
-                tracing::warn!(error = %e, "Hebrew is read without its vowel points");
-                None
-            }
-        }
-    });
-    match model.as_ref().map(|m| m.diacritize(text)) {
-        Some(Ok(diacritized)) => diacritized,
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "Nakdimon failed; reading the text as it is");
-            text.to_string()
-        }
-        None => text.to_string(),
-    }
+    MODEL.apply(text, Nakdimon::load, Nakdimon::diacritize)
 }
 
 #[cfg(test)]

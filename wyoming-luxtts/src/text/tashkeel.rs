@@ -9,12 +9,13 @@
 //! ships (`tashkeel/` in its package, next to `espeak-ng-data`); without them an Arabic voice is phonemized
 //! undiacritized, with a warning.
 
+use crate::onnx::optional::OptionalModel;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TashkeelError {
@@ -189,36 +190,16 @@ impl Tashkeel {
     }
 }
 
-/// Where the model is ([`init`]) and, once an Arabic voice needs it, the model.
-static DIR: OnceLock<(Arc<Environment>, PathBuf)> = OnceLock::new();
-static MODEL: OnceLock<Option<Tashkeel>> = OnceLock::new();
+/// The model, once an Arabic voice needs it.
+static MODEL: OptionalModel<Tashkeel> =
+    OptionalModel::new("--tashkeel-dir", "Arabic is phonemized without its short vowels");
 
 /// Says where the model is; it is loaded when an Arabic voice first speaks.
 pub fn init(env: Arc<Environment>, dir: PathBuf) {
-    let _ = DIR.set((env, dir));
+    MODEL.init(env, dir);
 }
 
 /// `text` diacritized, or as it is when there is no model (warned about once).
 pub fn diacritize(text: &str) -> String {
-    let model = MODEL.get_or_init(|| {
-        let Some((env, dir)) = DIR.get() else {
-            tracing::warn!("no tashkeel model (--tashkeel-dir): Arabic is phonemized without its short vowels");
-            return None;
-        };
-        match Tashkeel::load(env, dir) {
-            Ok(model) => Some(model),
-            Err(e) => {
-                tracing::warn!(error = %e, "Arabic is phonemized without its short vowels");
-                None
-            }
-        }
-    });
-    match model.as_ref().map(|m| m.diacritize(text)) {
-        Some(Ok(diacritized)) => diacritized,
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "tashkeel failed; phonemizing the text as it is");
-            text.to_string()
-        }
-        None => text.to_string(),
-    }
+    MODEL.apply(text, Tashkeel::load, Tashkeel::diacritize)
 }
