@@ -21,8 +21,9 @@
 //! Each search looks at no more than `max_chars` characters and released text is dropped once per push, so
 //! splitting is linear in the text, whatever the text (it runs on the connection's task).
 //!
-//! A `[[ phonemes ]]` block is one word: no phrase is cut inside it, and in a stream an open `[[` holds the
-//! phrase until its `]]` comes (or a line ends, or the phrase outgrows `max_chars`).
+//! A `[[ phonemes ]]` block that closes within `max_chars` characters is one word: no phrase is cut inside it
+//! (a phrase may run past `max_chars` to its end), and in a stream an open `[[` holds the phrase until its `]]`
+//! comes (or a line ends, or `max_chars` characters follow it).
 //!
 //! Pure: text in, phrases out; the session owns the I/O.
 
@@ -151,8 +152,6 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
     let chars: Vec<(usize, char)> = text.char_indices().take(max_chars + LOOKAHEAD).collect();
     // Whether `chars` reaches the end of the buffer, or more text lies beyond what was looked at.
     let whole = chars.last().is_none_or(|&(at, c)| at + c.len_utf8() == text.len());
-    // The bytes looked at: a `[[ phonemes ]]` block must close within them to count as one.
-    let window = &text[..chars.last().map_or(0, |&(at, c)| at + c.len_utf8())];
     // Blocks passed over, never cut inside.
     let mut blocks = Vec::new();
     // Whether a letter or digit came before position `i`.
@@ -163,8 +162,11 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
         if c == '\n' && word {
             return Some(at + 1);
         }
-        if c == '[' && window[at..].starts_with("[[") {
-            match phoneme_blocks::block_end(window, at) {
+        if c == '[' && text[at..].starts_with("[[") {
+            // A block counts as one if it closes within `max_chars` characters; a phrase may run past
+            // `max_chars` to its end.
+            let reach = text[at..].char_indices().nth(max_chars).map_or(text.len(), |(len, _)| at + len);
+            match phoneme_blocks::block_end(&text[..reach], at) {
                 Some(end) => {
                     // A block is one word, whatever punctuation its symbols hold.
                     blocks.push((at, end));
@@ -175,7 +177,7 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
                     continue;
                 }
                 // Its `]]` may be in the next chunk.
-                None if whole && !settled && !window[at..].contains('\n') => break,
+                None if reach == text.len() && !settled && !text[at..].contains('\n') => break,
                 None => {}
             }
         }
@@ -244,7 +246,7 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
         .filter(|&at| at > limit / 2)
         .or_else(|| head.char_indices().rev().find(|&(at, c)| at > 0 && c.is_whitespace()).map(|(at, _)| at))
         .unwrap_or(limit);
-    // Not inside a block: before it, or after it when it starts the phrase.
+    // Not inside a block: before it, or after it when it starts the phrase (which then ends past `max_chars`).
     match blocks.iter().find(|&&(start, end)| start < cut && cut < end) {
         Some(&(0, end)) => Some(end),
         Some(&(start, _)) => Some(start),
@@ -515,10 +517,17 @@ mod tests {
         // Not a block: no `]]` before the line ends, or none at all in a whole text.
         assert_eq!(all("Hi [[ there.\nBye. Now."), ["Hi [[ there.", "Bye.", "Now."]);
         assert_eq!(all("Hi [[ there. Bye."), ["Hi [[ there.", "Bye."]);
-        // A run-on phrase cut for length is cut before a block, not inside it.
+        // A run-on phrase cut for length is cut before a block, not inside it, even a block that ends past what
+        // the phrase's own search looks at; a block longer than a phrase is taken whole.
         let config = SplitConfig { max_chars: 20, ..SplitConfig::default() };
-        let phrases = PhraseSplitter::split_all(config, "word word word [[ a b c d e f ]] end");
+        let phrases = PhraseSplitter::split_all(config.clone(), "word word word [[ a b c d e f ]] end");
         assert_eq!(phrases, ["word word word", "[[ a b c d e f ]]", "end"]);
+        let text = "one two three four [[ a b c d e f g ]] end";
+        let phrases = PhraseSplitter::split_all(config.clone(), text);
+        assert_eq!(phrases, ["one two three four", "[[ a b c d e f g ]]", "end"]);
+        // One longer than `max_chars` is text, cut as text is.
+        let phrases = PhraseSplitter::split_all(config, "[[ a b c d e f g h i j k l m n o p ]] end");
+        assert_eq!(phrases, ["[[ a b c d e f g h", "i j k l m n o p ]]", "end"]);
     }
 
     #[test]
