@@ -144,6 +144,14 @@ fn default_noise_w() -> f32 {
     0.8
 }
 
+/// The most symbols one run of the model synthesises; a longer sentence is run in pieces cut after spaces. A
+/// phrase is at most `max_chars` characters, but espeak-ng spells out what it cannot read (IPA written as text
+/// becomes "latin small letter schwa", long numbers their words), so 250 characters can become over a minute
+/// of audio, and the decoder's memory grows with the audio (about 23 MB a second for a medium voice: 1.5 GB
+/// for one such phrase). 400 symbols is about 30 s of ordinary speech, more than a 250-character phrase of
+/// words; piper-tts runs every sentence whole.
+pub const MAX_SYMBOLS: usize = 400;
+
 /// `phoneme_type` of a voice whose symbols are the text's own code points.
 const TEXT: &str = "text";
 /// `phoneme_type` of a Hebrew voice: Nakdimon's niqqud, then piper-tts's rule-based IPA.
@@ -354,9 +362,10 @@ impl PiperVoice {
         phoneme_blocks::sentences(parts, phonemize)
     }
 
+    /// The ids of each sentence, a long one in pieces of at most [`MAX_SYMBOLS`] symbols.
     fn ids_of(&self, sentences: Vec<phonemes::Sentence>) -> Result<Vec<Vec<i64>>, SynthError> {
         let mut out = Vec::new();
-        for sentence in sentences {
+        for sentence in sentences.into_iter().flat_map(|sentence| phonemes::cut_long(sentence, MAX_SYMBOLS)) {
             let (ids, skipped) = self.ids.piper_ids(&sentence).map_err(|e| SynthError::Model(e.to_string()))?;
             if skipped > 0 {
                 tracing::debug!(skipped, "phonemes missing from the voice's id map were skipped");

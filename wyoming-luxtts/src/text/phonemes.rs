@@ -39,6 +39,24 @@ pub fn sentences(clauses: &[Clause]) -> Vec<Sentence> {
     out
 }
 
+/// `sentence` in pieces of at most `max` symbols, each cut after the last space that fits (or at `max` when
+/// none does); a sentence that fits is one piece.
+pub fn cut_long(sentence: Sentence, max: usize) -> Vec<Sentence> {
+    let max = max.max(1);
+    let mut pieces = Vec::new();
+    let mut rest = sentence;
+    while rest.len() > max {
+        let cut = rest[..max].iter().rposition(|s| s == " ").map_or(max, |space| space + 1);
+        let tail = rest.split_off(cut);
+        pieces.push(rest);
+        rest = tail;
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
+}
+
 /// Merges runs of symbols that the voice's config lists as `vowel_clusters` (`["a", "ɪ"]` → `aɪ`) into one
 /// symbol, as piper-tts does for each sentence: at each position the longest listed run wins.
 pub fn merge_vowel_clusters(sentence: Sentence, clusters: &[Vec<String>]) -> Sentence {
@@ -217,6 +235,16 @@ mod tests {
 
     fn clause(ipa: &str, terminator: &'static str, end: bool) -> Clause {
         Clause { ipa: ipa.into(), terminator, end_of_sentence: end }
+    }
+
+    #[test]
+    fn long_sentences_are_cut_after_spaces() {
+        let symbols = |text: &str| -> Sentence { text.chars().map(String::from).collect() };
+        let joined = |pieces: Vec<Sentence>| pieces.iter().map(|p| p.concat()).collect::<Vec<_>>();
+        assert_eq!(joined(cut_long(symbols("ab cd ef"), 5)), ["ab ", "cd ef"]);
+        assert_eq!(joined(cut_long(symbols("abcdefg"), 3)), ["abc", "def", "g"]);
+        assert_eq!(joined(cut_long(symbols("ab cd"), 5)), ["ab cd"]);
+        assert_eq!(cut_long(Vec::new(), 5), [Vec::<String>::new()]);
     }
 
     #[test]
