@@ -60,7 +60,7 @@ const TEXTS: &[&str] = &[
     "Hello. [[ həˈloʊ ]] again!",
     "[[ ʃ ]][[ iː ]] sells shells.",
     "A snowman [[ snˈoʊ☃mæn ]] is not a phoneme.",
-    "No block [[ here\nat all ]] today.",
+    "Two blocks [[ həˈloʊ ]] and [[ wɜːld ]] here.",
 ];
 
 #[derive(serde::Deserialize)]

@@ -288,7 +288,8 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     assert!(streamed == plain, "streamed {} bytes, plain {}", streamed.len(), plain.len());
 }
 
-/// Inline phonemes (`[[ həˈloʊ ]]`, as piper-tts reads them): spoken as piper-tts speaks them, and a stream whose
+/// Inline phonemes (`[[ həˈloʊ ]]`, as piper-tts reads them): spoken as piper-tts speaks them (a line break in a
+/// block is a space, as wyoming-piper joins lines; emphasis around it is looked through), and a stream whose
 /// chunks cut a block (at a `.` inside it, too) says exactly what the plain request says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_phonemes_are_spoken_as_piper_tts_speaks_them() {
@@ -296,7 +297,7 @@ async fn inline_phonemes_are_spoken_as_piper_tts_speaks_them() {
     else {
         return;
     };
-    let text = "Say [[ həˈloʊ. ]] to everyone.";
+    let text = "Say **[[ hə\nˈloʊ. ]]** to everyone.";
     let reference = tempfile::tempdir().unwrap();
     let mut child = Command::new(&python)
         .arg(python_script("piper_reference.py"))
@@ -305,7 +306,8 @@ async fn inline_phonemes_are_spoken_as_piper_tts_speaks_them() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(serde_json::to_string(&[text]).unwrap().as_bytes()).unwrap();
+    let as_piper_reads_it = "Say [[ hə ˈloʊ. ]] to everyone.";
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&[as_piper_reads_it]).unwrap().as_bytes()).unwrap();
     assert!(child.wait().unwrap().success(), "piper_reference.py failed");
     let theirs: Vec<f32> = std::fs::read(reference.path().join("000.raw"))
         .unwrap()
@@ -325,7 +327,7 @@ async fn inline_phonemes_are_spoken_as_piper_tts_speaks_them() {
     assert!(max_diff < 1e-3, "differs from piper-tts by {max_diff}");
 
     client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
-    for chunk in ["Say [[ hə", "ˈloʊ. ", "]] to every", "one."] {
+    for chunk in ["Say **[[ hə\n", "ˈloʊ. ", "]]** to every", "one."] {
         client
             .send(&Event::SynthesizeChunk(SynthesizeChunk { text: chunk.into(), ..Default::default() }))
             .await

@@ -1,11 +1,14 @@
 //! Inline phonemes: `[[ həˈloʊ ]]` in a text is spoken as the symbols it holds, as piper-tts 1.8 reads it, so
 //! that a Home Assistant automation written for wyoming-piper can fix a name's pronunciation the same way here.
 //!
-//! piper-tts cuts the text with `re.split(r"(\[\[.*?\]\])", text)`: the shortest `[[ … ]]` on one line is a block.
-//! Text between blocks goes to espeak-ng; a block's symbols (code points, outer whitespace stripped) join the
-//! sentence they stand in: the last sentence of the text before it, and the first sentence of the text after it
-//! joins them in turn. A space is kept on a side where the text next to the block has one. Written here as
-//! pure functions (the splitter also asks where a block ends, so that it never cuts a phrase inside one).
+//! piper-tts cuts the text with `re.split(r"(\[\[.*?\]\])", text)`: the shortest `[[ … ]]` is a block. (The
+//! regex stops at a line break, but wyoming-piper joins a request's lines with spaces first, so a block may span
+//! lines; its line breaks are spaces.) Text between blocks goes to espeak-ng; a block's symbols (code points,
+//! outer whitespace stripped) join the sentence they stand in: the last sentence of the text before it, and the
+//! first sentence of the text after it joins them in turn. A space is kept on a side where the text next to the
+//! block has one, Markdown emphasis (`**[[ … ]]** there`) looked through, as espeak-ng leaves the words apart
+//! there in wyoming-piper. Written here as pure functions (the splitter also asks where a block ends, so that it
+//! never cuts a phrase inside one).
 
 use super::phonemes::Sentence;
 
@@ -23,28 +26,32 @@ pub enum Part<'a> {
 }
 
 /// Byte index just past the `]]` of a block that starts at byte `at` of `text`, if a block starts there: the
-/// first `]]` after the `[[`, with no line break before it.
+/// first `]]` after the `[[`.
 pub fn block_end(text: &str, at: usize) -> Option<usize> {
     let rest = text.get(at..)?.strip_prefix("[[")?;
-    let close = rest.find("]]")?;
-    (!rest[..close].contains('\n')).then_some(at + 2 + close + 2)
+    Some(at + 2 + rest.find("]]")? + 2)
 }
 
-/// `text` cut into text and phoneme blocks, as piper-tts cuts it. Empty text parts are left out.
-pub fn split(text: &str) -> Vec<Part<'_>> {
-    let mut cuts = Vec::new(); // (start, end) of each block
+/// Byte spans of the blocks of `text`, in order.
+pub fn spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
     let mut at = 0;
     while let Some(found) = text[at..].find("[[") {
         let start = at + found;
-        match block_end(text, start) {
-            Some(end) => {
-                cuts.push((start, end));
-                at = end;
-            }
-            // As the regex does: no block starts here, try the next position.
-            None => at = start + 1,
-        }
+        // No `]]` after this `[[` means none after a later one either: the rest is text.
+        let Some(end) = block_end(text, start) else { break };
+        spans.push((start, end));
+        at = end;
     }
+    spans
+}
+
+/// Markdown emphasis next to a block, looked through when asking whether a space separates it from a word.
+const EMPHASIS: &[char] = &['*', '_', '~', '`'];
+
+/// `text` cut into text and phoneme blocks, as piper-tts cuts it. Empty text parts are left out.
+pub fn split(text: &str) -> Vec<Part<'_>> {
+    let cuts = spans(text);
     let mut parts = Vec::with_capacity(cuts.len() * 2 + 1);
     let mut last = 0;
     for &(start, end) in &cuts {
@@ -53,8 +60,8 @@ pub fn split(text: &str) -> Vec<Part<'_>> {
         }
         parts.push(Part::Phonemes {
             symbols: text[start + 2..end - 2].trim(),
-            space_before: text[..start].ends_with(' '),
-            space_after: text[end..].starts_with(' '),
+            space_before: text[..start].trim_end_matches(EMPHASIS).ends_with(char::is_whitespace),
+            space_after: text[end..].trim_start_matches(EMPHASIS).starts_with(char::is_whitespace),
         });
         last = end;
     }
@@ -82,7 +89,9 @@ pub fn sentences<E>(
                 if space_before {
                     current.push(" ".to_string());
                 }
-                current.extend(symbols.chars().map(String::from));
+                // A line break in a block is a space, as wyoming-piper joins lines ("\r\n" is one).
+                let symbols = symbols.chars().filter(|&c| c != '\r').map(|c| if c == '\n' { ' ' } else { c });
+                current.extend(symbols.map(String::from));
                 if space_after {
                     current.push(" ".to_string());
                 }
@@ -144,11 +153,20 @@ mod tests {
             vec![Part::Phonemes { symbols: "a", space_before: false, space_after: false }, Part::Text("]")]
         );
         assert_eq!(split("[[[a]]"), vec![Part::Phonemes { symbols: "[a", space_before: false, space_after: false }]);
+        // Emphasis next to a block is looked through for the spaces.
         assert_eq!(
-            split("[[a\n[[b]]"),
-            vec![Part::Text("[[a\n"), Part::Phonemes { symbols: "b", space_before: false, space_after: false }]
+            split("Say **[[ab]]** there"),
+            vec![
+                Part::Text("Say **"),
+                Part::Phonemes { symbols: "ab", space_before: true, space_after: true },
+                Part::Text("** there")
+            ]
         );
-        assert_eq!(split("[[a\nb]] c"), vec![Part::Text("[[a\nb]] c")]);
+        // Unlike piper-tts's regex, a block spans lines (wyoming-piper joins them first).
+        assert_eq!(
+            split("[[a\nb]] c"),
+            vec![Part::Phonemes { symbols: "a\nb", space_before: false, space_after: true }, Part::Text(" c")]
+        );
         assert_eq!(split("no blocks [[ here"), vec![Part::Text("no blocks [[ here")]);
         assert_eq!(block_end("x [[a]]", 2), Some(7));
         assert_eq!(block_end("x [[a]]", 0), None);
@@ -165,6 +183,7 @@ mod tests {
         assert_eq!(joined(sentences(&split("[[ ab ]]"), words).unwrap()), ["ab"]);
         assert_eq!(joined(sentences(&split("[[a]][[b]] c."), words).unwrap()), ["ab c."]);
         assert!(sentences(&split("[[ ]]"), words).unwrap().is_empty());
+        assert_eq!(joined(sentences(&split("[[a\r\nb]]"), words).unwrap()), ["a b"]);
     }
 
     proptest! {

@@ -21,9 +21,9 @@
 //! Each search looks at no more than `max_chars` characters and released text is dropped once per push, so
 //! splitting is linear in the text, whatever the text (it runs on the connection's task).
 //!
-//! A `[[ phonemes ]]` block that closes within `max_chars` characters is one word: no phrase is cut inside it
-//! (a phrase may run past `max_chars` to its end), and in a stream an open `[[` holds the phrase until its `]]`
-//! comes (or a line ends, or `max_chars` characters follow it).
+//! A `[[ phonemes ]]` block (up to [`MAX_BLOCK`] characters) is one word: no phrase is cut inside it (a phrase
+//! may run past `max_chars` to its end), and in a stream an open `[[` holds the phrase until its `]]` comes (or
+//! [`MAX_BLOCK`] characters follow it).
 //!
 //! Pure: text in, phrases out; the session owns the I/O.
 
@@ -42,6 +42,9 @@ const CLAUSE_MARKS: &[char] = &[',', ';', ':', '—', '–', '，', '；', '：'
 const FULL_WIDTH: &[char] = &['。', '！', '？', '，', '；', '：'];
 /// Characters looked at past `max_chars`, to see the end of a punctuation run and what follows it.
 const LOOKAHEAD: usize = 16;
+/// The longest `[[ phonemes ]]` block kept whole, in characters. Longer ones are rare enough to be read as text
+/// (piper-tts has no limit); the engine runs a long block's symbols in bounded pieces.
+const MAX_BLOCK: usize = 1000;
 
 #[derive(Debug, Clone)]
 pub struct SplitConfig {
@@ -163,9 +166,9 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
             return Some(at + 1);
         }
         if c == '[' && text[at..].starts_with("[[") {
-            // A block counts as one if it closes within `max_chars` characters; a phrase may run past
-            // `max_chars` to its end.
-            let reach = text[at..].char_indices().nth(max_chars).map_or(text.len(), |(len, _)| at + len);
+            // A block counts as one if it closes within MAX_BLOCK characters; a phrase may run past `max_chars`
+            // to its end.
+            let reach = text[at..].char_indices().nth(MAX_BLOCK).map_or(text.len(), |(len, _)| at + len);
             match phoneme_blocks::block_end(&text[..reach], at) {
                 Some(end) => {
                     // A block is one word, whatever punctuation its symbols hold.
@@ -177,7 +180,7 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
                     continue;
                 }
                 // Its `]]` may be in the next chunk.
-                None if reach == text.len() && !settled && !text[at..].contains('\n') => break,
+                None if reach == text.len() && !settled => break,
                 None => {}
             }
         }
@@ -267,6 +270,14 @@ pub fn ends_sentence(phrase: &str) -> bool {
 pub fn auto_punctuate(text: &str, marks: &str) -> String {
     let trimmed = text.trim_end();
     let core = trimmed.trim_end_matches(|c: char| CLOSERS.contains(&c) || matches!(c, '`' | '~' | ' '));
+    // A text ending in a `[[ phonemes ]]` block gets the mark after it (where piper-tts says nothing for it), as
+    // wyoming-piper appends it: never inside the block.
+    if phoneme_blocks::spans(trimmed).last().is_some_and(|&(_, end)| end > core.len()) {
+        return match marks.chars().next() {
+            Some(first) => format!("{trimmed}{first}"),
+            None => trimmed.to_string(),
+        };
+    }
     match (marks.chars().next(), core.chars().last()) {
         (Some(first), Some(last)) if !marks.contains(last) && last.is_alphanumeric() => {
             format!("{core}{first}{}", &trimmed[core.len()..])
@@ -514,9 +525,14 @@ mod tests {
             stream(&["Call me [[ ˈdʒ", "oʊ. ", "]], please. ", "Thanks."]),
             [(2, "Call me [[ ˈdʒoʊ. ]],".to_string()), (2, "please.".to_string()), (4, "Thanks.".to_string())]
         );
-        // Not a block: no `]]` before the line ends, or none at all in a whole text.
-        assert_eq!(all("Hi [[ there.\nBye. Now."), ["Hi [[ there.", "Bye.", "Now."]);
+        // A block may span lines; with no `]]` at all in a whole text, `[[` is text.
+        assert_eq!(all("Hi [[ hə\nloʊ ]] there. Bye."), ["Hi [[ hə\nloʊ ]] there.", "Bye."]);
         assert_eq!(all("Hi [[ there. Bye."), ["Hi [[ there.", "Bye."]);
+        // Auto-punctuation goes after a closing block, not into it.
+        let config = SplitConfig { auto_punctuation: ".?!".into(), ..SplitConfig::default() };
+        assert_eq!(PhraseSplitter::split_all(config, "Say [[ tʃˈiːz ]]"), ["Say [[ tʃˈiːz ]]."]);
+        assert_eq!(auto_punctuate("**[[ a ]]**", "."), "**[[ a ]]**.");
+        assert_eq!(auto_punctuate("[[ a ]] (b)", "."), "[[ a ]] (b.)");
         // A run-on phrase cut for length is cut before a block, not inside it, even a block that ends past what
         // the phrase's own search looks at; a block longer than a phrase is taken whole.
         let config = SplitConfig { max_chars: 20, ..SplitConfig::default() };
@@ -525,9 +541,11 @@ mod tests {
         let text = "one two three four [[ a b c d e f g ]] end";
         let phrases = PhraseSplitter::split_all(config.clone(), text);
         assert_eq!(phrases, ["one two three four", "[[ a b c d e f g ]]", "end"]);
-        // One longer than `max_chars` is text, cut as text is.
-        let phrases = PhraseSplitter::split_all(config, "[[ a b c d e f g h i j k l m n o p ]] end");
-        assert_eq!(phrases, ["[[ a b c d e f g h", "i j k l m n o p ]]", "end"]);
+        // One longer than `max_chars` is kept whole too; one longer than MAX_BLOCK is text, cut as text is.
+        let phrases = PhraseSplitter::split_all(config.clone(), "[[ a b c d e f g h i j k l m n o p ]] end");
+        assert_eq!(phrases, ["[[ a b c d e f g h i j k l m n o p ]]", "end"]);
+        let huge = format!("[[ {}]]", "a ".repeat(MAX_BLOCK));
+        assert!(PhraseSplitter::split_all(config, &huge).len() > 50);
     }
 
     #[test]
