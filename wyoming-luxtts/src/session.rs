@@ -446,9 +446,12 @@ mod tests {
     #[test]
     fn a_text_split_in_slices_gives_the_phrases_of_the_whole() {
         let text = "Mr. Smith went to Washington. He said: \"Hello!\" Then, he left.\n".repeat(400);
-        let mut splitter = PhraseSplitter::new(SplitConfig::default());
-        let mut phrases: Vec<String> = slices(&text).flat_map(|s| splitter.push(s)).collect();
-        phrases.extend(splitter.finish());
-        assert_eq!(phrases, PhraseSplitter::split_all(SplitConfig::default(), &text));
+        let blocks = "Say [[ həˈloʊ. wɜːld ]] now, please. ".repeat(300) + "And [[ an open one. Bye.";
+        for text in [text, blocks] {
+            let mut splitter = PhraseSplitter::new(SplitConfig::default());
+            let mut phrases: Vec<String> = slices(&text).flat_map(|s| splitter.push(s)).collect();
+            phrases.extend(splitter.finish());
+            assert_eq!(phrases, PhraseSplitter::split_all(SplitConfig::default(), &text));
+        }
     }
 }

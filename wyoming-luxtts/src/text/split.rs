@@ -10,20 +10,22 @@
 //! The *first* phrase of a request is also cut at a clause (`, ; : —` then a space), so the first audio needs
 //! only the first clause to be written and synthesised. Full-width marks (`。！？，；：`)
 //! need no space after them, as Chinese and Japanese text has none. A phrase is never longer than
-//! `max_chars` (plus a closing punctuation run): without a boundary within them, it is cut at the last clause
-//! mark or space before, so a sentence that runs on never becomes one huge synthesis.
+//! `max_chars` (plus a closing punctuation run, or a phoneme block that ends past it): without a boundary within
+//! them, it is cut at the last clause mark or space before, so a sentence that runs on never becomes one huge
+//! synthesis.
 //!
 //! A line ends a phrase too. Lines, and the text left at the end of a request, get wyoming-piper's
 //! auto-punctuation, so that they are spoken with a sentence's final intonation. Punctuation that arrives just
 //! after a sentence was released at the end of a chunk (`"What?"` then `"! No way."`) belongs to that
 //! sentence: it is dropped, not read out at the start of the next one ("exclamation").
 //!
-//! Each search looks at no more than `max_chars` characters and released text is dropped once per push, so
-//! splitting is linear in the text, whatever the text (it runs on the connection's task).
+//! Each search looks at no more than `max_chars` characters (and, from a `[[`, [`MAX_BLOCK`] for its `]]`) and
+//! released text is dropped once per push, so splitting is linear in the text, whatever the text (it runs on
+//! the connection's task).
 //!
 //! A `[[ phonemes ]]` block (up to [`MAX_BLOCK`] characters) is one word: no phrase is cut inside it (a phrase
-//! may run past `max_chars` to its end), and in a stream an open `[[` holds the phrase until its `]]` comes (or
-//! [`MAX_BLOCK`] characters follow it).
+//! may run past `max_chars` to its end), and in a stream an open `[[` holds the phrase, through pauses, until
+//! its `]]` comes, [`MAX_BLOCK`] characters follow it, or the request ends.
 //!
 //! Pure: text in, phrases out; the session owns the I/O.
 
@@ -141,8 +143,6 @@ impl PhraseSplitter {
     pub fn split_all(config: SplitConfig, text: &str) -> Vec<String> {
         let mut splitter = PhraseSplitter::new(config);
         let mut phrases = splitter.push(text);
-        // Nothing more is coming: an unclosed `[[` is text, not a block still being written.
-        phrases.extend(splitter.release_held());
         phrases.extend(splitter.finish());
         phrases
     }
@@ -179,8 +179,9 @@ fn boundary(text: &str, first: bool, max_chars: usize, settled: bool) -> Option<
                     word = true;
                     continue;
                 }
-                // Its `]]` may be in the next chunk.
-                None if reach == text.len() && !settled => break,
+                // Its `]]` may be in the next chunk, however long the pause: hold the block, releasing the text
+                // before it if that is over-long. Only the end of the request (`finish`) makes it text.
+                None if reach == text.len() => return (at > 0 && chars.len() > max_chars).then_some(at),
                 None => {}
             }
         }
@@ -527,7 +528,17 @@ mod tests {
         );
         // A block may span lines; with no `]]` at all in a whole text, `[[` is text.
         assert_eq!(all("Hi [[ hə\nloʊ ]] there. Bye."), ["Hi [[ hə\nloʊ ]] there.", "Bye."]);
-        assert_eq!(all("Hi [[ there. Bye."), ["Hi [[ there.", "Bye."]);
+        // An open `[[` holds until the request ends, which then reads it as text.
+        assert_eq!(all("Hi [[ there. Bye."), ["Hi [[ there. Bye."]);
+        // A pause does not release an open block, and an over-long phrase is cut before it, not inside it.
+        assert_eq!(
+            stream_paused(&["Call me [[ dʒˈoʊ.", "]], please. "]),
+            [(1, "Call me [[ dʒˈoʊ.]],".to_string()), (1, "please.".to_string())]
+        );
+        let mut splitter = PhraseSplitter::new(SplitConfig { max_chars: 20, ..SplitConfig::default() });
+        assert_eq!(splitter.push("one two three [[ a b c d e"), ["one two three"]);
+        assert_eq!(splitter.push(" f ]] end"), ["[[ a b c d e f ]]"]);
+        assert_eq!(splitter.finish().as_deref(), Some("end"));
         // Auto-punctuation goes after a closing block, not into it.
         let config = SplitConfig { auto_punctuation: ".?!".into(), ..SplitConfig::default() };
         assert_eq!(PhraseSplitter::split_all(config, "Say [[ tʃˈiːz ]]"), ["Say [[ tʃˈiːz ]]."]);
@@ -558,6 +569,34 @@ mod tests {
     }
 
     proptest! {
+        /// With phoneme blocks, however the text is chunked and paused: no character is lost or reordered, and
+        /// no phrase holds a part of a block without the rest.
+        #[test]
+        fn chunked_blocks_stay_whole(text in "[a-c .,\\[\\]\n]{0,120}", cuts in proptest::collection::vec(0usize..120, 0..8)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= text.len()).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for c in cuts { chunks.push(&text[last..c]); last = c; }
+            chunks.push(&text[last..]);
+            let whole = phoneme_blocks::spans(&text).len();
+            for paused in [false, true] {
+                let phrases: Vec<String> = streamed(&chunks, paused).into_iter().map(|(_, p)| p).collect();
+                let blocks: usize = phrases.iter().map(|p| phoneme_blocks::spans(p).len()).sum();
+                prop_assert!(blocks >= whole, "{phrases:?} broke a block of {text:?}");
+                let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+                let kept = squash(&phrases.concat());
+                let mut out = kept.chars().peekable();
+                for c in squash(&text).chars() {
+                    if out.peek() == Some(&c) {
+                        out.next();
+                    } else {
+                        prop_assert!(ENDERS.contains(&c) || CLOSERS.contains(&c), "{c:?} lost");
+                    }
+                }
+            }
+        }
+
         /// However the text is chunked, no character except whitespace is lost or reordered, the phrases are
         /// the same as for the whole text at once, and none is longer than `max_chars` and a closing run.
         #[test]
