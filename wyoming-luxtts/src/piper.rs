@@ -144,12 +144,13 @@ fn default_noise_w() -> f32 {
     0.8
 }
 
-/// The most symbols one run of the model synthesises; a longer sentence is run in pieces cut after spaces. A
-/// phrase is at most `max_chars` characters, but espeak-ng spells out what it cannot read (IPA written as text
+/// The most symbols one run of the model synthesises; a longer sentence is run in pieces cut after spaces, each
+/// peak-normalised on its own (piper-tts runs every sentence whole). A phrase of words is at most `max_chars`
+/// characters (a phoneme block may lengthen it), but espeak-ng spells out what it cannot read (IPA written as text
 /// becomes "latin small letter schwa", long numbers their words), so 250 characters can become over a minute
 /// of audio, and the decoder's memory grows with the audio (about 23 MB a second for a medium voice: 1.5 GB
 /// for one such phrase). 400 symbols is about 30 s of ordinary speech, more than a 250-character phrase of
-/// words; piper-tts runs every sentence whole.
+/// words has.
 pub const MAX_SYMBOLS: usize = 400;
 
 /// `phoneme_type` of a voice whose symbols are the text's own code points.
@@ -312,9 +313,11 @@ impl PiperVoice {
     }
 
     /// The phoneme ids of each sentence of `text`, as `piper-tts` computes them, `[[ phonemes ]]` blocks
-    /// included. (piper-tts 1.8 ignores a config's `phoneme_map`, which the C++ piper applied; so does this.)
+    /// included, but for a sentence over [`MAX_SYMBOLS`] (in pieces here) and a block that spans lines (a block
+    /// here, as wyoming-piper joins lines first; text to piper-tts's regex). (piper-tts 1.8 ignores a config's
+    /// `phoneme_map`, which the C++ piper applied; so does this.)
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, SynthError> {
-        match self.whole_text_sentences(text) {
+        match self.whole_text_sentences(text)? {
             Some(sentences) => self.ids_of(sentences),
             None => self.ids_of(self.sentences(&phoneme_blocks::split(text), false)?),
         }
@@ -322,19 +325,24 @@ impl PiperVoice {
 
     /// The sentences of a voice whose phonemizer is not espeak-ng: the text taken whole (no `[[ phonemes ]]`
     /// blocks), as piper-tts takes it. `None` for an espeak-ng voice.
-    fn whole_text_sentences(&self, text: &str) -> Option<Vec<phonemes::Sentence>> {
-        match self.config.phoneme_type.as_str() {
+    fn whole_text_sentences(&self, text: &str) -> Result<Option<Vec<phonemes::Sentence>>, SynthError> {
+        Ok(match self.config.phoneme_type.as_str() {
             // The text's own code points are the symbols, in one sentence.
             TEXT => Some(vec![text.nfd().map(String::from).collect()]),
             HEBREW => {
                 // Text written with its vowel points is read as written.
-                let pointed =
-                    if text.chars().any(nakdimon::is_point) { text.to_string() } else { nakdimon::diacritize(text) };
+                let pointed = if text.chars().any(nakdimon::is_point) {
+                    text.to_string()
+                } else {
+                    nakdimon::diacritize(text).ok_or_else(|| {
+                        SynthError::Model("Hebrew without vowel points needs Nakdimon's model (--hebrew-dir)".into())
+                    })?
+                };
                 let ipa = hebrew_ipa::to_ipa(&pointed);
                 Some(if ipa.is_empty() { Vec::new() } else { vec![ipa.chars().map(String::from).collect()] })
             }
             _ => None,
-        }
+        })
     }
 
     /// Sentences of symbols for `parts`: text parts (sanitised first if `sanitized`) through espeak-ng, blocks as
@@ -474,7 +482,7 @@ impl Voice for PiperVoice {
             if !sanitize::is_speakable(&text) {
                 return Ok(Vec::new());
             }
-            self.whole_text_sentences(&text).unwrap_or_default()
+            self.whole_text_sentences(&text)?.unwrap_or_default()
         } else {
             // Markup is taken out of the words around `[[ phonemes ]]`, never out of a block.
             let parts = phoneme_blocks::split(phrase);

@@ -1,15 +1,15 @@
 //! Our Piper engine against the Python `piper-tts` 1.8.0 engine: same voice, texts and scales (noise off so
 //! the output is deterministic), same espeak-ng dictionaries (piper-tts's own `espeak-ng-data`).
 //!
-//! Result: identical phoneme ids for all 40 texts (eight about inline `[[ phonemes ]]`); bit-identical audio on a wide
+//! Result: identical phoneme ids for all 41 texts (nine about inline `[[ phonemes ]]`); bit-identical audio on a wide
 //! (two-thread) session, and within 1.1e-4 of full scale (3-4 LSB at 16 bits) on a narrow (one-thread) one, whose 1-D
-//! convolutions run as 2-D ones (`onnx::conv2d`): float summation order. piper-tts statically links espeak-ng from its
-//! master of March 2025, which writes linking glides (`ʲ`) that the Debian library we link (1.51) leaves out; the
-//! twelve texts before the inline-phoneme ones check that `phonemes::link_glides` restores them. Known difference outside this set: a few word pairs
-//! that espeak keeps apart get a glide from us and none from piper-tts (1% of sentences). The audio tolerance (1/1000
-//! of full scale) allows for ONNX Runtime version differences. A second test edits the config to use the options joe
-//! does not (`vowel_clusters`, `phoneme_type: text`, an ignored `phoneme_map`), an Arabic espeak-ng voice, whose
-//! text piper-tts diacritizes first, and `phoneme_type: hebrew`.
+//! convolutions run as 2-D ones (`onnx::conv2d`): float summation order. piper-tts statically links espeak-ng from
+//! its master of March 2025, which writes linking glides (`ʲ`) that the Debian library we link (1.51) leaves out; the
+//! twelve texts before the inline-phoneme ones check that `phonemes::link_glides` restores them. Known difference
+//! outside this set: a few word pairs that espeak keeps apart get a glide from us and none from piper-tts (1% of
+//! sentences). The audio tolerance (1/1000 of full scale) allows for ONNX Runtime version differences. A second test
+//! edits the config to use the options joe does not (`vowel_clusters`, `phoneme_type: text`, an ignored
+//! `phoneme_map`), an Arabic espeak-ng voice, whose text piper-tts diacritizes first, and `phoneme_type: hebrew`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -61,6 +61,7 @@ const TEXTS: &[&str] = &[
     "[[ ʃ ]][[ iː ]] sells shells.",
     "A snowman [[ snˈoʊ☃mæn ]] is not a phoneme.",
     "Two blocks [[ həˈloʊ ]] and [[ wɜːld ]] here.",
+    "The word is [[ təmˈɑːtoʊ ]]. Next one.",
 ];
 
 #[derive(serde::Deserialize)]

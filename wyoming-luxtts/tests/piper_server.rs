@@ -566,6 +566,27 @@ async fn a_hebrew_voice_speaks_with_its_vowel_points() {
     speaks_plain_and_streamed("he_IL-test-medium", hebrew, "שלום עולם, מה שלומך היום? הילדים הלכו לבית הספר.").await;
 }
 
+/// Without Nakdimon's model, Hebrew written without vowel points is an error (the rules would read only
+/// consonants: near-silence), and pointed Hebrew is still spoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hebrew_voice_without_nakdimon_says_why_not() {
+    let Some(voice) = voice() else { return };
+    let data = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&voice, data.path().join("he_IL-test-medium.onnx")).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}.json", voice.display())).unwrap()).unwrap();
+    config["phoneme_type"] = "hebrew".into();
+    std::fs::write(data.path().join("he_IL-test-medium.onnx.json"), config.to_string()).unwrap();
+    // No --espeak-data, so no hebrew/ beside it.
+    let server = start(&voice, &["--data-dir", data.path().to_str().unwrap(), "--local-files-only"]).await;
+    let mut client = connect(&server).await;
+    client.send(&synthesize("שלום עולם", Some("he_IL-test-medium"))).await.unwrap();
+    assert_eq!(error_code(client.recv().await.unwrap()), "SynthesisError");
+    let mut client = connect(&server).await;
+    client.send(&synthesize("שָׁלוֹם עוֹלָם, מָה שְׁלוֹמְךָ", Some("he_IL-test-medium"))).await.unwrap();
+    one_cycle(&until(&mut client, "audio-stop").await);
+}
+
 /// The joe model under `name` in a data dir, its config edited by `edit`, speaks `text` in a plain request and
 /// in a stream of words, with piper-tts's espeak-ng data and diacritization models.
 async fn speaks_plain_and_streamed(name: &str, edit: impl Fn(&mut serde_json::Value), text: &str) {

@@ -1,6 +1,6 @@
-//! A model the text frontend can do without (Arabic's tashkeel, Hebrew's Nakdimon): told where it is at start,
-//! loaded when a voice first needs it, and when it is missing or fails to load, warned about once and then
-//! done without, so that a voice still speaks (less well) instead of failing every request.
+//! A model the text frontend may have to do without (Arabic's tashkeel, Hebrew's Nakdimon): told where it is at
+//! start, loaded when a voice first needs it, and when it is missing or fails to load, warned about once and
+//! then done without. A run that fails on one text is warned about each time.
 
 use ort::environment::Environment;
 use std::fmt::Display;

@@ -5,7 +5,8 @@
 //! exact behaviour so that our phoneme ids equal piper-tts's: existing points are removed first, each character
 //! is mapped to the model's alphabet, and each letter that can carry them gets the predicted dagesh, shin/sin
 //! dot and vowel, in that order (not NFC's). The model is the one piper-tts ships (`hebrew/nakdimon.onnx` in its
-//! package, next to `espeak-ng-data`); without it a Hebrew voice reads the text as written, with a warning.
+//! package, next to `espeak-ng-data`); without it a Hebrew voice reads only text written with its points, and
+//! other text is a synthesis error.
 
 use crate::onnx::optional::OptionalModel;
 use ort::environment::Environment;
@@ -145,16 +146,19 @@ impl Nakdimon {
 }
 
 /// The model, once a Hebrew voice needs it.
-static MODEL: OptionalModel<Nakdimon> = OptionalModel::new("--hebrew-dir", "Hebrew is read without its vowel points");
+static MODEL: OptionalModel<Nakdimon> =
+    OptionalModel::new("--hebrew-dir", "Hebrew text without vowel points cannot be read");
 
 /// Says where the model file is; it is loaded when a Hebrew voice first speaks.
 pub fn init(env: Arc<Environment>, path: PathBuf) {
     MODEL.init(env, path);
 }
 
-/// `text` diacritized, or as it is when there is no model (warned about once).
-pub fn diacritize(text: &str) -> String {
-    MODEL.apply(text, Nakdimon::load, Nakdimon::diacritize)
+/// `text` diacritized; `None` when there is no model or it failed (logged). Unlike Arabic, Hebrew written
+/// without points gives the IPA rules nothing to read (no vowels, so no syllables), so there is no fallback.
+pub fn diacritize(text: &str) -> Option<String> {
+    let model = MODEL.get(Nakdimon::load)?;
+    model.diacritize(text).map_err(|e| tracing::warn!(error = %e, "Nakdimon failed on a text")).ok()
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 //! lines; its line breaks are spaces.) Text between blocks goes to espeak-ng; a block's symbols (code points,
 //! outer whitespace stripped) join the sentence they stand in: the last sentence of the text before it, and the
 //! first sentence of the text after it joins them in turn. A space is kept on a side where the text next to the
-//! block has one, Markdown emphasis (`**[[ … ]]** there`) looked through, as espeak-ng leaves the words apart
-//! there in wyoming-piper. Written here as pure functions (the splitter also asks where a block ends, so that it
-//! never cuts a phrase inside one).
+//! block has one (or a line break). Markdown emphasis beside a block (`**[[ … ]]** there`) is looked through:
+//! this server takes markup out of the words, where piper-tts reads the asterisks out ("asterisk"), so without
+//! that the block would be joined to the next word. Written here as pure functions (the splitter also asks
+//! where a block ends, so that it never cuts a phrase inside one).
 
 use super::phonemes::Sentence;
 
@@ -49,6 +50,16 @@ pub fn spans(text: &str) -> Vec<(usize, usize)> {
 /// Markdown emphasis next to a block, looked through when asking whether a space separates it from a word.
 const EMPHASIS: &[char] = &['*', '_', '~', '`'];
 
+/// A line break as Python's `str.splitlines` knows them: wyoming-piper joins the lines with spaces.
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// What piper-tts counts as the space beside a block (a space, or a line break wyoming-piper made one).
+fn is_space(c: char) -> bool {
+    c == ' ' || is_line_break(c)
+}
+
 /// `text` cut into text and phoneme blocks, as piper-tts cuts it. Empty text parts are left out.
 pub fn split(text: &str) -> Vec<Part<'_>> {
     let cuts = spans(text);
@@ -60,8 +71,8 @@ pub fn split(text: &str) -> Vec<Part<'_>> {
         }
         parts.push(Part::Phonemes {
             symbols: text[start + 2..end - 2].trim(),
-            space_before: text[..start].trim_end_matches(EMPHASIS).ends_with(char::is_whitespace),
-            space_after: text[end..].trim_start_matches(EMPHASIS).starts_with(char::is_whitespace),
+            space_before: text[..start].trim_end_matches(EMPHASIS).ends_with(is_space),
+            space_after: text[end..].trim_start_matches(EMPHASIS).starts_with(is_space),
         });
         last = end;
     }
@@ -90,8 +101,13 @@ pub fn sentences<E>(
                     current.push(" ".to_string());
                 }
                 // A line break in a block is a space, as wyoming-piper joins lines ("\r\n" is one).
-                let symbols = symbols.chars().filter(|&c| c != '\r').map(|c| if c == '\n' { ' ' } else { c });
-                current.extend(symbols.map(String::from));
+                let mut chars = symbols.chars().peekable();
+                while let Some(c) = chars.next() {
+                    if c == '\r' && chars.peek() == Some(&'\n') {
+                        continue;
+                    }
+                    current.push(if is_line_break(c) { " ".to_string() } else { c.to_string() });
+                }
                 if space_after {
                     current.push(" ".to_string());
                 }
@@ -147,7 +163,7 @@ mod tests {
                 Part::Text(" to all."),
             ]
         );
-        // The shortest block; a third bracket stays text; a line break means no block.
+        // The shortest block; a third bracket stays text.
         assert_eq!(
             split("[[a]]]"),
             vec![Part::Phonemes { symbols: "a", space_before: false, space_after: false }, Part::Text("]")]
@@ -183,7 +199,9 @@ mod tests {
         assert_eq!(joined(sentences(&split("[[ ab ]]"), words).unwrap()), ["ab"]);
         assert_eq!(joined(sentences(&split("[[a]][[b]] c."), words).unwrap()), ["ab c."]);
         assert!(sentences(&split("[[ ]]"), words).unwrap().is_empty());
-        assert_eq!(joined(sentences(&split("[[a\r\nb]]"), words).unwrap()), ["a b"]);
+        assert_eq!(joined(sentences(&split("[[a\r\nb\rc\u{2028}d]]"), words).unwrap()), ["a b c d"]);
+        // Only a space or a line break beside a block is a space, as in piper-tts (not a tab).
+        assert_eq!(joined(sentences(&split("x\t[[a]]\ny."), words).unwrap()), ["xa y."]);
     }
 
     proptest! {
