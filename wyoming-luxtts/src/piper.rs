@@ -160,9 +160,7 @@ const HEBREW: &str = "hebrew";
 
 /// Whether words (after sanitising) or a `[[ phonemes ]]` block give something to say.
 fn speakable(parts: &[phoneme_blocks::Part<'_>]) -> bool {
-    let says = |text: &str| sanitize::is_speakable(&sanitize::sanitize(text));
-    phoneme_blocks::has_symbols(parts)
-        || parts.iter().any(|part| matches!(part, phoneme_blocks::Part::Text(text) if says(text)))
+    phoneme_blocks::says_something(parts, |text| sanitize::is_speakable(&sanitize::sanitize(text)))
 }
 
 /// The config of the voice `model` (`NAME.onnx`): `NAME.onnx.json` beside it.

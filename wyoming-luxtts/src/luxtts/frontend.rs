@@ -5,7 +5,7 @@
 //! ("forty-two!") instead of producing no tokens, because this server normalises the whole text as English
 //! (upstream classifies digits as "other" and drops segments without letters).
 
-use crate::text::phoneme_blocks::{self, Part};
+use crate::text::phoneme_blocks;
 use crate::text::phonemes::{self, IdMap};
 use crate::text::{espeak, normalize, sanitize};
 use std::path::Path;
@@ -52,8 +52,7 @@ impl Frontend {
     /// Whether `text` holds words or `[[ phonemes ]]` to say.
     pub fn can_say(text: &str) -> bool {
         let parts = phoneme_blocks::split(text);
-        phoneme_blocks::has_symbols(&parts)
-            || parts.iter().any(|part| matches!(part, Part::Text(t) if sanitize::is_speakable(&Self::prepare(t))))
+        phoneme_blocks::says_something(&parts, |words| sanitize::is_speakable(&Self::prepare(words)))
     }
 
     /// The token ids of `text`; empty when there is nothing to say. `[[ phonemes ]]` blocks are taken as they

@@ -57,6 +57,7 @@ fn normalized(c: char) -> char {
         ']' => ')',
         '\u{B4}' | '\u{2018}' | '\u{2019}' => '\'',
         '\u{201C}' | '\u{201D}' | '\u{05F4}' => '"',
+        // Python's `isdigit` is narrower (not `½` or `Ⅻ`): such characters differ, which no Hebrew text needs.
         c if c.is_numeric() => '5',
         '\u{2026}' => ',',
         '\u{05F0}' | '\u{05F1}' | '\u{05F2}' => 'H',

@@ -129,9 +129,12 @@ pub fn sentences<E>(
     Ok(out)
 }
 
-/// Whether a block holds a symbol to say.
-pub fn has_symbols(parts: &[Part<'_>]) -> bool {
-    parts.iter().any(|part| matches!(part, Part::Phonemes { symbols, .. } if !symbols.is_empty()))
+/// Whether `parts` hold something to say: a block with a symbol, or words that `says` finds speakable.
+pub fn says_something(parts: &[Part<'_>], says: impl Fn(&str) -> bool) -> bool {
+    parts.iter().any(|part| match *part {
+        Part::Phonemes { symbols, .. } => !symbols.is_empty(),
+        Part::Text(text) => says(text),
+    })
 }
 
 #[cfg(test)]
