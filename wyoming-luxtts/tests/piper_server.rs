@@ -51,6 +51,14 @@ fn synthesize(text: &str, voice: Option<&str>) -> Event {
     })
 }
 
+/// Sends each of `chunks` as a `synthesize-chunk`.
+async fn send_chunks(client: &mut Client, chunks: impl IntoIterator<Item = impl Into<String>>) {
+    for text in chunks {
+        let chunk = SynthesizeChunk { text: text.into(), ..Default::default() };
+        client.send(&Event::SynthesizeChunk(chunk)).await.unwrap();
+    }
+}
+
 /// Reads events until `last` (inclusive), failing on an `error` event or end of stream.
 async fn until(client: &mut Client, last: &str) -> Vec<Event> {
     let mut events = Vec::new();
@@ -152,12 +160,7 @@ async fn the_home_assistant_streaming_sequence_is_one_cycle_then_stopped() {
             .send(&Event::SynthesizeStart(SynthesizeStart { voice: voice.clone(), ..Default::default() }))
             .await
             .unwrap();
-        for text in ["Hello world. ", "How are", " you today?"] {
-            client
-                .send(&Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() }))
-                .await
-                .unwrap();
-        }
+        send_chunks(&mut client, ["Hello world. ", "How are", " you today?"]).await;
         // The compatibility copy that Home Assistant sends is ignored inside a stream.
         client.send(&synthesize("Hello world. How are you today?", Some(VOICE))).await.unwrap();
         client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
@@ -243,12 +246,7 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     // The "!" continues the question released at the end of the first chunk: it must not be read out as
     // "exclamation" at the start of the next phrase. The last phrase is auto-punctuated inside its quotes.
     client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
-    for text in ["What?", "! No way.", " Say \"hel", "lo\""] {
-        client
-            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() }))
-            .await
-            .unwrap();
-    }
+    send_chunks(&mut client, ["What?", "! No way.", " Say \"hel", "lo\""]).await;
     client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
     let streamed = audio_until(&mut client, "synthesize-stopped").await;
     assert_eq!(streamed.len(), plain.len(), "streamed {} bytes, plain {}", streamed.len(), plain.len());
@@ -260,12 +258,11 @@ async fn a_stream_says_exactly_what_the_same_plain_text_says() {
     client.send(&synthesize(text, None)).await.unwrap();
     let plain = audio_until(&mut client, "audio-stop").await;
     client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
-    for text in ["Send it to john", ".", "doe@example", ".", "com by Friday.", " Then open config.", "yaml now."] {
-        client
-            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: text.into(), ..Default::default() }))
-            .await
-            .unwrap();
-    }
+    send_chunks(
+        &mut client,
+        ["Send it to john", ".", "doe@example", ".", "com by Friday.", " Then open config.", "yaml now."],
+    )
+    .await;
     // The last "." waits for more text only for --stream-hold-ms: its sentence is spoken before
     // synthesize-stop is sent.
     let mut streamed = Vec::new();
@@ -327,12 +324,7 @@ async fn inline_phonemes_are_spoken_as_piper_tts_speaks_them() {
     assert!(max_diff < 1e-3, "differs from piper-tts by {max_diff}");
 
     client.send(&Event::SynthesizeStart(SynthesizeStart::default())).await.unwrap();
-    for chunk in ["Say **[[ hə\n", "ˈloʊ. ", "]]** to every", "one."] {
-        client
-            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: chunk.into(), ..Default::default() }))
-            .await
-            .unwrap();
-    }
+    send_chunks(&mut client, ["Say **[[ hə\n", "ˈloʊ. ", "]]** to every", "one."]).await;
     client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
     let streamed = audio_until(&mut client, "synthesize-stopped").await;
     assert!(streamed == plain, "streamed {} bytes, plain {}", streamed.len(), plain.len());
@@ -606,12 +598,7 @@ async fn speaks_plain_and_streamed(name: &str, edit: impl Fn(&mut serde_json::Va
     let mut client = connect(&server).await;
     let voice = SynthesizeVoice { name: Some(name.into()), ..Default::default() };
     client.send(&Event::SynthesizeStart(SynthesizeStart { voice: Some(voice), ..Default::default() })).await.unwrap();
-    for word in text.split(' ') {
-        client
-            .send(&Event::SynthesizeChunk(SynthesizeChunk { text: format!("{word} "), ..Default::default() }))
-            .await
-            .unwrap();
-    }
+    send_chunks(&mut client, text.split(' ').map(|word| format!("{word} "))).await;
     client.send(&Event::SynthesizeStop(SynthesizeStop::default())).await.unwrap();
     assert!(!one_cycle(&until(&mut client, "audio-stop").await).is_empty());
 }
