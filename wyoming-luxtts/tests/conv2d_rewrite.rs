@@ -3,68 +3,14 @@
 //! asymmetric pads, a dynamic length) gives the same output rewritten as loaded unchanged, at opsets 15 and 11. The Piper voice
 //! is checked against piper-tts in `piper_parity.rs`.
 
+use onnx_common::{float_tensor, int, ints, value_info};
 use ort::session::builder::PrepackedWeights;
 use ort::value::Tensor;
 use wyoming_luxtts::onnx::{self, Device, Graph, SessionOptions, Width};
 use wyoming_proto::protobuf::{put_bytes, put_uint};
 use wyoming_tests::provisioned;
 
-fn ints(node: &mut Vec<u8>, name: &str, values: &[i64]) {
-    let mut attribute = Vec::new();
-    put_bytes(&mut attribute, 1, name.as_bytes());
-    for &v in values {
-        put_uint(&mut attribute, 8, v as u64);
-    }
-    put_uint(&mut attribute, 20, 7);
-    put_bytes(node, 5, &attribute);
-}
-
-fn int(node: &mut Vec<u8>, name: &str, value: i64) {
-    let mut attribute = Vec::new();
-    put_bytes(&mut attribute, 1, name.as_bytes());
-    put_uint(&mut attribute, 3, value as u64);
-    put_uint(&mut attribute, 20, 2);
-    put_bytes(node, 5, &attribute);
-}
-
-fn float_tensor(name: &str, dims: &[i64], seed: &mut u32) -> Vec<u8> {
-    let count: i64 = dims.iter().product();
-    let mut raw = Vec::new();
-    for _ in 0..count {
-        *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        raw.extend(((*seed >> 8) as f32 / (1 << 24) as f32 - 0.5).to_le_bytes());
-    }
-    let mut tensor = Vec::new();
-    for &d in dims {
-        put_uint(&mut tensor, 1, d as u64);
-    }
-    put_uint(&mut tensor, 2, 1);
-    put_bytes(&mut tensor, 8, name.as_bytes());
-    put_bytes(&mut tensor, 9, &raw);
-    tensor
-}
-
-/// `[1, channels, length]` float, the length a named dynamic dimension.
-fn value_info(name: &str, channels: u64) -> Vec<u8> {
-    let mut shape = Vec::new();
-    for dim in [Ok(1), Ok(channels), Err("L")] {
-        let mut d = Vec::new();
-        match dim {
-            Ok(v) => put_uint(&mut d, 1, v),
-            Err(param) => put_bytes(&mut d, 2, param.as_bytes()),
-        }
-        put_bytes(&mut shape, 1, &d);
-    }
-    let mut tensor_type = Vec::new();
-    put_uint(&mut tensor_type, 1, 1);
-    put_bytes(&mut tensor_type, 2, &shape);
-    let mut type_proto = Vec::new();
-    put_bytes(&mut type_proto, 1, &tensor_type);
-    let mut info = Vec::new();
-    put_bytes(&mut info, 1, name.as_bytes());
-    put_bytes(&mut info, 2, &type_proto);
-    info
-}
+mod onnx_common;
 
 /// x [1, 4, L] → conv (k 3, bias) → conv (k 5, dilation 2, stride 2) → LeakyRelu → conv (k 3, 2 groups,
 /// pads 2/0, bias) → y [1, 6, L'].

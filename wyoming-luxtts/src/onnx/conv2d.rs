@@ -14,47 +14,11 @@
 //! `Conv` with a 1-element `kernel_shape`, explicit or no pads, and no attributes beyond the six of the
 //! operator. Subgraphs and functions are left alone. Everything else in the file is copied byte for byte.
 
-use wyoming_proto::protobuf::{Field, Value, fields, push_ints, put_bytes, put_uint};
+use super::model_proto::*;
+use wyoming_proto::protobuf::{Field, Value, fields, put_bytes, put_uint};
 
 /// Prefix of every name this rewrite adds; a graph that already uses it is left alone.
 const PREFIX: &str = "wyoming_rs_conv2d/";
-
-// ONNX protobuf field numbers (onnx.proto).
-const MODEL_GRAPH: u64 = 7;
-const MODEL_OPSET_IMPORT: u64 = 8;
-const OPSET_DOMAIN: u64 = 1;
-const OPSET_VERSION: u64 = 2;
-const GRAPH_NODE: u64 = 1;
-const GRAPH_INITIALIZER: u64 = 5;
-const GRAPH_INPUT: u64 = 11;
-const GRAPH_OUTPUT: u64 = 12;
-const GRAPH_VALUE_INFO: u64 = 13;
-const GRAPH_SPARSE_INITIALIZER: u64 = 15;
-const NODE_INPUT: u64 = 1;
-const NODE_OUTPUT: u64 = 2;
-const NODE_NAME: u64 = 3;
-const NODE_OP_TYPE: u64 = 4;
-const NODE_ATTRIBUTE: u64 = 5;
-const NODE_DOMAIN: u64 = 7;
-const ATTR_NAME: u64 = 1;
-const ATTR_I: u64 = 3;
-const ATTR_S: u64 = 4;
-const ATTR_T: u64 = 5;
-const ATTR_G: u64 = 6;
-const ATTR_INTS: u64 = 8;
-const ATTR_TENSORS: u64 = 10;
-const ATTR_GRAPHS: u64 = 11;
-const ATTR_SPARSE_TENSOR: u64 = 22;
-const ATTR_SPARSE_TENSORS: u64 = 23;
-const ATTR_TYPE: u64 = 20;
-const ATTR_TYPE_INTS: u64 = 7;
-const TENSOR_DIMS: u64 = 1;
-const TENSOR_DATA_TYPE: u64 = 2;
-const TENSOR_NAME: u64 = 8;
-const TENSOR_RAW_DATA: u64 = 9;
-const TENSOR_DATA_LOCATION: u64 = 14;
-const TENSOR_INT64: u64 = 7;
-const VALUE_INFO_NAME: u64 = 1;
 
 /// A rewritten model and how many convolutions changed.
 #[derive(Debug)]
@@ -85,35 +49,9 @@ pub fn rewrite(model: &[u8]) -> Option<Rewritten> {
     Some(Rewritten { model: out, convolutions })
 }
 
-fn bytes_of<'a>(field: &Field<'a>, number: u64) -> Option<&'a [u8]> {
-    match field.value {
-        Value::Bytes(bytes) if field.number == number => Some(bytes),
-        _ => None,
-    }
-}
-
-/// The version of the default (`ai.onnx`) operator set, which decides how `Unsqueeze` takes its axes.
-fn default_opset(top: &[Field<'_>]) -> Option<u64> {
-    let mut version = None;
-    for import in top.iter().filter_map(|f| bytes_of(f, MODEL_OPSET_IMPORT)) {
-        let (mut domain, mut v) = (&b""[..], None);
-        for field in fields(import)? {
-            match (field.number, field.value) {
-                (OPSET_DOMAIN, Value::Bytes(d)) => domain = d,
-                (OPSET_VERSION, Value::Varint(n)) => v = Some(n),
-                _ => {}
-            }
-        }
-        if domain.is_empty() || domain == b"ai.onnx" {
-            version = v;
-        }
-    }
-    version
-}
-
 fn rewrite_graph(graph: &[u8], opset: u64) -> Option<(Vec<u8>, usize)> {
     let parts = fields(graph)?;
-    if !names_are_free(&parts)? {
+    if !names_are_free(&parts, PREFIX)? {
         return None;
     }
     let axes_name = format!("{PREFIX}axes");
@@ -142,102 +80,6 @@ fn rewrite_graph(graph: &[u8], opset: u64) -> Option<(Vec<u8>, usize)> {
         put_bytes(&mut out, GRAPH_INITIALIZER, &tensor);
     }
     Some((out, count))
-}
-
-/// False if a name of the graph already starts with [`PREFIX`], or if a tensor anywhere in it (subgraphs and
-/// attributes included) keeps its data in an external file: that path is relative to the model file, which a
-/// graph loaded from memory no longer has. Sparse tensors are rare enough to be refused outright.
-fn names_are_free(parts: &[Field<'_>]) -> Option<bool> {
-    let ours = |name: &[u8]| name.starts_with(PREFIX.as_bytes());
-    for field in parts {
-        let Value::Bytes(bytes) = field.value else { continue };
-        match field.number {
-            GRAPH_NODE => {
-                for f in fields(bytes)? {
-                    match (f.number, f.value) {
-                        (NODE_INPUT | NODE_OUTPUT | NODE_NAME, Value::Bytes(name)) if ours(name) => return Some(false),
-                        (NODE_ATTRIBUTE, Value::Bytes(attribute)) if !self_contained_attribute(attribute, 0)? => {
-                            return Some(false);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            GRAPH_INITIALIZER => {
-                if !self_contained_tensor(bytes)? {
-                    return Some(false);
-                }
-                for f in fields(bytes)? {
-                    if let (TENSOR_NAME, Value::Bytes(name)) = (f.number, f.value)
-                        && ours(name)
-                    {
-                        return Some(false);
-                    }
-                }
-            }
-            GRAPH_SPARSE_INITIALIZER => return Some(false),
-            GRAPH_INPUT | GRAPH_OUTPUT | GRAPH_VALUE_INFO => {
-                for f in fields(bytes)? {
-                    if let (VALUE_INFO_NAME, Value::Bytes(name)) = (f.number, f.value)
-                        && ours(name)
-                    {
-                        return Some(false);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Some(true)
-}
-
-/// Subgraphs nest (an `If` in a `Loop`); deeper than this, the rewrite does not try to be sure.
-const MAX_DEPTH: usize = 16;
-
-fn self_contained_tensor(tensor: &[u8]) -> Option<bool> {
-    Some(!fields(tensor)?.iter().any(|f| (f.number, f.value) == (TENSOR_DATA_LOCATION, Value::Varint(1))))
-}
-
-/// False if an attribute's tensors, or any tensor in its subgraphs, live in an external file.
-fn self_contained_attribute(attribute: &[u8], depth: usize) -> Option<bool> {
-    if depth > MAX_DEPTH {
-        return Some(false);
-    }
-    for f in fields(attribute)? {
-        let ok = match (f.number, f.value) {
-            (ATTR_T | ATTR_TENSORS, Value::Bytes(tensor)) => self_contained_tensor(tensor)?,
-            (ATTR_G | ATTR_GRAPHS, Value::Bytes(graph)) => self_contained_graph(graph, depth + 1)?,
-            (ATTR_SPARSE_TENSOR | ATTR_SPARSE_TENSORS, _) => false,
-            _ => true,
-        };
-        if !ok {
-            return Some(false);
-        }
-    }
-    Some(true)
-}
-
-fn self_contained_graph(graph: &[u8], depth: usize) -> Option<bool> {
-    for f in fields(graph)? {
-        let ok = match (f.number, f.value) {
-            (GRAPH_INITIALIZER, Value::Bytes(tensor)) => self_contained_tensor(tensor)?,
-            (GRAPH_SPARSE_INITIALIZER, _) => false,
-            (GRAPH_NODE, Value::Bytes(node)) => {
-                let mut ok = true;
-                for g in fields(node)? {
-                    if let (NODE_ATTRIBUTE, Value::Bytes(attribute)) = (g.number, g.value) {
-                        ok &= self_contained_attribute(attribute, depth)?;
-                    }
-                }
-                ok
-            }
-            _ => true,
-        };
-        if !ok {
-            return Some(false);
-        }
-    }
-    Some(true)
 }
 
 /// A `Conv` node that can be made 2-D, with what the rewrite needs of it.
@@ -322,11 +164,6 @@ impl<'a> Conv<'a> {
     }
 }
 
-fn with_bytes(mut message: Vec<u8>, number: u64, bytes: &[u8]) -> Vec<u8> {
-    put_bytes(&mut message, number, bytes);
-    message
-}
-
 /// An `Unsqueeze` or `Squeeze` on axis 2 (the new height).
 fn axes_node(op: &str, input: &[u8], output: &[u8], name: &str, opset: u64, axes: &str) -> Vec<u8> {
     let mut node = Vec::new();
@@ -341,41 +178,6 @@ fn axes_node(op: &str, input: &[u8], output: &[u8], name: &str, opset: u64, axes
         put_bytes(&mut node, NODE_ATTRIBUTE, &ints_attribute(b"axes", &[2]));
     }
     node
-}
-
-fn ints_attribute(name: &[u8], ints: &[i64]) -> Vec<u8> {
-    let mut attribute = Vec::new();
-    put_bytes(&mut attribute, ATTR_NAME, name);
-    for &v in ints {
-        put_uint(&mut attribute, ATTR_INTS, v as u64);
-    }
-    put_uint(&mut attribute, ATTR_TYPE, ATTR_TYPE_INTS);
-    attribute
-}
-
-struct Attribute<'a> {
-    name: &'a [u8],
-    ints: Vec<i64>,
-    s: Option<&'a [u8]>,
-}
-
-impl<'a> Attribute<'a> {
-    /// `Some(None)`: well-formed, but not a plain value (a reference to a function's attribute, a tensor,
-    /// a graph, floats), which no qualifying `Conv` has.
-    fn parse(bytes: &'a [u8]) -> Option<Option<Self>> {
-        let mut attribute = Attribute { name: b"", ints: Vec::new(), s: None };
-        for field in fields(bytes)? {
-            match (field.number, field.value) {
-                (ATTR_NAME, Value::Bytes(name)) => attribute.name = name,
-                (ATTR_INTS, value) => push_ints(value, &mut attribute.ints)?,
-                (ATTR_I, Value::Varint(_)) => {} // group
-                (ATTR_S, Value::Bytes(s)) => attribute.s = Some(s),
-                (ATTR_TYPE, _) | (13, _) => {} // type, doc_string
-                _ => return Some(None),
-            }
-        }
-        Some(Some(attribute))
-    }
 }
 
 #[cfg(test)]
