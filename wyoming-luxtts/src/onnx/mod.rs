@@ -7,9 +7,9 @@
 //! keeps wide sessions (`--threads`) and narrow ones (one thread) apart; [`crate::scheduler`] picks the width.
 //! The sessions of one model share their pre-packed weights; each still holds its own copy of the rest
 //! (about 75 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
-//! One-thread CPU sessions of a Piper voice load its graph with the 1-D convolutions rewritten as 2-D ones
-//! ([`conv2d`]). Every run of a request can be stopped part-way ([`cancel`]). The text frontend's own models
-//! are loaded when first needed ([`optional`]).
+//! One-thread CPU sessions of a Piper voice load its graph with its 1-D convolutions on our Winograd kernels
+//! ([`winograd_graph`], [`winograd`]) or rewritten as 2-D ones ([`conv2d`]). Every run of a request can be
+//! stopped part-way ([`cancel`]). The text frontend's own models are loaded when first needed ([`optional`]).
 
 pub mod cancel;
 pub mod conv2d;
