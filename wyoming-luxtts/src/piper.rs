@@ -288,7 +288,7 @@ impl PiperVoice {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        let (pool, first) = SessionPool::open(env, model, options, Graph::Conv1dAs2d)?;
+        let (pool, first) = SessionPool::open(env, model, options, Graph::FastConvolutions)?;
         let inputs: Vec<&str> = first.inputs().iter().map(|i| i.name()).collect();
         if !inputs.contains(&"input") || !inputs.contains(&"input_lengths") || !inputs.contains(&"scales") {
             return Err(PiperError::Invalid {

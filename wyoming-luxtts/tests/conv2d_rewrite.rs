@@ -95,7 +95,7 @@ fn rewritten_convolutions_compute_the_same_output() {
             (shape.to_vec(), y.to_vec())
         };
         let (shape, plain) = run(Graph::AsIs);
-        let (shape_2d, rewritten) = run(Graph::Conv1dAs2d);
+        let (shape_2d, rewritten) = run(Graph::FastConvolutions);
         // L' = (37 + 8 - 9) / 2 + 1 = 19 after the strided conv (dilated kernel 9), unchanged by the last.
         assert_eq!(shape, [1, 6, 19]);
         assert_eq!(shape_2d, shape);

@@ -1,10 +1,11 @@
 //! Our Piper engine against the Python `piper-tts` 1.8.0 engine: same voice, texts and scales (noise off so
 //! the output is deterministic), same espeak-ng dictionaries (piper-tts's own `espeak-ng-data`).
 //!
-//! Result: identical phoneme ids for all 41 texts (nine about inline `[[ phonemes ]]`); bit-identical audio on a wide
-//! (two-thread) session, and within 2.5e-4 of full scale (8 LSB at 16 bits) on a narrow (one-thread) one, whose 1-D
-//! convolutions run on our Winograd kernels (`onnx::winograd`) or as 2-D ones (`onnx::conv2d`): float rounding
-//! (1.5e-4 with the 2-D rewrite alone; piper-tts peak-normalises every sentence, so a quiet one magnifies it). piper-tts statically links espeak-ng from
+//! Result: identical phoneme ids for all 41 texts (nine about inline `[[ phonemes ]]`); audio within 2.5e-4 of full
+//! scale (8 LSB at 16 bits) on a wide (two-thread) session and on a narrow (one-thread) one, whose 1-D convolutions run
+//! on our Winograd kernels (`onnx::winograd`), and on a narrow one also as 2-D ones (`onnx::conv2d`): float rounding
+//! (the audio was bit-identical on two threads and within 1.5e-4 on one before; piper-tts peak-normalises every
+//! sentence, so a quiet one magnifies it). piper-tts statically links espeak-ng from
 //! its master of March 2025, which writes linking glides (`ʲ`) that the Debian library we link (1.51) leaves out; the
 //! twelve texts before the inline-phoneme ones check that `phonemes::link_glides` restores them. Known difference
 //! outside this set: a few word pairs that espeak keeps apart get a glide from us and none from piper-tts (1% of
@@ -106,11 +107,11 @@ fn matches_the_python_piper_engine() {
     )
     .unwrap();
 
-    // The narrow session must really run the rewritten graph: our kernels take 47 of joe's convolutions (19 in the
-    // decoder, 16 in the flow, 12 in the text encoder), and ONNX Runtime runs the rest in 2-D.
+    // The sessions must really run the rewritten graph: our kernels take 35 of joe's convolutions (19 in the decoder,
+    // 16 in the flow), and a narrow session runs the rest in 2-D.
     let bytes = std::fs::read(&voice).unwrap();
     let winograd = wyoming_luxtts::onnx::winograd_graph::rewrite(&bytes).expect("Winograd convolutions");
-    assert!(winograd.convolutions > 40, "only {} Winograd convolutions", winograd.convolutions);
+    assert_eq!(winograd.convolutions, 35, "Winograd convolutions");
     let rewritten = wyoming_luxtts::onnx::conv2d::rewrite(&winograd.model).expect("convolutions");
     assert!(rewritten.convolutions > 50, "only {} convolutions rewritten", rewritten.convolutions);
     eprintln!("narrow graph: {} Winograd, {} 2-D convolutions", winograd.convolutions, rewritten.convolutions);
@@ -139,8 +140,8 @@ fn matches_the_python_piper_engine() {
         }
     }
     eprintln!("max |diff|: wide {:.2e}, narrow {:.2e}", worst[0], worst[1]);
-    // Wide runs the voice's own graph, narrow the rewritten one: float rounding only.
-    assert!(worst[0] < 1e-5 && worst[1] < 4e-4, "max |diff| wide {} narrow {}", worst[0], worst[1]);
+    // Float rounding only.
+    assert!(worst[0] < 4e-4 && worst[1] < 4e-4, "max |diff| wide {} narrow {}", worst[0], worst[1]);
     eprintln!("identical phoneme ids for {same_ids}/{} texts", TEXTS.len());
     assert!(same_ids == TEXTS.len(), "only {same_ids}/{} texts have the same phoneme ids as piper-tts", TEXTS.len());
 }

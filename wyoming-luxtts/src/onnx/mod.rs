@@ -90,12 +90,11 @@ pub enum Width {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Graph {
     AsIs,
-    /// In one-thread CPU sessions only (narrow ones, and wide ones under `--threads 1`): the 1-D convolutions
-    /// that [`winograd_graph`] takes run on our Winograd kernels ([`winograd`], about 1.6× fewer cycles than
-    /// ONNX Runtime's), and the rest as 2-D ones ([`conv2d`]), for ONNX Runtime's faster x86 kernels. With two
-    /// threads the 2-D gain is gone and our kernels run on one thread, so a lone request on a multi-core
-    /// server keeps the original graph and with it piper-tts's exact audio. For Piper voices.
-    Conv1dAs2d,
+    /// For Piper voices on the CPU: the 1-D convolutions that [`winograd_graph`] takes run on our Winograd
+    /// kernels ([`winograd`]; about half the multiply-adds, and 22% less CPU per synthesis on one thread), on
+    /// every session. In one-thread sessions (narrow ones, and wide ones under `--threads 1`) the rest run as
+    /// 2-D ones ([`conv2d`]), for ONNX Runtime's faster x86 kernels, which help one thread but not two.
+    FastConvolutions,
 }
 
 /// How sessions of one model are opened.
@@ -128,11 +127,11 @@ pub fn open(
         builder =
             builder.with_execution_providers([ep::CUDA::default().build().error_on_failure()]).map_err(|e| fail(&e))?;
     }
-    // The rewrites pay off on x86, and only on one thread (see `Graph`).
+    // The rewrites pay off on x86's CPU kernels (see `Graph`).
     let rewritten = match (graph, options.device) {
-        (Graph::Conv1dAs2d, Device::Cpu) if threads == 1 && cfg!(target_arch = "x86_64") => {
+        (Graph::FastConvolutions, Device::Cpu) if cfg!(target_arch = "x86_64") => {
             let bytes = std::fs::read(model).map_err(|e| fail(&e))?;
-            one_thread_rewrite(&bytes)
+            cpu_rewrite(&bytes, threads)
         }
         _ => None,
     };
@@ -148,7 +147,7 @@ pub fn open(
                         model = %model.display(),
                         winograd = rewritten.winograd,
                         conv2d = rewritten.conv2d,
-                        "convolutions rewritten for one thread"
+                        "convolutions rewritten for the CPU"
                     );
                     Ok(session)
                 }
@@ -170,24 +169,26 @@ pub fn open(
     session
 }
 
-/// A graph after the one-thread rewrites, and how many convolutions each took.
-struct OneThreadGraph {
+/// A graph after the CPU rewrites, and how many convolutions each took.
+struct CpuGraph {
     model: Vec<u8>,
     winograd: usize,
     conv2d: usize,
+    /// The transformed weights the graph names, alive until the session's kernels hold them.
+    _weights: Vec<std::sync::Arc<winograd::Conv1d>>,
 }
 
-/// Winograd first ([`winograd_graph`], where this CPU runs its kernels), then the 2-D form ([`conv2d`]) for the
-/// convolutions it left; `None` when neither changed anything.
-fn one_thread_rewrite(bytes: &[u8]) -> Option<OneThreadGraph> {
+/// Winograd first ([`winograd_graph`], where this CPU runs its kernels), then, on one thread, the 2-D form
+/// ([`conv2d`]) for the convolutions it left; `None` when neither changed anything.
+fn cpu_rewrite(bytes: &[u8], threads: usize) -> Option<CpuGraph> {
     let winograd = if winograd::fast() { winograd_graph::rewrite(bytes) } else { None };
-    let (model, winograd) = match winograd {
-        Some(r) => (std::borrow::Cow::Owned(r.model), r.convolutions),
-        None => (std::borrow::Cow::Borrowed(bytes), 0),
+    let (model, winograd, weights) = match winograd {
+        Some(r) => (std::borrow::Cow::Owned(r.model), r.convolutions, r.weights),
+        None => (std::borrow::Cow::Borrowed(bytes), 0, Vec::new()),
     };
-    match conv2d::rewrite(&model) {
-        Some(r) => Some(OneThreadGraph { model: r.model, winograd, conv2d: r.convolutions }),
-        None if winograd > 0 => Some(OneThreadGraph { model: model.into_owned(), winograd, conv2d: 0 }),
+    match conv2d::rewrite(&model).filter(|_| threads == 1) {
+        Some(r) => Some(CpuGraph { model: r.model, winograd, conv2d: r.convolutions, _weights: weights }),
+        None if winograd > 0 => Some(CpuGraph { model: model.into_owned(), winograd, conv2d: 0, _weights: weights }),
         None => None,
     }
 }

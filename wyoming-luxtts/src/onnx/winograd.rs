@@ -135,6 +135,9 @@ fn invert(mut a: Vec<f64>, n: usize) -> Vec<f64> {
     inv
 }
 
+/// Runs `block(i)` for every `i < count`, on any threads: `parallel(count, block)`.
+pub type Parallel<'a> = dyn Fn(usize, &(dyn Fn(usize) + Sync)) + 'a;
+
 /// One ONNX `Conv` (1-D, one group, stride 1) with its weights transformed and packed once, at load.
 #[derive(Debug, Clone)]
 pub struct Conv1d {
@@ -251,6 +254,19 @@ impl Conv1d {
     /// `y = conv(x) + bias (+ residual)` for one batch item: `x` is `[cin][time]`, `y` and `residual` are
     /// `[cout][output_len(time)]`.
     pub fn run(&self, x: &[f32], time: usize, y: &mut [f32], residual: Option<&[f32]>) -> Result<(), WinogradError> {
+        self.run_blocks(x, time, y, residual, &|count, block| (0..count).for_each(block))
+    }
+
+    /// As [`Conv1d::run`], with the output's blocks of time handed to `parallel(count, block)`, which must
+    /// call `block(i)` once for every `i < count`, on any threads (ONNX Runtime's intra-op pool, say).
+    pub fn run_blocks(
+        &self,
+        x: &[f32],
+        time: usize,
+        y: &mut [f32],
+        residual: Option<&[f32]>,
+        parallel: &Parallel<'_>,
+    ) -> Result<(), WinogradError> {
         if x.len() != self.cin * time {
             return Err(WinogradError::Input { got: x.len(), cin: self.cin, time });
         }
@@ -269,14 +285,15 @@ impl Conv1d {
             return Err(WinogradError::Residual { got: r.len(), len: y.len() });
         }
         let plan = Plan::new(self, tout);
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.fit(&plan, self);
-            let mut t0 = 0;
-            while t0 < tout {
-                self.block(&plan, &mut scratch, x, time, y, residual, tout, t0);
-                t0 += plan.span;
-            }
+        // Blocks write disjoint columns of every output row, so they may run side by side; the output is
+        // reached through a raw pointer because no two threads may hold `&mut` to the same rows.
+        let out = Dst { ptr: y.as_mut_ptr(), len: y.len() };
+        parallel(tout.div_ceil(plan.span), &|b| {
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                scratch.fit(&plan, self);
+                self.block(&plan, &mut scratch, x, time, out, residual, tout, b * plan.span);
+            })
         });
         Ok(())
     }
@@ -289,7 +306,7 @@ impl Conv1d {
         s: &mut Scratch,
         x: &[f32],
         time: usize,
-        y: &mut [f32],
+        y: Dst,
         residual: Option<&[f32]>,
         tout: usize,
         t0: usize,
@@ -305,7 +322,7 @@ impl Conv1d {
         if last > first {
             let from = t0 + first - self.pads[0];
             let fuse = self.alpha.map_or(Fuse::Nothing, Fuse::Leaky);
-            k.transpose(&x[from..], time, cin, last - first, &mut xt[first * cin..], cin, fuse);
+            k.transpose(&x[from..], time, cin, last - first, Dst::of(&mut xt[first * cin..]), cin, fuse);
         }
         // 2. Input transform: tile (phase s, index q) reads rows s + d·(q·m + u).
         let v = &mut s.v[..n * plan.gemm_rows * cin];
@@ -340,7 +357,7 @@ impl Conv1d {
         }
         let valid = plan.span.min(tout - t0);
         let fuse = residual.map_or(Fuse::Nothing, |r| Fuse::Add(&r[t0..]));
-        k.transpose(yt, cp, valid, self.cout, &mut y[t0..], tout, fuse);
+        k.transpose(yt, cp, valid, self.cout, y.from(t0), tout, fuse);
     }
 }
 
@@ -351,6 +368,38 @@ enum Fuse<'a> {
     Nothing,
     Leaky(f32),
     Add(&'a [f32]),
+}
+
+/// Where a transpose writes: a slice held exclusively, or one block's columns of an output that other threads
+/// write other columns of. Writes are bounds-checked by the transposes.
+#[derive(Clone, Copy)]
+struct Dst {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: a `Dst` is shared only between blocks that write disjoint elements (see `Conv1d::run_blocks`).
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    fn of(slice: &mut [f32]) -> Dst {
+        Dst { ptr: slice.as_mut_ptr(), len: slice.len() }
+    }
+
+    /// The part from element `at` on.
+    fn from(self, at: usize) -> Dst {
+        assert!(at <= self.len);
+        // SAFETY: within the allocation, checked above.
+        Dst { ptr: unsafe { self.ptr.add(at) }, len: self.len - at }
+    }
+
+    /// Writes element `at`.
+    fn set(self, at: usize, value: f32) {
+        assert!(at < self.len);
+        // SAFETY: in bounds; no reference to the element exists (see the type's doc).
+        unsafe { self.ptr.add(at).write(value) }
+    }
 }
 
 /// Picks the vectorised kernels where the CPU has them.
@@ -367,7 +416,7 @@ impl Kernels {
         src_stride: usize,
         rows: usize,
         cols: usize,
-        dst: &mut [f32],
+        dst: Dst,
         dst_stride: usize,
         fuse: Fuse<'_>,
     ) {
@@ -375,7 +424,7 @@ impl Kernels {
             return;
         }
         let dst_end = (cols - 1) * dst_stride + rows;
-        assert!(src.len() >= (rows - 1) * src_stride + cols && dst.len() >= dst_end);
+        assert!(src.len() >= (rows - 1) * src_stride + cols && dst.len >= dst_end);
         if let Fuse::Add(r) = fuse {
             assert!(r.len() >= dst_end);
         }
@@ -509,12 +558,12 @@ pub fn fast() -> bool {
 
 /// Plain Rust kernels: the reference for the vectorised ones, and the path on other CPUs.
 mod portable {
-    use super::{Fuse, PANEL, ROWS};
+    use super::{Dst, Fuse, PANEL, ROWS};
 
-    pub fn transpose(src: &[f32], ss: usize, rows: usize, cols: usize, dst: &mut [f32], ds: usize, fuse: Fuse<'_>) {
+    pub fn transpose(src: &[f32], ss: usize, rows: usize, cols: usize, dst: Dst, ds: usize, fuse: Fuse<'_>) {
         for r in 0..rows {
             for c in 0..cols {
-                dst[c * ds + r] = fused(src[r * ss + c], fuse, c * ds + r);
+                dst.set(c * ds + r, fused(src[r * ss + c], fuse, c * ds + r));
             }
         }
     }
@@ -604,7 +653,7 @@ mod portable {
 /// pre-broadcast to eight lanes (`bt8`, `at8`), so that each product is one FMA with a memory operand.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Fuse, PANEL, ROWS};
+    use super::{Dst, Fuse, PANEL, ROWS};
     use std::arch::x86_64::*;
 
     /// Eight rows of eight floats, transposed in registers; `res` is the `Add` addend at `dst`'s offset.
@@ -665,15 +714,7 @@ mod avx2 {
 
     /// As [`super::portable::transpose`], in 8×8 blocks; the caller checked the bounds.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn transpose(
-        src: &[f32],
-        ss: usize,
-        rows: usize,
-        cols: usize,
-        dst: &mut [f32],
-        ds: usize,
-        fuse: Fuse<'_>,
-    ) {
+    pub unsafe fn transpose(src: &[f32], ss: usize, rows: usize, cols: usize, dst: Dst, ds: usize, fuse: Fuse<'_>) {
         let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
         let (alpha, res) = match fuse {
             Fuse::Nothing => (None, None),
@@ -686,14 +727,14 @@ mod avx2 {
                 // SAFETY: r + 8 ≤ rows and c + 8 ≤ cols, within the checked bounds.
                 unsafe {
                     let res = res.map(|p| p.add(at));
-                    transpose8(src.as_ptr().add(r * ss + c), ss, dst.as_mut_ptr().add(at), ds, alpha, res)
+                    transpose8(src.as_ptr().add(r * ss + c), ss, dst.ptr.add(at), ds, alpha, res)
                 };
             }
         }
         for r in 0..rows {
             let from = if r < r8 { c8 } else { 0 };
             for c in from..cols {
-                dst[c * ds + r] = super::portable::fused(src[r * ss + c], fuse, c * ds + r);
+                dst.set(c * ds + r, super::portable::fused(src[r * ss + c], fuse, c * ds + r));
             }
         }
     }

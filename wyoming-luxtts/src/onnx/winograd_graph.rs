@@ -1,17 +1,23 @@
 //! 1-D convolutions handed to our Winograd operator ([`super::winograd_op`]) before ONNX Runtime loads a
 //! graph.
 //!
-//! A qualifying `Conv` keeps its inputs, outputs and attributes and only changes its operator to
-//! `ai.wyoming_rs.WinogradConv`, so the rest of the graph is untouched. A node qualifies only when its meaning
-//! is certain and the operator is faster for it: a default-domain `Conv` with one group, stride 1, explicit or
-//! no pads, 2 to 7 taps, weights and bias stored in the file as f32 initializers, at least 8 input channels and
-//! a multiple of 8 (at least 16) output channels. (Fewer output channels waste most of the operator's 16-wide
-//! weight panels: a Piper decoder's last convolution has one.) Everything else in the file is copied byte for
-//! byte.
+//! A qualifying `Conv` becomes `ai.wyoming_rs.WinogradConv`, reading the same input and writing the same
+//! output. Its weights leave the graph: the rewrite transforms them itself ([`Conv1d`]) into a process-wide
+//! registry, keyed by their SHA-256, so every session of a voice shares one transformed copy and ONNX Runtime
+//! holds no copy of the originals; the node names its weights by that key. A `LeakyRelu` that feeds the
+//! convolution and a residual `Add` that takes its output are folded in. A node qualifies only when its
+//! meaning is certain and the operator is faster for it: a default-domain `Conv` with one group, stride 1,
+//! explicit or no pads, 2 to 7 taps, weights and bias stored in the file as f32 initializers, at least 8 input
+//! channels and a multiple of 8 (at least 16) output channels (fewer waste most of the kernel's 16-wide weight
+//! panels: a Piper decoder's last convolution has one), and transformed weights of at most 4 MiB (the text
+//! encoder's 192×768 feed-forward layers run on a few dozen phonemes, where the saving is small and the
+//! transformed weights would take 2.7× the originals). Everything else in the file is copied byte for byte.
 
 use super::model_proto::*;
-use super::winograd;
+use super::winograd::{self, Conv1d};
+use super::winograd_op;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use wyoming_proto::protobuf::{Field, Value, fields, push_ints, put_bytes, put_uint};
 
 pub const DOMAIN: &str = "ai.wyoming_rs";
@@ -23,6 +29,8 @@ const TENSOR_FLOAT: u64 = 1;
 pub struct Rewritten {
     pub model: Vec<u8>,
     pub convolutions: usize,
+    /// The transformed weights the graph names; hold them until a session has loaded it.
+    pub weights: Vec<Arc<Conv1d>>,
 }
 
 /// The model with its qualifying convolutions on our operator; `None` when none qualifies, or when the bytes
@@ -38,7 +46,8 @@ pub fn rewrite(model: &[u8]) -> Option<Rewritten> {
     }
     let graphs: Vec<&[u8]> = top.iter().filter_map(|f| bytes_of(f, MODEL_GRAPH)).collect();
     let [graph] = graphs[..] else { return None };
-    let (graph, convolutions) = rewrite_graph(graph)?;
+    let (graph, weights) = rewrite_graph(graph)?;
+    let convolutions = weights.len();
     if convolutions == 0 {
         return None;
     }
@@ -53,16 +62,45 @@ pub fn rewrite(model: &[u8]) -> Option<Rewritten> {
     put_bytes(&mut import, OPSET_DOMAIN, DOMAIN.as_bytes());
     put_uint(&mut import, OPSET_VERSION, 1);
     put_bytes(&mut out, MODEL_OPSET_IMPORT, &import);
-    Some(Rewritten { model: out, convolutions })
+    Some(Rewritten { model: out, convolutions, weights })
 }
 
-/// Shape and element type of an initializer.
-struct Initializer {
+/// Transformed weights above this stay with ONNX Runtime (see the module doc).
+const MAX_TRANSFORMED_BYTES: usize = 4 << 20;
+
+/// An initializer: its shape, element type and message.
+struct Initializer<'a> {
     dims: Vec<i64>,
     float: bool,
+    tensor: &'a [u8],
 }
 
-fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
+impl Initializer<'_> {
+    /// Its values, from `raw_data` or `float_data`; `None` if they do not match its shape.
+    fn floats(&self) -> Option<Vec<f32>> {
+        let count = self.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))?;
+        let mut values = Vec::new();
+        for f in fields(self.tensor)? {
+            match (f.number, f.value) {
+                (TENSOR_RAW_DATA, Value::Bytes(raw)) => {
+                    values.extend(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                    if raw.len() % 4 != 0 {
+                        return None;
+                    }
+                }
+                (TENSOR_FLOAT_DATA, Value::Bytes(packed)) if packed.len() % 4 == 0 => {
+                    values.extend(packed.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                }
+                (TENSOR_FLOAT_DATA, Value::Fixed32(v)) => values.push(f32::from_bits(v)),
+                (TENSOR_FLOAT_DATA, _) => return None,
+                _ => {}
+            }
+        }
+        (values.len() == count).then_some(values)
+    }
+}
+
+fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, Vec<Arc<Conv1d>>)> {
     let parts = fields(graph)?;
     // No names are added, so any prefix does: this checks for external data.
     if !names_are_free(&parts, "wyoming_rs_winograd/")? {
@@ -80,7 +118,7 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
             }
         }
         if let Some(name) = name {
-            initializers.insert(name, Initializer { dims, float });
+            initializers.insert(name, Initializer { dims, float, tensor });
         }
     }
     let mut graph_outputs = HashSet::new();
@@ -118,62 +156,74 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
     let mut replaced: HashMap<usize, Vec<u8>> = HashMap::new(); // node index → the node written there
     let mut removed = HashSet::new();
     let mut leaky_readers: HashMap<usize, usize> = HashMap::new(); // LeakyRelu → convolutions now reading past it
-    let mut count = 0;
+    let mut weight_readers: HashMap<&[u8], usize> = HashMap::new(); // initializer → rewritten nodes reading it
+    let mut weights = Vec::new();
     for (i, (_, node)) in nodes.iter().enumerate() {
         if !qualifies(node, &initializers) {
             continue;
         }
         let (mut input, mut alpha) = (node.inputs[0], None);
+        let mut leaky = None;
         if fuse
             && let Some(&l) = producer.get(node.inputs[0])
             && let Some(a) = nodes[l].1.leaky_alpha()
             && (0.0..=1.0).contains(&a)
         {
-            (input, alpha) = (nodes[l].1.inputs[0], Some(a));
+            (input, alpha, leaky) = (nodes[l].1.inputs[0], Some(a), Some(l));
+        }
+        let Some(conv) = transformed(node, &initializers, alpha) else { continue };
+        if let Some(l) = leaky {
             *leaky_readers.entry(l).or_default() += 1;
+        }
+        for name in &node.inputs[1..] {
+            *weight_readers.entry(name).or_default() += 1;
         }
         // The residual `Add`, if the convolution's output goes only there; the fused node takes its place in
         // the graph's order, where its addend exists.
-        let mut add = None;
-        if fuse
-            && node.inputs.len() == 3
-            && let Some(a) = only_consumer(node.outputs[0])
-            && nodes[a].1.is_plain_add()
-        {
-            let add_node = &nodes[a].1;
-            let other = if add_node.inputs[0] == node.outputs[0] { add_node.inputs[1] } else { add_node.inputs[0] };
-            add = Some((a, other, add_node.outputs[0]));
-        }
-        let mut inputs = vec![input, node.inputs[1]];
-        inputs.extend(node.inputs.get(2));
-        let (position, output) = match add {
-            Some((a, addend, output)) => {
-                inputs.push(addend);
+        let mut inputs = vec![input];
+        let (position, output) = match only_consumer(node.outputs[0]).filter(|&a| fuse && nodes[a].1.is_plain_add()) {
+            Some(a) => {
+                let add = &nodes[a].1;
+                inputs.push(if add.inputs[0] == node.outputs[0] { add.inputs[1] } else { add.inputs[0] });
                 removed.insert(i);
-                (a, output)
+                (a, add.outputs[0])
             }
             None => (i, node.outputs[0]),
         };
-        replaced.insert(position, node.fused(&inputs, output, alpha));
-        count += 1;
+        replaced.insert(position, node.fused(&inputs, output, &conv.0));
+        weights.push(conv.1);
     }
-    // A LeakyRelu whose every reader now reads past it is gone.
+    // A LeakyRelu whose every reader now reads past it is gone, and so are weights only rewritten nodes read.
     for (&l, &readers) in &leaky_readers {
         let output = nodes[l].1.outputs[0];
         if consumers.get(output).map_or(0, Vec::len) == readers && !graph_outputs.contains(output) {
             removed.insert(l);
         }
     }
+    let dropped: HashSet<&[u8]> = weight_readers
+        .iter()
+        .filter(|(name, readers)| {
+            consumers.get(*name).map_or(0, Vec::len) == **readers && !graph_outputs.contains(*name)
+        })
+        .map(|(name, _)| *name)
+        .collect();
     let node_at: HashMap<usize, usize> = nodes.iter().enumerate().map(|(i, (at, _))| (*at, i)).collect();
     let mut out = Vec::with_capacity(graph.len() + 1024);
+    let named = |bytes: &[u8], number: u64| -> Option<bool> {
+        let name = fields(bytes)?.iter().find_map(|f| bytes_of(f, number));
+        Some(name.is_some_and(|n| dropped.contains(n)))
+    };
     for (at, field) in parts.iter().enumerate() {
-        match node_at.get(&at) {
-            Some(i) if replaced.contains_key(i) => put_bytes(&mut out, GRAPH_NODE, &replaced[i]),
-            Some(i) if removed.contains(i) => {}
+        match (node_at.get(&at), field.number, field.value) {
+            (Some(i), ..) if replaced.contains_key(i) => put_bytes(&mut out, GRAPH_NODE, &replaced[i]),
+            (Some(i), ..) if removed.contains(i) => {}
+            (None, GRAPH_INITIALIZER, Value::Bytes(t)) if named(t, TENSOR_NAME)? => {}
+            // Before IR version 4 initializers were also listed as graph inputs.
+            (None, GRAPH_INPUT, Value::Bytes(v)) if named(v, VALUE_INFO_NAME)? => {}
             _ => out.extend_from_slice(field.raw),
         }
     }
-    Some((out, count))
+    Some((out, weights))
 }
 
 /// What the rewrite reads of a node.
@@ -253,24 +303,22 @@ impl<'a> Node<'a> {
             && self.attributes.as_ref().is_some_and(|a| a.is_empty())
     }
 
-    /// This `Conv` as our operator reading `inputs`, writing `output`, with a fused `LeakyRelu` slope.
-    fn fused(&self, inputs: &[&[u8]], output: &[u8], alpha: Option<f32>) -> Vec<u8> {
+    /// This `Conv` as our operator reading `inputs` (its input and any addend), writing `output`, with the
+    /// transformed weights under `key`.
+    fn fused(&self, inputs: &[&[u8]], output: &[u8], key: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         for input in inputs {
             put_bytes(&mut out, NODE_INPUT, input);
         }
         put_bytes(&mut out, NODE_OUTPUT, output);
         for field in &self.parts {
-            match field.number {
-                NODE_NAME | NODE_ATTRIBUTE | NODE_DOC_STRING => out.extend_from_slice(field.raw),
-                _ => {}
+            if matches!(field.number, NODE_NAME | NODE_DOC_STRING) {
+                out.extend_from_slice(field.raw);
             }
         }
         put_bytes(&mut out, NODE_OP_TYPE, OP.as_bytes());
         put_bytes(&mut out, NODE_DOMAIN, DOMAIN.as_bytes());
-        if let Some(alpha) = alpha {
-            put_bytes(&mut out, NODE_ATTRIBUTE, &float_attribute(b"alpha", alpha));
-        }
+        put_bytes(&mut out, NODE_ATTRIBUTE, &string_attribute(winograd_op::WEIGHTS, key));
         out
     }
 }
@@ -316,12 +364,49 @@ fn qualifies(node: &Node<'_>, initializers: &HashMap<&[u8], Initializer>) -> boo
     }
 }
 
-fn float_attribute(name: &[u8], value: f32) -> Vec<u8> {
+/// The convolution's weights, transformed (and registered) with a fused `LeakyRelu` slope, and their key;
+/// `None` if they cannot be read or would be too large.
+fn transformed(
+    node: &Node<'_>,
+    initializers: &HashMap<&[u8], Initializer>,
+    alpha: Option<f32>,
+) -> Option<(String, Arc<Conv1d>)> {
+    let w = initializers.get(node.inputs[1])?;
+    let &[cout, cin, taps] = &w.dims[..] else { return None };
+    let [cout, cin, taps] = [cout, cin, taps].map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+    let (_, n) = winograd::tile(taps)?;
+    if n.checked_mul(cout.div_ceil(16) * 16)?.checked_mul(cin)?.checked_mul(4)? > MAX_TRANSFORMED_BYTES {
+        return None;
+    }
+    let weights = w.floats()?;
+    let bias = match node.inputs.get(2) {
+        Some(b) => Some(initializers.get(b)?.floats()?),
+        None => None,
+    };
+    let attributes = node.attributes.as_deref()?;
+    let ints = |name: &[u8]| attributes.iter().find(|a| a.name == name).map(|a| a.ints.clone());
+    let dilation = ints(b"dilations").map_or(Some(1), |d| usize::try_from(*d.first()?).ok())?;
+    let pads = match ints(b"pads") {
+        Some(p) => [usize::try_from(p[0]).ok()?, usize::try_from(p[1]).ok()?],
+        None => [0, 0],
+    };
+    let key = winograd_op::key(&weights, bias.as_deref(), [cout, cin, taps], dilation, pads, alpha);
+    let conv = winograd_op::register(&key, || {
+        let conv = Conv1d::new(&weights, [cout, cin, taps], bias.as_deref(), dilation, pads)?;
+        match alpha {
+            Some(a) => conv.with_leaky_input(a),
+            None => Ok(conv),
+        }
+    })
+    .ok()?;
+    Some((key, conv))
+}
+
+fn string_attribute(name: &str, value: &str) -> Vec<u8> {
     let mut attribute = Vec::new();
-    put_bytes(&mut attribute, ATTR_NAME, name);
-    attribute.push(((ATTR_F << 3) | 5) as u8); // fixed32
-    attribute.extend_from_slice(&value.to_le_bytes());
-    put_uint(&mut attribute, ATTR_TYPE, ATTR_TYPE_FLOAT);
+    put_bytes(&mut attribute, ATTR_NAME, name.as_bytes());
+    put_bytes(&mut attribute, ATTR_S, value.as_bytes());
+    put_uint(&mut attribute, ATTR_TYPE, ATTR_TYPE_STRING);
     attribute
 }
 

@@ -1,16 +1,62 @@
 //! The `ai.wyoming_rs.WinogradConv` operator: ONNX Runtime calls [`Conv1d`] for the nodes that
 //! [`super::winograd_graph`] handed to it.
 //!
-//! Inputs: `X`, `W`, `B` as `Conv`'s, and an optional `R` added to the output (a residual `Add` fused in, which
-//! may broadcast as ONNX's `Add` does). Attributes: `Conv`'s, and `alpha` when a `LeakyRelu` on `X` was fused in.
-//! The weights are constant initializers (the rewrite checks), so they are transformed and packed once, when
-//! ONNX Runtime creates the kernel. Anything the kernel cannot run is an error at session creation, where the
-//! pool falls back to the graph as it is.
+//! Inputs: `X`, and an optional `R` added to the output (a residual `Add` fused in, which may broadcast as
+//! ONNX's `Add` does). Attribute: `weights`, the key of the transformed weights in this module's registry,
+//! where the graph rewrite put them. The registry holds them weakly: the sessions' kernels keep them alive,
+//! so every session of a voice shares one copy, and they go with the voice's last session. A key the registry
+//! does not hold is an error at session creation, where the pool falls back to the graph as it is.
 
-use super::winograd::Conv1d;
+use super::winograd::{Conv1d, WinogradError};
 use super::winograd_graph::{DOMAIN, OP};
 use ort::operator::{ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput};
-use ort::value::{DynValueTypeMarker, TensorElementType};
+use ort::value::TensorElementType;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// The node attribute naming a convolution's weights.
+pub const WEIGHTS: &str = "weights";
+
+static REGISTRY: Mutex<Option<HashMap<String, Weak<Conv1d>>>> = Mutex::new(None);
+
+/// A key for transformed weights: the SHA-256 of everything that went into them.
+pub fn key(
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    shape: [usize; 3],
+    dilation: usize,
+    pads: [usize; 2],
+    alpha: Option<f32>,
+) -> String {
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    for v in shape.iter().chain([&dilation, &pads[0], &pads[1]]) {
+        hash.update(&(*v as u64).to_le_bytes());
+    }
+    hash.update(&alpha.map_or(u64::MAX, |a| u64::from(a.to_bits())).to_le_bytes());
+    hash.update(&bias.map_or(u64::MAX, |b| b.len() as u64).to_le_bytes());
+    for v in weights.iter().chain(bias.unwrap_or_default()) {
+        hash.update(&v.to_le_bytes());
+    }
+    hash.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The transformed weights under `key`, made by `make` unless a live session already holds them.
+pub fn register(key: &str, make: impl FnOnce() -> Result<Conv1d, WinogradError>) -> Result<Arc<Conv1d>, WinogradError> {
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    let registry = registry.get_or_insert_with(HashMap::new);
+    if let Some(conv) = registry.get(key).and_then(Weak::upgrade) {
+        return Ok(conv);
+    }
+    registry.retain(|_, w| w.strong_count() > 0);
+    let conv = Arc::new(make()?);
+    registry.insert(key.to_string(), Arc::downgrade(&conv));
+    Ok(conv)
+}
+
+fn lookup(key: &str) -> Option<Arc<Conv1d>> {
+    let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    registry.as_ref()?.get(key)?.upgrade()
+}
 
 /// A domain holding the operator, for one session (ONNX Runtime's domain handle cannot be shared between
 /// threads in `ort`).
@@ -28,12 +74,7 @@ impl Operator for WinogradOperator {
     }
 
     fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
-        [
-            OperatorInput::required(TensorElementType::Float32),
-            OperatorInput::required(TensorElementType::Float32),
-            OperatorInput::optional(TensorElementType::Float32),
-            OperatorInput::optional(TensorElementType::Float32),
-        ]
+        [OperatorInput::required(TensorElementType::Float32), OperatorInput::optional(TensorElementType::Float32)]
     }
 
     fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
@@ -42,46 +83,16 @@ impl Operator for WinogradOperator {
 
     fn create_kernel<'attr>(&self, kctx: &KernelContext<'attr>) -> ort::Result<WinogradKernel> {
         let node = kctx.node_name().unwrap_or_default();
-        let fail = |what: &dyn std::fmt::Display| ort::Error::new(format!("{OP} {node}: {what}"));
-        let ints = |name: &str, default: Vec<i64>| kctx.get::<Vec<i64>>(name).unwrap_or(default);
-        let (dilations, pads, strides) =
-            (ints("dilations", vec![1]), ints("pads", vec![0, 0]), ints("strides", vec![1]));
-        let group = kctx.get::<i64>("group").unwrap_or(1);
-        let (&[dilation], &[left, right], &[1], 1) = (&dilations[..], &pads[..], &strides[..], group) else {
-            return Err(fail(&format_args!(
-                "unsupported attributes (dilations {dilations:?}, pads {pads:?}, strides {strides:?}, group {group})"
-            )));
-        };
-        let as_usize = |v: i64| usize::try_from(v).map_err(|_| fail(&format_args!("negative attribute {v}")));
-        let weights = kctx.constant_input::<DynValueTypeMarker>(1).map_err(|e| fail(&e))?;
-        let (shape, w) = weights.try_extract_tensor::<f32>()?;
-        let &[cout, cin, taps] = &shape[..] else { return Err(fail(&format_args!("weights of shape {shape:?}"))) };
-        let bias = match kctx.inputs()?.len() {
-            3.. => Some(kctx.constant_input::<DynValueTypeMarker>(2).map_err(|e| fail(&e))?),
-            _ => None,
-        };
-        let bias = match &bias {
-            Some(b) => Some(b.try_extract_tensor::<f32>()?.1),
-            None => None,
-        };
-        let conv = Conv1d::new(
-            w,
-            [as_usize(cout)?, as_usize(cin)?, as_usize(taps)?],
-            bias,
-            as_usize(dilation)?,
-            [as_usize(left)?, as_usize(right)?],
-        )
-        .map_err(|e| fail(&e))?;
-        let conv = match kctx.get::<f32>("alpha") {
-            Some(alpha) => conv.with_leaky_input(alpha).map_err(|e| fail(&e))?,
-            None => conv,
-        };
-        Ok(WinogradKernel { conv, node })
+        let key = kctx.get::<String>(WEIGHTS).unwrap_or_default();
+        match lookup(&key) {
+            Some(conv) => Ok(WinogradKernel { conv, node }),
+            None => Err(ort::Error::new(format!("{OP} {node}: no transformed weights under {key:?}"))),
+        }
     }
 }
 
 struct WinogradKernel {
-    conv: Conv1d,
+    conv: Arc<Conv1d>,
     node: String,
 }
 
@@ -98,7 +109,7 @@ impl Kernel for WinogradKernel {
         }
         let tout = self.conv.output_len(time).ok_or_else(|| fail(&format_args!("{time} frames are too few")))?;
         let shape_out = [batch as i64, cout as i64, tout as i64];
-        let residual = ctx.input(3)?;
+        let residual = ctx.input(1)?;
         let residual = match &residual {
             Some(r) => Some(r.try_extract_tensor::<f32>()?),
             None => None,
@@ -111,7 +122,13 @@ impl Kernel for WinogradKernel {
             let x = &data[b * cin * time..][..cin * time];
             let y = &mut out[b * cout * tout..][..cout * tout];
             let r = residual.as_ref().filter(|_| same_shape).map(|(_, r)| &r[b * cout * tout..][..cout * tout]);
-            self.conv.run(x, time, y, r).map_err(|e| fail(&e))?;
+            // Blocks of time across ONNX Runtime's intra-op threads (inline in a one-thread session).
+            let parallel = |count: usize, block: &(dyn Fn(usize) + Sync)| {
+                if count < 2 || ctx.par_for(count, 0, block).is_err() {
+                    (0..count).for_each(block);
+                }
+            };
+            self.conv.run_blocks(x, time, y, r, &parallel).map_err(|e| fail(&e))?;
         }
         if let Some((shape, r)) = residual.filter(|_| !same_shape) {
             add_broadcast(out, shape_out, shape, r).map_err(|e| fail(&e))?;
@@ -119,7 +136,6 @@ impl Kernel for WinogradKernel {
         Ok(())
     }
 }
-
 /// `out += r` with ONNX's (numpy's) broadcasting of `r` to `out`'s shape, for a residual that is not
 /// output-shaped.
 fn add_broadcast(out: &mut [f32], shape: [i64; 3], r_shape: &[i64], r: &[f32]) -> Result<(), String> {
@@ -146,7 +162,23 @@ fn add_broadcast(out: &mut [f32], shape: [i64; 3], r_shape: &[i64], r: &[f32]) -
 
 #[cfg(test)]
 mod tests {
-    use super::add_broadcast;
+    use super::*;
+
+    #[test]
+    fn the_registry_shares_weights_while_a_holder_lives() {
+        let w = [0.5f32; 16 * 8 * 3];
+        let k = key(&w, None, [16, 8, 3], 1, [1, 1], None);
+        assert_ne!(k, key(&w, None, [16, 8, 3], 1, [1, 1], Some(0.1)));
+        assert_ne!(k, key(&w, Some(&[0.0; 16]), [16, 8, 3], 1, [1, 1], None));
+        let make = || Conv1d::new(&w, [16, 8, 3], None, 1, [1, 1]);
+        let first = register(&k, make).unwrap();
+        let again = register(&k, || panic!("made twice")).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(lookup(&k).is_some());
+        drop((first, again));
+        assert!(lookup(&k).is_none());
+        assert!(register("bad", || Conv1d::new(&w, [16, 8, 9], None, 1, [0, 0])).is_err());
+    }
 
     #[test]
     fn residuals_broadcast_as_onnx_add_does() {
