@@ -5,8 +5,7 @@
 //! CPU, and ONNX Runtime's parallel loops then wait on descheduled threads: on 2 cores, two 2-thread
 //! syntheses side by side used 40% more CPU time than the same work in turn. One thread per synthesis is also
 //! the most CPU-efficient: about 25% less CPU time than two for a Piper voice, whose convolutions run
-//! in 2-D form ([`crate::onnx::conv2d`]), which helps one thread but not two, and another 22% less since they
-//! run on our Winograd kernels ([`crate::onnx::winograd`]), which are single-threaded. So a synthesis runs **wide** (all of
+//! in 2-D form ([`crate::onnx::conv2d`]), which helps one thread but not two. So a synthesis runs **wide** (all of
 //! `--threads`) when it would run alone, and **narrow** (one thread) when others run or wait, and the core
 //! budget is never overcommitted: a wide synthesis holds every core's permit, a narrow one holds one. (A wide
 //! session's worker spins for a few milliseconds after its run, which the permits do not see.)
