@@ -95,6 +95,9 @@ pub enum Graph {
     /// every session. In one-thread sessions (narrow ones, and wide ones under `--threads 1`) the rest run as
     /// 2-D ones ([`conv2d`]), for ONNX Runtime's faster x86 kernels, which help one thread but not two.
     FastConvolutions,
+    /// Only the 2-D rewrite of [`Graph::FastConvolutions`], as the server ran one-thread sessions before our
+    /// kernels: for benchmarks.
+    Conv2dOnly,
 }
 
 /// How sessions of one model are opened.
@@ -129,9 +132,9 @@ pub fn open(
     }
     // The rewrites pay off on x86's CPU kernels (see `Graph`).
     let rewritten = match (graph, options.device) {
-        (Graph::FastConvolutions, Device::Cpu) if cfg!(target_arch = "x86_64") => {
+        (Graph::FastConvolutions | Graph::Conv2dOnly, Device::Cpu) if cfg!(target_arch = "x86_64") => {
             let bytes = std::fs::read(model).map_err(|e| fail(&e))?;
-            cpu_rewrite(&bytes, threads)
+            cpu_rewrite(&bytes, threads, graph == Graph::FastConvolutions)
         }
         _ => None,
     };
@@ -180,8 +183,8 @@ struct CpuGraph {
 
 /// Winograd first ([`winograd_graph`], where this CPU runs its kernels), then, on one thread, the 2-D form
 /// ([`conv2d`]) for the convolutions it left; `None` when neither changed anything.
-fn cpu_rewrite(bytes: &[u8], threads: usize) -> Option<CpuGraph> {
-    let winograd = if winograd::fast() { winograd_graph::rewrite(bytes) } else { None };
+fn cpu_rewrite(bytes: &[u8], threads: usize, ours: bool) -> Option<CpuGraph> {
+    let winograd = if ours && winograd::fast() { winograd_graph::rewrite(bytes) } else { None };
     let (model, winograd, weights) = match winograd {
         Some(r) => (std::borrow::Cow::Owned(r.model), r.convolutions, r.weights),
         None => (std::borrow::Cow::Borrowed(bytes), 0, Vec::new()),
