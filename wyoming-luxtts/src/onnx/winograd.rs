@@ -16,16 +16,16 @@
 //! works on contiguous channel vectors, whatever the dilation: a block's input rows are transformed into `n`
 //! matrices (one per interpolation point), each is multiplied by the pre-transformed weights (a GEMM with a
 //! 6×16 register-blocked kernel), and the `n` products are folded back into output rows. A block holds about
-//! 48 tiles, so its buffers stay in the L2 cache.
+//! 48 tiles (fewer for a short input), so its buffers stay in the L2 cache, and blocks are independent, so
+//! they can run on several threads. The graph's `LeakyRelu` before a convolution and residual `Add` after it
+//! are applied in the two transposes, which read and write every value anyway.
 
 use std::cell::RefCell;
 
 /// Interpolation points, in the order the transforms use them (∞ is implied last).
 const POINTS: [f64; 9] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 1.5, -1.5];
-/// Fewest tiles per block (before rounding to whole phases of a dilation).
+/// Tiles per block (before rounding to whole phases of a dilation).
 const TILES: usize = 48;
-/// Bytes of one point's transformed tiles in a block, for blocks above the fewest tiles.
-const BLOCK_BYTES: usize = 192 * 1024;
 /// Rows of the GEMM kernel: tiles per register block.
 const ROWS: usize = 6;
 /// Columns of the GEMM kernel: output channels per packed weight panel.
@@ -173,7 +173,8 @@ impl Conv1d {
         pads: [usize; 2],
     ) -> Result<Conv1d, WinogradError> {
         let (m, n) = tile(taps).ok_or(WinogradError::Taps(taps))?;
-        if weights.len() != cout * cin * taps {
+        let transformed = cout.div_ceil(PANEL).checked_mul(PANEL * n).and_then(|v| v.checked_mul(cin));
+        if cout.checked_mul(cin).and_then(|v| v.checked_mul(taps)) != Some(weights.len()) || transformed.is_none() {
             return Err(WinogradError::Weights { got: weights.len(), cout, cin, taps });
         }
         if let Some(b) = bias
@@ -493,12 +494,8 @@ struct Plan {
 impl Plan {
     fn new(conv: &Conv1d, tout: usize) -> Plan {
         let d = conv.dilation;
-        // Longer blocks for fewer channels, so that each block reads and writes longer runs of every channel
-        // row (the transposes are memory-bound), while its transformed tiles still fit in the L2 cache.
-        let wide = conv.n * conv.cin.max(conv.cout_padded) * std::mem::size_of::<f32>();
-        let tiles = (BLOCK_BYTES / wide).clamp(TILES, 8 * TILES);
-        // A short input (a text encoder's few phonemes) gets one block of the tiles it needs.
-        let per_phase = tiles.div_ceil(d).min(tout.div_ceil(d).div_ceil(conv.m)).max(1);
+        // A short input (a few dozen frames) gets one block of the tiles it needs.
+        let per_phase = TILES.div_ceil(d).min(tout.div_ceil(d).div_ceil(conv.m)).max(1);
         let span = per_phase * conv.m * d;
         Plan { per_phase, gemm_rows: (per_phase * d).div_ceil(ROWS) * ROWS, span, rows: span + d * (conv.n - 1) }
     }

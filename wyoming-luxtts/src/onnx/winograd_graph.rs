@@ -181,7 +181,10 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, Vec<Arc<Conv1d>>)> {
         // The residual `Add`, if the convolution's output goes only there; the fused node takes its place in
         // the graph's order, where its addend exists.
         let mut inputs = vec![input];
-        let (position, output) = match only_consumer(node.outputs[0]).filter(|&a| fuse && nodes[a].1.is_plain_add()) {
+        // (An `Add` of two convolutions takes the first; the second keeps its own place.)
+        let add =
+            only_consumer(node.outputs[0]).filter(|&a| fuse && nodes[a].1.is_plain_add() && !replaced.contains_key(&a));
+        let (position, output) = match add {
             Some(a) => {
                 let add = &nodes[a].1;
                 inputs.push(if add.inputs[0] == node.outputs[0] { add.inputs[1] } else { add.inputs[0] });
@@ -200,10 +203,11 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, Vec<Arc<Conv1d>>)> {
             removed.insert(l);
         }
     }
+    // (A subgraph may read an initializer too, so with one they all stay.)
     let dropped: HashSet<&[u8]> = weight_readers
         .iter()
         .filter(|(name, readers)| {
-            consumers.get(*name).map_or(0, Vec::len) == **readers && !graph_outputs.contains(*name)
+            fuse && consumers.get(*name).map_or(0, Vec::len) == **readers && !graph_outputs.contains(*name)
         })
         .map(|(name, _)| *name)
         .collect();
@@ -504,12 +508,122 @@ mod tests {
         assert_eq!(ops[0], (OP.to_string(), DOMAIN.to_string()));
         assert_eq!(ops[1], ("Conv".to_string(), String::new()));
         assert_eq!(ops[2], ("Conv".to_string(), String::new()));
-        // The rewritten node keeps every other field: compare with the original minus op type.
+        // Its weights are in the registry: `b` leaves the graph, `w` stays for the grouped convolution.
+        assert_eq!(initializer_names(&r.model), ["w", "w1"]);
+        assert_eq!(node_inputs(&r.model)[0], ["x"]);
+        assert_eq!(r.weights.len(), 1);
         let top = fields(&r.model).unwrap();
         let imports: Vec<_> = top.iter().filter_map(|f| bytes_of(f, MODEL_OPSET_IMPORT)).collect();
         assert_eq!(imports.len(), 2);
         // Rewriting again is refused: the domain is taken.
         assert!(rewrite(&r.model).is_none());
+    }
+
+    fn graph_of(model: &[u8]) -> Vec<u8> {
+        let top = fields(model).unwrap();
+        top.iter().find_map(|f| bytes_of(f, MODEL_GRAPH)).unwrap().to_vec()
+    }
+
+    fn initializer_names(model: &[u8]) -> Vec<String> {
+        let graph = graph_of(model);
+        let mut names = Vec::new();
+        for t in fields(&graph).unwrap().iter().filter_map(|f| bytes_of(f, GRAPH_INITIALIZER)) {
+            let name = fields(t).unwrap().iter().find_map(|f| bytes_of(f, TENSOR_NAME)).unwrap();
+            names.push(String::from_utf8_lossy(name).into_owned());
+        }
+        names
+    }
+
+    fn node_inputs(model: &[u8]) -> Vec<Vec<String>> {
+        let graph = graph_of(model);
+        let nodes: Vec<Vec<u8>> =
+            fields(&graph).unwrap().iter().filter_map(|f| bytes_of(f, GRAPH_NODE)).map(<[u8]>::to_vec).collect();
+        nodes
+            .iter()
+            .map(|n| {
+                fields(n)
+                    .unwrap()
+                    .iter()
+                    .filter_map(|f| bytes_of(f, NODE_INPUT))
+                    .map(|i| String::from_utf8_lossy(i).into_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> Vec<u8> {
+        let mut node = Vec::new();
+        for i in inputs {
+            put_bytes(&mut node, NODE_INPUT, i.as_bytes());
+        }
+        put_bytes(&mut node, NODE_OUTPUT, output.as_bytes());
+        put_bytes(&mut node, NODE_OP_TYPE, op.as_bytes());
+        node
+    }
+
+    #[test]
+    fn an_add_of_two_convolutions_takes_one_of_them() {
+        let inits = [
+            tensor("wa", &[16, 8, 3], 1),
+            tensor("ba", &[16], 1),
+            tensor("wb", &[16, 8, 5], 1),
+            tensor("bb", &[16], 1),
+        ];
+        let nodes = [
+            conv(&["x", "wa", "ba"], "ya", &attrs(3, 1, 1), None),
+            conv(&["x", "wb", "bb"], "yb", &attrs(5, 1, 2), None),
+            node("Add", &["ya", "yb"], "z"),
+        ];
+        let r = rewrite(&model(&nodes, &inits)).expect("two convolutions");
+        assert_eq!(r.convolutions, 2);
+        // The second convolution stays where it was; the first, with the `Add` folded in, comes after it.
+        assert_eq!(ops(&r.model).len(), 2);
+        assert_eq!(node_inputs(&r.model), [vec!["x"], vec!["x", "yb"]]);
+        assert!(initializer_names(&r.model).is_empty());
+    }
+
+    #[test]
+    fn a_leaky_relu_is_folded_in_and_goes_when_nothing_else_reads_it() {
+        let mut leaky = node("LeakyRelu", &["x"], "a");
+        let mut alpha = Vec::new();
+        put_bytes(&mut alpha, ATTR_NAME, b"alpha");
+        alpha.push(((ATTR_F << 3) | 5) as u8);
+        alpha.extend_from_slice(&0.1f32.to_le_bytes());
+        put_bytes(&mut leaky, NODE_ATTRIBUTE, &alpha);
+        let inits = [tensor("w", &[16, 8, 3], 1), tensor("b", &[16], 1)];
+        let nodes = [leaky.clone(), conv(&["a", "w", "b"], "y", &attrs(3, 1, 1), None), node("Add", &["y", "x"], "z")];
+        let r = rewrite(&model(&nodes, &inits)).expect("one convolution");
+        assert_eq!(node_inputs(&r.model), [vec!["x", "x"]]);
+        // Read by another node too, the LeakyRelu stays.
+        let nodes = [leaky, conv(&["a", "w", "b"], "y", &attrs(3, 1, 1), None), node("Add", &["y", "a"], "z")];
+        let r = rewrite(&model(&nodes, &inits)).expect("one convolution");
+        assert_eq!(node_inputs(&r.model), [vec!["x"], vec!["x", "a"]]);
+    }
+
+    #[test]
+    fn weights_are_read_from_float_data_and_large_ones_stay() {
+        // `float_data` (packed) instead of `raw_data`.
+        let mut w = Vec::new();
+        for d in [16u64, 8, 3] {
+            put_uint(&mut w, TENSOR_DIMS, d);
+        }
+        put_uint(&mut w, TENSOR_DATA_TYPE, 1);
+        put_bytes(&mut w, TENSOR_NAME, b"w");
+        put_bytes(&mut w, TENSOR_FLOAT_DATA, &[0u8; 16 * 8 * 3 * 4]);
+        let r = rewrite(&model(&[conv(&["x", "w"], "y", &attrs(3, 1, 1), None)], &[w]));
+        assert_eq!(r.map(|r| r.convolutions), Some(1));
+        // A value short: not a tensor the rewrite can be sure of.
+        let mut short = Vec::new();
+        for d in [16u64, 8, 3] {
+            put_uint(&mut short, TENSOR_DIMS, d);
+        }
+        put_uint(&mut short, TENSOR_DATA_TYPE, 1);
+        put_bytes(&mut short, TENSOR_NAME, b"w");
+        put_bytes(&mut short, TENSOR_FLOAT_DATA, &[0u8; 16 * 8 * 3 * 4 - 4]);
+        assert!(rewrite(&model(&[conv(&["x", "w"], "y", &attrs(3, 1, 1), None)], &[short])).is_none());
+        // The text encoder's feed-forward shape: 4.7 MB transformed.
+        let big = tensor("w", &[768, 192, 3], 1);
+        assert!(rewrite(&model(&[conv(&["x", "w"], "y", &attrs(3, 1, 1), None)], &[big])).is_none());
     }
 
     #[test]
