@@ -163,6 +163,7 @@ async def main(args):
         return time.monotonic() - started, (cpu_seconds(servers[who].pid) - cpu) / sum(audio)
 
     results = {who: {"ttfa": [], "rtf": [], "stream": [], "concurrent": [], "concurrent_cpu": []} for who in WHO}
+    rss_concurrent = {who: [] for who in WHO}
     try:
         servers, ports = await start()
         try:
@@ -192,13 +193,16 @@ async def main(args):
                         total, cpu = await four_clients(servers, ports, who)
                         results[who]["concurrent"].append(total)
                         results[who]["concurrent_cpu"].append(cpu)
+                for who, proc in servers.items():
+                    rss_concurrent[who].append(rss_mib(proc.pid))
             finally:
                 stop(servers)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
     if args.json:
-        Path(args.json).write_text(json.dumps({"texts": TEXTS, "results": results, "rss": rss}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"texts": TEXTS, "results": results, "rss": rss, "rss_concurrent": rss_concurrent}, indent=1))
     print(f"# TTS benchmark ({len(TEXTS)} LLM-style texts x {args.rounds} rounds; 4 clients: {args.concurrent_starts} "
           f"starts x {args.concurrent_rounds} rounds; voice {name}, CPU)\n")
     print("| metric | ours | wyoming-piper 2.5.2 | ratio | pairs: median ratio (middle half) | target |")
@@ -230,6 +234,10 @@ async def main(args):
         print(f"\n4 clients, start by start, ours / theirs: {'; '.join(per_start)}\n")
     o, t = rss["ours"], rss["theirs"]
     print(f"| RSS after load and one request (MiB) | {o:.0f} | {t:.0f} | {o / t:.2f} | | |")
+    if rss_concurrent["ours"]:
+        # After the 4-client rounds: our one-thread sessions are open by then.
+        o, t = median(rss_concurrent["ours"]), median(rss_concurrent["theirs"])
+        print(f"| RSS after the 4-client rounds, median over starts (MiB) | {o:.0f} | {t:.0f} | {o / t:.2f} | | |")
 
     # First audio depends on how a reply starts, so it is also shown text by text.
     print("\nFirst audio by text, median (ms), ours / theirs:\n")
