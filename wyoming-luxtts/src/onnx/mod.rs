@@ -7,8 +7,8 @@
 //! keeps wide sessions (`--threads`) and narrow ones (one thread) apart; [`crate::scheduler`] picks the width.
 //! The sessions of one model share their pre-packed weights; each still holds its own copy of the rest
 //! (about 75 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
-//! One-thread CPU sessions of a Piper voice load its graph with its 1-D convolutions on our Winograd kernels
-//! ([`winograd_graph`], [`winograd`]) or rewritten as 2-D ones ([`conv2d`]). Every run of a request can be
+//! CPU sessions of a Piper voice load its graph with most of its 1-D convolutions on our Winograd kernels
+//! ([`winograd_graph`], [`winograd`]); one-thread ones run the rest as 2-D ones ([`conv2d`]). Every run of a request can be
 //! stopped part-way ([`cancel`]). The text frontend's own models are loaded when first needed ([`optional`]).
 
 pub mod cancel;
@@ -138,12 +138,29 @@ pub fn open(
         }
         _ => None,
     };
+    // Our operator must be registered for a graph that uses it; if that fails, the graph as it is loads.
+    let rewritten = match rewritten {
+        Some(r) if r.winograd > 0 => {
+            let registered = match winograd_op::domain() {
+                Ok(domain) => builder.with_operators(domain).map_err(|e| (e.to_string(), e.recover())),
+                Err(e) => Err((e.to_string(), builder)),
+            };
+            match registered {
+                Ok(b) => {
+                    builder = b;
+                    Some(r)
+                }
+                Err((error, b)) => {
+                    tracing::warn!(model = %model.display(), %error, "cannot register the Winograd operator; using the graph as it is");
+                    builder = b;
+                    None
+                }
+            }
+        }
+        other => other,
+    };
     let session = match rewritten {
         Some(rewritten) => {
-            if rewritten.winograd > 0 {
-                let domain = winograd_op::domain().map_err(|e| fail(&e))?;
-                builder = builder.with_operators(domain).map_err(|e| fail(&e))?;
-            }
             match builder.commit_from_memory(&rewritten.model) {
                 Ok(session) => {
                     tracing::debug!(

@@ -4,6 +4,7 @@
 use wyoming_proto::protobuf::{Field, Value, fields, push_ints, put_bytes, put_uint};
 
 // ONNX protobuf field numbers (onnx.proto).
+pub(super) const MODEL_IR_VERSION: u64 = 1;
 pub(super) const MODEL_GRAPH: u64 = 7;
 pub(super) const MODEL_OPSET_IMPORT: u64 = 8;
 pub(super) const OPSET_DOMAIN: u64 = 1;

@@ -10,14 +10,16 @@
 //! load time. Rounding grows with the number of points: on random data an 8-point transform (up to 5 taps) is
 //! within about 2e-6 of a direct convolution in f64, relative to the output's peak, and a 10-point one (6 and
 //! 7 taps) within about 1e-5 (±3/2 rather than the usual ±3 halves that). On joe-medium's decoder the audio
-//! moved by 1e-6 of full scale, as much as a direct f32 convolution's own rounding (bench/RESULTS.md).
+//! moved by 1e-6 of full scale, as much as a direct f32 convolution's own rounding (bench/RESULTS.md). One
+//! difference in kind: an infinity in the input makes a whole tile NaN (∞ − ∞ in the transforms), where a
+//! direct convolution poisons only the outputs whose window holds it.
 //!
 //! Layout: ONNX's `[channels, time]` is transposed block by block into time-major rows, so that every step
 //! works on contiguous channel vectors, whatever the dilation: a block's input rows are transformed into `n`
 //! matrices (one per interpolation point), each is multiplied by the pre-transformed weights (a GEMM with a
 //! 6×16 register-blocked kernel), and the `n` products are folded back into output rows. A block holds about
-//! 48 tiles (fewer for a short input), so its buffers stay in the L2 cache, and blocks are independent, so
-//! they can run on several threads. The graph's `LeakyRelu` before a convolution and residual `Add` after it
+//! 48 tiles (fewer for a short input, at least one per dilation phase), so its buffers stay in the L2 cache,
+//! and blocks are independent, so they can run on several threads. The graph's `LeakyRelu` before a convolution and residual `Add` after it
 //! are applied in the two transposes, which read and write every value anyway.
 
 use std::cell::RefCell;
@@ -26,6 +28,10 @@ use std::cell::RefCell;
 const POINTS: [f64; 9] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 1.5, -1.5];
 /// Tiles per block (before rounding to whole phases of a dilation).
 const TILES: usize = 48;
+/// The widest reach, `dilation · (taps - 1)`, and the largest pad accepted: far beyond any real model, and small
+/// enough that no size computed from them overflows or asks for unreasonable scratch memory (a block holds at
+/// least one tile per dilation phase).
+pub const MAX_REACH: usize = 1 << 12;
 /// Rows of the GEMM kernel: tiles per register block.
 const ROWS: usize = 6;
 /// Columns of the GEMM kernel: output channels per packed weight panel.
@@ -39,8 +45,12 @@ pub enum WinogradError {
     Weights { got: usize, cout: usize, cin: usize, taps: usize },
     #[error("convolution bias has {got} values, expected {cout}")]
     Bias { got: usize, cout: usize },
-    #[error("dilation must be at least 1")]
-    Dilation,
+    #[error(
+        "dilation {dilation} or pads {pads:?} out of range (1 to {MAX_REACH} frames of reach, pads up to {MAX_REACH})"
+    )]
+    Reach { dilation: usize, pads: [usize; 2] },
+    #[error("a convolution needs at least one input and one output channel")]
+    NoChannels,
     #[error("input has {got} values, expected {cin} channels × {time}")]
     Input { got: usize, cin: usize, time: usize },
     #[error("{time} input frames are too few for a {taps}-tap convolution of dilation {dilation} with pads {pads:?}")]
@@ -56,7 +66,7 @@ pub enum WinogradError {
 /// The output tile (m) and transform size (n = m + taps - 1) used for a filter of `taps`.
 ///
 /// Larger tiles save more products but cost more in the transforms and in rounding; these keep the
-/// transforms at 8 or 10 points, where f32 stays within about 1e-6 of a direct convolution.
+/// transforms at 8 or 10 points (see the module doc for the rounding).
 pub fn tile(taps: usize) -> Option<(usize, usize)> {
     match taps {
         2..=5 => Some((9 - taps, 8)),
@@ -182,8 +192,12 @@ impl Conv1d {
         {
             return Err(WinogradError::Bias { got: b.len(), cout });
         }
-        if dilation == 0 {
-            return Err(WinogradError::Dilation);
+        if cin == 0 || cout == 0 {
+            return Err(WinogradError::NoChannels);
+        }
+        let reach = dilation.checked_mul(taps - 1).unwrap_or(usize::MAX);
+        if dilation == 0 || reach > MAX_REACH || pads.iter().any(|&p| p > MAX_REACH) {
+            return Err(WinogradError::Reach { dilation, pads });
         }
         let t = Transform::new(m, taps);
         let cout_padded = cout.div_ceil(PANEL) * PANEL;
@@ -255,12 +269,17 @@ impl Conv1d {
     /// `y = conv(x) + bias (+ residual)` for one batch item: `x` is `[cin][time]`, `y` and `residual` are
     /// `[cout][output_len(time)]`.
     pub fn run(&self, x: &[f32], time: usize, y: &mut [f32], residual: Option<&[f32]>) -> Result<(), WinogradError> {
-        self.run_blocks(x, time, y, residual, &|count, block| (0..count).for_each(block))
+        // SAFETY: one call per block, in turn.
+        unsafe { self.run_blocks(x, time, y, residual, &|count, block| (0..count).for_each(block)) }
     }
 
-    /// As [`Conv1d::run`], with the output's blocks of time handed to `parallel(count, block)`, which must
-    /// call `block(i)` once for every `i < count`, on any threads (ONNX Runtime's intra-op pool, say).
-    pub fn run_blocks(
+    /// As [`Conv1d::run`], with the output's blocks of time handed to `parallel(count, block)`, on any threads
+    /// (ONNX Runtime's intra-op pool, say).
+    ///
+    /// # Safety
+    /// `parallel` must call `block(i)` at most once for every `i < count` (and should call it for all of them,
+    /// or part of `y` is not written): two calls for one block would write the same outputs at once.
+    pub unsafe fn run_blocks(
         &self,
         x: &[f32],
         time: usize,
@@ -962,6 +981,17 @@ mod tests {
                 check(cout, cin, taps, d, pads, time, portable);
             }
         }
+    }
+
+    #[test]
+    fn bad_dilations_pads_and_channel_counts_are_errors() {
+        let w = [0.0; 2 * 3];
+        for (dilation, pads) in [(0, [1, 1]), (MAX_REACH, [1, 1]), (usize::MAX / 2, [0, 0]), (1, [MAX_REACH + 1, 0])] {
+            let err = Conv1d::new(&w, [2, 1, 3], None, dilation, pads).unwrap_err();
+            assert_eq!(err, WinogradError::Reach { dilation, pads });
+        }
+        assert_eq!(Conv1d::new(&[], [0, 4, 3], None, 1, [1, 1]).unwrap_err(), WinogradError::NoChannels);
+        assert_eq!(Conv1d::new(&[], [4, 0, 3], None, 1, [1, 1]).unwrap_err(), WinogradError::NoChannels);
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! channels and a multiple of 8 (at least 16) output channels (fewer waste most of the kernel's 16-wide weight
 //! panels: a Piper decoder's last convolution has one), and transformed weights of at most 4 MiB (the text
 //! encoder's 192×768 feed-forward layers run on a few dozen phonemes, where the saving is small and the
-//! transformed weights would take 2.7× the originals). Everything else in the file is copied byte for byte.
+//! transformed weights would take 2.7× the originals), and a reach (`dilation · (taps - 1)`) of at most
+//! [`winograd::MAX_REACH`]. Weights that the caller may override (initializers listed as graph inputs, from
+//! IR version 4 on) stay with ONNX Runtime. In a graph with subgraphs, which may read any outer name, nothing
+//! is folded and the weights also stay in the graph. Everything else in the file is copied byte for byte.
 
 use super::model_proto::*;
 use super::winograd::{self, Conv1d};
@@ -46,7 +49,12 @@ pub fn rewrite(model: &[u8]) -> Option<Rewritten> {
     }
     let graphs: Vec<&[u8]> = top.iter().filter_map(|f| bytes_of(f, MODEL_GRAPH)).collect();
     let [graph] = graphs[..] else { return None };
-    let (graph, weights) = rewrite_graph(graph)?;
+    // From IR version 4 on, an initializer that is also a graph input is a default the caller may override.
+    let ir_version = top.iter().find_map(|f| match (f.number, f.value) {
+        (MODEL_IR_VERSION, Value::Varint(v)) => Some(v),
+        _ => None,
+    });
+    let (graph, weights) = rewrite_graph(graph, ir_version.unwrap_or(0) >= 4)?;
     let convolutions = weights.len();
     if convolutions == 0 {
         return None;
@@ -100,7 +108,7 @@ impl Initializer<'_> {
     }
 }
 
-fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, Vec<Arc<Conv1d>>)> {
+fn rewrite_graph(graph: &[u8], inputs_override: bool) -> Option<(Vec<u8>, Vec<Arc<Conv1d>>)> {
     let parts = fields(graph)?;
     // No names are added, so any prefix does: this checks for external data.
     if !names_are_free(&parts, "wyoming_rs_winograd/")? {
@@ -120,6 +128,17 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, Vec<Arc<Conv1d>>)> {
         if let Some(name) = name {
             initializers.insert(name, Initializer { dims, float, tensor });
         }
+    }
+    let mut graph_inputs = HashSet::new();
+    for info in parts.iter().filter_map(|f| bytes_of(f, GRAPH_INPUT)) {
+        for f in fields(info)? {
+            if let (VALUE_INFO_NAME, Value::Bytes(name)) = (f.number, f.value) {
+                graph_inputs.insert(name);
+            }
+        }
+    }
+    if inputs_override {
+        initializers.retain(|name, _| !graph_inputs.contains(name));
     }
     let mut graph_outputs = HashSet::new();
     for info in parts.iter().filter_map(|f| bytes_of(f, GRAPH_OUTPUT)) {
@@ -390,6 +409,9 @@ fn transformed(
     let attributes = node.attributes.as_deref()?;
     let ints = |name: &[u8]| attributes.iter().find(|a| a.name == name).map(|a| a.ints.clone());
     let dilation = ints(b"dilations").map_or(Some(1), |d| usize::try_from(*d.first()?).ok())?;
+    if dilation.checked_mul(taps - 1)? > winograd::MAX_REACH {
+        return None;
+    }
     let pads = match ints(b"pads") {
         Some(p) => [usize::try_from(p[0]).ok()?, usize::try_from(p[1]).ok()?],
         None => [0, 0],
@@ -624,6 +646,37 @@ mod tests {
         // The text encoder's feed-forward shape: 4.7 MB transformed.
         let big = tensor("w", &[768, 192, 3], 1);
         assert!(rewrite(&model(&[conv(&["x", "w"], "y", &attrs(3, 1, 1), None)], &[big])).is_none());
+    }
+
+    #[test]
+    fn overridable_weights_and_huge_dilations_stay_with_onnx_runtime() {
+        let w = tensor("w", &[16, 8, 3], 1);
+        let node = conv(&["x", "w"], "y", &attrs(3, 1, 1), None);
+        // From IR version 4 on, `w` listed as a graph input may be fed by the caller.
+        let mut m = model(&[node.clone()], &[w.clone()]);
+        let graph = graph_of(&m);
+        let mut info = Vec::new();
+        put_bytes(&mut info, VALUE_INFO_NAME, b"w");
+        let mut graph_with_input = graph.clone();
+        put_bytes(&mut graph_with_input, GRAPH_INPUT, &info);
+        let rebuild = |ir: u64, graph: &[u8]| {
+            let mut out = Vec::new();
+            put_uint(&mut out, MODEL_IR_VERSION, ir);
+            put_bytes(&mut out, MODEL_GRAPH, graph);
+            let mut import = Vec::new();
+            put_uint(&mut import, OPSET_VERSION, 17);
+            put_bytes(&mut out, MODEL_OPSET_IMPORT, &import);
+            out
+        };
+        assert!(rewrite(&rebuild(8, &graph_with_input)).is_none());
+        // Before IR version 4 every initializer was listed so: the input entry goes with the initializer.
+        let r = rewrite(&rebuild(3, &graph_with_input)).expect("one convolution");
+        assert!(initializer_names(&r.model).is_empty());
+        let graph = graph_of(&r.model);
+        assert!(!fields(&graph).unwrap().iter().any(|f| f.number == GRAPH_INPUT));
+        // A reach far beyond any real model.
+        m = model(&[conv(&["x", "w"], "y", &attrs(3, 1 << 40, 1), None)], &[w]);
+        assert!(rewrite(&m).is_none());
     }
 
     #[test]

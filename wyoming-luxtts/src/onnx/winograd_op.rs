@@ -1,8 +1,9 @@
 //! The `ai.wyoming_rs.WinogradConv` operator: ONNX Runtime calls [`Conv1d`] for the nodes that
 //! [`super::winograd_graph`] handed to it.
 //!
-//! Inputs: `X`, and an optional `R` added to the output (a residual `Add` fused in, which may broadcast as
-//! ONNX's `Add` does). Attribute: `weights`, the key of the transformed weights in this module's registry,
+//! Inputs: `X`, and an optional `R` added to the output (a residual `Add` fused in). `R` of the convolution's
+//! output shape is added as the output is written; any other shape is added as ONNX's `Add` broadcasts both of
+//! its operands, on a slower path. Attribute: `weights`, the key of the transformed weights in this module's registry,
 //! where the graph rewrite put them. The registry holds them weakly: the sessions' kernels keep them alive,
 //! so every session of a voice shares one copy, and they go with the voice's last session. A key the registry
 //! does not hold is an error at session creation, where the pool falls back to the graph as it is.
@@ -114,50 +115,88 @@ impl Kernel for WinogradKernel {
             Some(r) => Some(r.try_extract_tensor::<f32>()?),
             None => None,
         };
-        let mut y = ctx.output(0, shape_out.to_vec())?.ok_or_else(|| fail(&"no output"))?;
-        let (_, out) = y.try_extract_tensor_mut::<f32>()?;
-        // The residual is added on the way out when it has the output's shape, as in HiFi-GAN's blocks.
-        let same_shape = residual.as_ref().is_some_and(|(s, _)| s[..] == shape_out);
-        for b in 0..batch {
-            let x = &data[b * cin * time..][..cin * time];
-            let y = &mut out[b * cout * tout..][..cout * tout];
-            let r = residual.as_ref().filter(|_| same_shape).map(|(_, r)| &r[b * cout * tout..][..cout * tout]);
-            // Blocks of time across ONNX Runtime's intra-op threads (inline in a one-thread session).
-            let parallel = |count: usize, block: &(dyn Fn(usize) + Sync)| {
-                if count < 2 || ctx.par_for(count, 0, block).is_err() {
-                    (0..count).for_each(block);
-                }
-            };
-            self.conv.run_blocks(x, time, y, r, &parallel).map_err(|e| fail(&e))?;
-        }
-        if let Some((shape, r)) = residual.filter(|_| !same_shape) {
-            add_broadcast(out, shape_out, shape, r).map_err(|e| fail(&e))?;
-        }
-        Ok(())
-    }
-}
-/// `out += r` with ONNX's (numpy's) broadcasting of `r` to `out`'s shape, for a residual that is not
-/// output-shaped.
-fn add_broadcast(out: &mut [f32], shape: [i64; 3], r_shape: &[i64], r: &[f32]) -> Result<(), String> {
-    if r_shape.len() > 3 {
-        return Err(format!("residual of shape {r_shape:?} does not broadcast to {shape:?}"));
-    }
-    let mut dims = [1i64; 3];
-    dims[3 - r_shape.len()..].copy_from_slice(r_shape);
-    if dims.iter().zip(&shape).any(|(&d, &s)| d != s && d != 1) {
-        return Err(format!("residual of shape {r_shape:?} does not broadcast to {shape:?}"));
-    }
-    let [n, c, t] = shape.map(|v| v as usize);
-    let [rn, rc, rt] = dims.map(|v| v as usize);
-    for b in 0..n {
-        for ch in 0..c {
-            for i in 0..t {
-                let at = ((b % rn) * rc + ch % rc) * rt + i % rt;
-                out[(b * c + ch) * t + i] += r[at];
+        // Blocks of time across ONNX Runtime's intra-op threads (inline in a one-thread session).
+        let parallel = |count: usize, block: &(dyn Fn(usize) + Sync)| {
+            if count < 2 || ctx.par_for(count, 0, block).is_err() {
+                (0..count).for_each(block);
+            }
+        };
+        let conv = |out: &mut [f32], residual: Option<&[f32]>| -> ort::Result<()> {
+            for b in 0..batch {
+                let x = &data[b * cin * time..][..cin * time];
+                let y = &mut out[b * cout * tout..][..cout * tout];
+                let r = residual.map(|r| &r[b * cout * tout..][..cout * tout]);
+                // SAFETY: ONNX Runtime's parallel loop runs every index once, and the fallback runs them in turn.
+                unsafe { self.conv.run_blocks(x, time, y, r, &parallel) }.map_err(|e| fail(&e))?;
+            }
+            Ok(())
+        };
+        match residual {
+            // HiFi-GAN's blocks: added as the output is written.
+            Some((shape, r)) if shape[..] == shape_out => {
+                let mut y = ctx.output(0, shape_out.to_vec())?.ok_or_else(|| fail(&"no output"))?;
+                conv(y.try_extract_tensor_mut::<f32>()?.1, Some(r))
+            }
+            None => {
+                let mut y = ctx.output(0, shape_out.to_vec())?.ok_or_else(|| fail(&"no output"))?;
+                conv(y.try_extract_tensor_mut::<f32>()?.1, None)
+            }
+            Some((shape, r)) => {
+                let mut own = vec![0f32; batch * cout * tout];
+                conv(&mut own, None)?;
+                let (out_shape, sum) = add_broadcast(&own, &shape_out, r, shape).map_err(|e| fail(&e))?;
+                let mut y = ctx.output(0, out_shape)?.ok_or_else(|| fail(&"no output"))?;
+                y.try_extract_tensor_mut::<f32>()?.1.copy_from_slice(&sum);
+                Ok(())
             }
         }
     }
-    Ok(())
+}
+
+/// `a + b` with ONNX's (numpy's) broadcasting of both operands, and the result's shape: for an addend that is
+/// not output-shaped, which no known voice has.
+fn add_broadcast(a: &[f32], a_shape: &[i64], b: &[f32], b_shape: &[i64]) -> Result<(Vec<i64>, Vec<f32>), String> {
+    let rank = a_shape.len().max(b_shape.len());
+    let padded = |s: &[i64]| -> Vec<usize> {
+        std::iter::repeat_n(1, rank - s.len()).chain(s.iter().map(|&d| d.max(0) as usize)).collect()
+    };
+    let (da, db) = (padded(a_shape), padded(b_shape));
+    let mut out = Vec::with_capacity(rank);
+    for (&x, &y) in da.iter().zip(&db) {
+        out.push(match (x, y) {
+            _ if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(format!("residual of shape {b_shape:?} does not broadcast with {a_shape:?}")),
+        });
+    }
+    let total: usize = out.iter().product();
+    if a.len() != da.iter().product::<usize>() || b.len() != db.iter().product::<usize>() {
+        return Err("tensor sizes do not match their shapes".to_string());
+    }
+    // Row-major strides, zero along broadcast axes.
+    let strides = |dims: &[usize]| -> Vec<usize> {
+        let mut strides = vec![0; rank];
+        let mut step = 1;
+        for axis in (0..rank).rev() {
+            strides[axis] = if dims[axis] == 1 { 0 } else { step };
+            step *= dims[axis];
+        }
+        strides
+    };
+    let (sa, sb) = (strides(&da), strides(&db));
+    let mut sum = Vec::with_capacity(total);
+    for flat in 0..total {
+        let (mut rest, mut ia, mut ib) = (flat, 0, 0);
+        for axis in (0..rank).rev() {
+            let i = rest % out[axis];
+            rest /= out[axis];
+            ia += i * sa[axis];
+            ib += i * sb[axis];
+        }
+        sum.push(a[ia] + b[ib]);
+    }
+    Ok((out.iter().map(|&d| d as i64).collect(), sum))
 }
 
 #[cfg(test)]
@@ -182,13 +221,19 @@ mod tests {
 
     #[test]
     fn residuals_broadcast_as_onnx_add_does() {
-        let mut out = vec![0f32; 2 * 3 * 2];
-        add_broadcast(&mut out, [2, 3, 2], &[3, 1], &[1.0, 2.0, 3.0]).unwrap();
-        assert_eq!(out, [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
-        let mut out = vec![0f32; 3 * 2];
-        add_broadcast(&mut out, [1, 3, 2], &[2], &[5.0, 6.0]).unwrap();
-        assert_eq!(out, [5.0, 6.0, 5.0, 6.0, 5.0, 6.0]);
-        assert!(add_broadcast(&mut out, [1, 3, 2], &[4], &[0.0; 4]).is_err());
-        assert!(add_broadcast(&mut out, [1, 3, 2], &[1, 1, 1, 1], &[0.0]).is_err());
+        let conv = [0f32; 2 * 3 * 2];
+        let (shape, sum) = add_broadcast(&conv, &[2, 3, 2], &[1.0, 2.0, 3.0], &[3, 1]).unwrap();
+        assert_eq!(shape, [2, 3, 2]);
+        assert_eq!(sum, [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        let conv = [10f32, 20.0, 30.0];
+        let (shape, sum) = add_broadcast(&conv, &[1, 3, 1], &[1.0, 2.0], &[2]).unwrap();
+        assert_eq!(shape, [1, 3, 2]);
+        assert_eq!(sum, [11.0, 12.0, 21.0, 22.0, 31.0, 32.0]);
+        // The addend may grow the output, in rank too.
+        let (shape, sum) = add_broadcast(&[1.0, 2.0], &[1, 1, 2], &[0.0, 10.0], &[2, 1, 1, 1]).unwrap();
+        assert_eq!(shape, [2, 1, 1, 2]);
+        assert_eq!(sum, [1.0, 2.0, 11.0, 12.0]);
+        assert!(add_broadcast(&[0.0; 6], &[1, 3, 2], &[0.0; 4], &[4]).is_err());
+        assert!(add_broadcast(&[0.0; 6], &[1, 3, 2], &[0.0; 3], &[4]).is_err());
     }
 }
