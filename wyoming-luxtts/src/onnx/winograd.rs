@@ -195,7 +195,7 @@ impl Conv1d {
         if cin == 0 || cout == 0 {
             return Err(WinogradError::NoChannels);
         }
-        let reach = dilation.checked_mul(taps - 1).unwrap_or(usize::MAX);
+        let reach = dilation.saturating_mul(taps - 1);
         if dilation == 0 || reach > MAX_REACH || pads.iter().any(|&p| p > MAX_REACH) {
             return Err(WinogradError::Reach { dilation, pads });
         }

@@ -653,8 +653,7 @@ mod tests {
         let w = tensor("w", &[16, 8, 3], 1);
         let node = conv(&["x", "w"], "y", &attrs(3, 1, 1), None);
         // From IR version 4 on, `w` listed as a graph input may be fed by the caller.
-        let mut m = model(&[node.clone()], &[w.clone()]);
-        let graph = graph_of(&m);
+        let graph = graph_of(&model(&[node], std::slice::from_ref(&w)));
         let mut info = Vec::new();
         put_bytes(&mut info, VALUE_INFO_NAME, b"w");
         let mut graph_with_input = graph.clone();
@@ -675,7 +674,7 @@ mod tests {
         let graph = graph_of(&r.model);
         assert!(!fields(&graph).unwrap().iter().any(|f| f.number == GRAPH_INPUT));
         // A reach far beyond any real model.
-        m = model(&[conv(&["x", "w"], "y", &attrs(3, 1 << 40, 1), None)], &[w]);
+        let m = model(&[conv(&["x", "w"], "y", &attrs(3, 1 << 40, 1), None)], &[w]);
         assert!(rewrite(&m).is_none());
     }
 
