@@ -173,7 +173,7 @@ pub fn open(
                 }
                 Err(e) => {
                     // Not expected (the rewrites refuse what they are unsure of), but a faster graph is not worth
-                    // a failed request: the original loaded once already.
+                    // a failed request: the graph as it is loads instead (and fails if the file itself is bad).
                     tracing::warn!(model = %model.display(), error = %e, "the convolution rewrite did not load; using the graph as it is");
                     drop(rewritten);
                     builder.commit_from_file(model).map_err(|e| fail(&e))
