@@ -2,9 +2,10 @@
 //! ONNX Runtime itself: a hand-encoded model shaped like HiFi-GAN's residual blocks (a `LeakyRelu` before a
 //! convolution, the block's input added after it, one `LeakyRelu` that another node also reads, asymmetric
 //! pads, 3-, 5- and 7-tap kernels with dilations, a residual `Add` that broadcasts) gives the same output in a
-//! one-thread session as loaded unchanged. The Piper voice is checked against piper-tts in `piper_parity.rs`.
+//! one-thread session as loaded unchanged, and so does a residual that grows the output by broadcasting. The
+//! Piper voice is checked against piper-tts in `piper_parity.rs`.
 
-use onnx_common::{float, float_tensor, ints, node, value_info};
+use onnx_common::{float, float_tensor, ints, node, value_info, value_info_batch};
 use ort::session::builder::PrepackedWeights;
 use ort::value::Tensor;
 use wyoming_luxtts::onnx::{self, Device, Graph, SessionOptions, Width, winograd, winograd_graph};
@@ -126,4 +127,58 @@ fn fused_winograd_convolutions_compute_the_same_output() {
         eprintln!("length {length}: max |diff| {diff:.2e}, peak {peak:.3}");
         assert!(peak > 0.1 && diff < 1e-5 * peak.max(1.0), "length {length}: outputs differ by {diff} (peak {peak})");
     }
+}
+
+/// A fused residual `Add` whose addend is larger than the convolution's output (batch 2 against 1) gets the
+/// `Add`'s broadcast shape, as ONNX Runtime's own `Add` gives it.
+#[test]
+fn a_residual_that_grows_the_output_broadcasts_as_add_does() {
+    let mut seed = 3;
+    let mut graph = Vec::new();
+    let c = node("Conv", &["x", "w", "b"], "y", &|n| {
+        ints(n, "kernel_shape", &[3]);
+        ints(n, "pads", &[1, 1]);
+    });
+    put_bytes(&mut graph, 1, &c);
+    put_bytes(&mut graph, 1, &node("Add", &["y", "r"], "z", &|_| {}));
+    put_bytes(&mut graph, 2, b"grow");
+    put_bytes(&mut graph, 5, &float_tensor("w", &[32, 16, 3], &mut seed));
+    put_bytes(&mut graph, 5, &float_tensor("b", &[32], &mut seed));
+    put_bytes(&mut graph, 11, &value_info("x", 16));
+    put_bytes(&mut graph, 11, &value_info_batch("r", 2, 32));
+    put_bytes(&mut graph, 12, &value_info_batch("z", 2, 32));
+    let mut opset = Vec::new();
+    put_uint(&mut opset, 2, 17);
+    let mut bytes = Vec::new();
+    put_uint(&mut bytes, 1, 8);
+    put_bytes(&mut bytes, 7, &graph);
+    put_bytes(&mut bytes, 8, &opset);
+    assert_eq!(op_types(&winograd_graph::rewrite(&bytes).expect("one convolution").model), ["WinogradConv"]);
+
+    let Some(ort) = provisioned("ORT_DYLIB_PATH") else { return };
+    if !winograd::fast() {
+        return;
+    }
+    let env = onnx::runtime(&ort).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
+    let length = 50usize;
+    let x: Vec<f32> = (0..16 * length).map(|i| ((i * 37) % 101) as f32 / 101.0 - 0.5).collect();
+    let r: Vec<f32> = (0..2 * 32 * length).map(|i| ((i * 53) % 97) as f32 / 97.0).collect();
+    let run = |graph: Graph| {
+        let mut session = onnx::open(&env, &path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
+        let x = Tensor::from_array((vec![1_i64, 16, length as i64], x.clone())).unwrap();
+        let r = Tensor::from_array((vec![2_i64, 32, length as i64], r.clone())).unwrap();
+        let outputs = session.run(ort::inputs!["x" => x, "r" => r]).unwrap();
+        let (shape, z) = outputs["z"].try_extract_tensor::<f32>().unwrap();
+        (shape.to_vec(), z.to_vec())
+    };
+    let (shape, plain) = run(Graph::AsIs);
+    let (shape_w, ours) = run(Graph::FastConvolutions);
+    assert_eq!(shape, [2, 32, length as i64]);
+    assert_eq!(shape_w, shape);
+    let diff = plain.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-4, "outputs differ by {diff}");
 }

@@ -42,8 +42,13 @@ pub fn float_tensor(name: &str, dims: &[i64], seed: &mut u32) -> Vec<u8> {
 
 /// `[1, channels, length]` float, the length a named dynamic dimension.
 pub fn value_info(name: &str, channels: u64) -> Vec<u8> {
+    value_info_batch(name, 1, channels)
+}
+
+/// `[batch, channels, length]` float, the length a named dynamic dimension.
+pub fn value_info_batch(name: &str, batch: u64, channels: u64) -> Vec<u8> {
     let mut shape = Vec::new();
-    for dim in [Ok(1), Ok(channels), Err("L")] {
+    for dim in [Ok(batch), Ok(channels), Err("L")] {
         let mut d = Vec::new();
         match dim {
             Ok(v) => put_uint(&mut d, 1, v),
