@@ -110,7 +110,7 @@ struct Loaded {
 }
 
 /// Voices loaded on first use that stay loaded; the least recently used goes when another is loaded. wyoming-piper
-/// keeps one voice in all; each costs about 75 MB (a medium Piper voice), and a Home Assistant user trying
+/// keeps one voice in all; each costs about 85 MB (a medium Piper voice), and a Home Assistant user trying
 /// voices out would otherwise collect them.
 pub const MAX_ON_DEMAND: usize = 2;
 

@@ -11,7 +11,7 @@
 //! session's worker spins for a few milliseconds after its run, which the permits do not see.)
 //! On a GPU the width means nothing, and only `--max-concurrent` applies.
 //!
-//! Narrow sessions cost memory (about 75 MB each for a medium Piper voice) and seconds to open, and a home
+//! Narrow sessions cost memory (about 60 MB each for a medium Piper voice) and seconds to open, and a home
 //! server with one user never needs them. So they are opened only once requests first overlap: until then
 //! every synthesis runs wide, in turn, and that first overlap [`Scheduler::wants_narrow`] tells the server
 //! to open them in the background ([`Scheduler::narrow_ready`] switches them on).

@@ -5,8 +5,8 @@
 //! model gets up to `--max-concurrent` sessions, created on first need (the first at start-up, so a missing or
 //! corrupt model fails there), and reused. A session's thread count is fixed when it is opened, so the pool
 //! keeps wide sessions (`--threads`) and narrow ones (one thread) apart; [`crate::scheduler`] picks the width.
-//! The sessions of one model share their pre-packed weights; each still holds its own copy of the rest
-//! (about 75 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
+//! The sessions of one model share their pre-packed weights (and our Winograd kernels' transformed ones); each
+//! still holds its own copy of the rest (about 60 MB for a medium Piper voice), which is why narrow sessions are opened only when needed.
 //! CPU sessions of a Piper voice load its graph with most of its 1-D convolutions on our Winograd kernels
 //! ([`winograd_graph`], [`winograd`]); one-thread ones run the rest as 2-D ones ([`conv2d`]). Every run of a request can be
 //! stopped part-way ([`cancel`]). The text frontend's own models are loaded when first needed ([`optional`]).

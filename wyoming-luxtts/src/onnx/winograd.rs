@@ -233,7 +233,7 @@ impl Conv1d {
             u,
             bias: padded_bias,
             alpha: None,
-            simd: simd_available(),
+            simd: fast(),
         })
     }
 
@@ -555,7 +555,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-fn simd_available() -> bool {
+/// Whether this CPU runs the vectorised kernels (AVX2 and FMA); elsewhere the portable ones are correct but
+/// slower than ONNX Runtime's own convolutions, so the graph rewrite is not applied.
+pub fn fast() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -564,12 +566,6 @@ fn simd_available() -> bool {
     {
         false
     }
-}
-
-/// Whether this CPU runs the vectorised kernels; elsewhere the portable ones are correct but slower than
-/// ONNX Runtime's own convolutions, so the graph rewrite is not applied.
-pub fn fast() -> bool {
-    simd_available()
 }
 
 /// Plain Rust kernels: the reference for the vectorised ones, and the path on other CPUs.
