@@ -3,11 +3,9 @@
 //! asymmetric pads, a dynamic length) gives the same output rewritten as loaded unchanged, at opsets 15 and 11. The Piper voice
 //! is checked against piper-tts in `piper_parity.rs`.
 
-use onnx_common::{float_tensor, int, ints, value_info};
-use ort::session::builder::PrepackedWeights;
-use ort::value::Tensor;
-use wyoming_luxtts::onnx::{self, Device, Graph, SessionOptions, Width};
-use wyoming_proto::protobuf::{put_bytes, put_uint};
+use onnx_common::{float_tensor, int, ints, model_bytes, noise, run_narrow, value_info};
+use wyoming_luxtts::onnx::{self, Graph};
+use wyoming_proto::protobuf::put_bytes;
 use wyoming_tests::provisioned;
 
 mod onnx_common;
@@ -56,13 +54,7 @@ fn model(opset_version: u64) -> Vec<u8> {
     }
     put_bytes(&mut graph, 11, &value_info("x", 4));
     put_bytes(&mut graph, 12, &value_info("y", 6));
-    let mut opset = Vec::new();
-    put_uint(&mut opset, 2, opset_version);
-    let mut out = Vec::new();
-    put_uint(&mut out, 1, 8);
-    put_bytes(&mut out, 7, &graph);
-    put_bytes(&mut out, 8, &opset);
-    out
+    model_bytes(&graph, opset_version)
 }
 
 /// Opset 15 takes Unsqueeze/Squeeze axes as an input, opset 11 as an attribute.
@@ -77,23 +69,9 @@ fn rewritten_convolutions_compute_the_same_output() {
         std::fs::write(&path, &bytes).unwrap();
         assert_eq!(onnx::conv2d::rewrite(&bytes).expect("three convolutions to rewrite").convolutions, 3);
 
-        let mut seed = 3u32;
         let length = 37;
-        let input: Vec<f32> = (0..4 * length)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-            })
-            .collect();
-        let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
-        let run = |graph: Graph| {
-            let mut session =
-                onnx::open(&env, &path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
-            let x = Tensor::from_array((vec![1_i64, 4, length as i64], input.clone())).unwrap();
-            let outputs = session.run(ort::inputs!["x" => x]).unwrap();
-            let (shape, y) = outputs["y"].try_extract_tensor::<f32>().unwrap();
-            (shape.to_vec(), y.to_vec())
-        };
+        let input = noise(4 * length, &mut 3);
+        let run = |graph| run_narrow(&env, &path, graph, &[("x", vec![1, 4, length as i64], &input)], "y");
         let (shape, plain) = run(Graph::AsIs);
         let (shape_2d, rewritten) = run(Graph::FastConvolutions);
         // L' = (37 + 8 - 9) / 2 + 1 = 19 after the strided conv (dilated kernel 9), unchanged by the last.

@@ -5,11 +5,9 @@
 //! one-thread session as loaded unchanged, and so does a residual that grows the output by broadcasting. The
 //! Piper voice is checked against piper-tts in `piper_parity.rs`.
 
-use onnx_common::{float, float_tensor, ints, node, value_info, value_info_batch};
-use ort::session::builder::PrepackedWeights;
-use ort::value::Tensor;
-use wyoming_luxtts::onnx::{self, Device, Graph, SessionOptions, Width, winograd, winograd_graph};
-use wyoming_proto::protobuf::{Value, fields, put_bytes, put_uint};
+use onnx_common::{float, float_tensor, ints, model_bytes, node, noise, run_narrow, value_info, value_info_batch};
+use wyoming_luxtts::onnx::{self, Graph, winograd, winograd_graph};
+use wyoming_proto::protobuf::{Value, fields, put_bytes};
 use wyoming_tests::provisioned;
 
 mod onnx_common;
@@ -58,13 +56,7 @@ fn model() -> Vec<u8> {
     }
     put_bytes(&mut graph, 11, &value_info("x", 16));
     put_bytes(&mut graph, 12, &value_info("y", 32));
-    let mut opset = Vec::new();
-    put_uint(&mut opset, 2, 17);
-    let mut out = Vec::new();
-    put_uint(&mut out, 1, 8);
-    put_bytes(&mut out, 7, &graph);
-    put_bytes(&mut out, 8, &opset);
-    out
+    model_bytes(&graph, 17)
 }
 
 fn op_types(model: &[u8]) -> Vec<String> {
@@ -100,24 +92,10 @@ fn fused_winograd_convolutions_compute_the_same_output() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resblock.onnx");
     std::fs::write(&path, &bytes).unwrap();
-    let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
     // Lengths shorter than one block, across several, and one frame.
     for length in [1usize, 37, 2000] {
-        let mut seed = 5u32;
-        let input: Vec<f32> = (0..16 * length)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-            })
-            .collect();
-        let run = |graph: Graph| {
-            let mut session =
-                onnx::open(&env, &path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
-            let x = Tensor::from_array((vec![1_i64, 16, length as i64], input.clone())).unwrap();
-            let outputs = session.run(ort::inputs!["x" => x]).unwrap();
-            let (shape, y) = outputs["y"].try_extract_tensor::<f32>().unwrap();
-            (shape.to_vec(), y.to_vec())
-        };
+        let input = noise(16 * length, &mut 5);
+        let run = |graph| run_narrow(&env, &path, graph, &[("x", vec![1, 16, length as i64], &input)], "y");
         let (shape, plain) = run(Graph::AsIs);
         let (shape_w, rewritten) = run(Graph::FastConvolutions);
         assert_eq!(shape, [1, 32, length as i64]);
@@ -147,12 +125,7 @@ fn a_residual_that_grows_the_output_broadcasts_as_add_does() {
     put_bytes(&mut graph, 11, &value_info("x", 16));
     put_bytes(&mut graph, 11, &value_info_batch("r", 2, 32));
     put_bytes(&mut graph, 12, &value_info_batch("z", 2, 32));
-    let mut opset = Vec::new();
-    put_uint(&mut opset, 2, 17);
-    let mut bytes = Vec::new();
-    put_uint(&mut bytes, 1, 8);
-    put_bytes(&mut bytes, 7, &graph);
-    put_bytes(&mut bytes, 8, &opset);
+    let bytes = model_bytes(&graph, 17);
     assert_eq!(op_types(&winograd_graph::rewrite(&bytes).expect("one convolution").model), ["WinogradConv"]);
 
     let Some(ort) = provisioned("ORT_DYLIB_PATH") else { return };
@@ -163,20 +136,11 @@ fn a_residual_that_grows_the_output_broadcasts_as_add_does() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grow.onnx");
     std::fs::write(&path, &bytes).unwrap();
-    let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
     let length = 50usize;
-    let x: Vec<f32> = (0..16 * length).map(|i| ((i * 37) % 101) as f32 / 101.0 - 0.5).collect();
-    let r: Vec<f32> = (0..2 * 32 * length).map(|i| ((i * 53) % 97) as f32 / 97.0).collect();
-    let run = |graph: Graph| {
-        let mut session = onnx::open(&env, &path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
-        let x = Tensor::from_array((vec![1_i64, 16, length as i64], x.clone())).unwrap();
-        let r = Tensor::from_array((vec![2_i64, 32, length as i64], r.clone())).unwrap();
-        let outputs = session.run(ort::inputs!["x" => x, "r" => r]).unwrap();
-        let (shape, z) = outputs["z"].try_extract_tensor::<f32>().unwrap();
-        (shape.to_vec(), z.to_vec())
-    };
-    let (shape, plain) = run(Graph::AsIs);
-    let (shape_w, ours) = run(Graph::FastConvolutions);
+    let (x, r) = (noise(16 * length, &mut 7), noise(2 * 32 * length, &mut 9));
+    let feeds = [("x", vec![1, 16, length as i64], &x[..]), ("r", vec![2, 32, length as i64], &r[..])];
+    let (shape, plain) = run_narrow(&env, &path, Graph::AsIs, &feeds, "z");
+    let (shape_w, ours) = run_narrow(&env, &path, Graph::FastConvolutions, &feeds, "z");
     assert_eq!(shape, [2, 32, length as i64]);
     assert_eq!(shape_w, shape);
     let diff = plain.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

@@ -3,7 +3,55 @@
 
 #![allow(dead_code)]
 
+use ort::environment::Environment;
+use ort::session::builder::PrepackedWeights;
+use ort::value::Tensor;
+use std::path::Path;
+use wyoming_luxtts::onnx::{self, Device, Graph, SessionOptions, Width};
 use wyoming_proto::protobuf::{put_bytes, put_uint};
+
+/// Uniform values in [-0.5, 0.5) from a small LCG, advancing `seed`.
+pub fn noise(len: usize, seed: &mut u32) -> Vec<f32> {
+    (0..len)
+        .map(|_| {
+            *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (*seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// A model (IR version 8) of `graph` at the default-domain `opset`.
+pub fn model_bytes(graph: &[u8], opset: u64) -> Vec<u8> {
+    let mut import = Vec::new();
+    put_uint(&mut import, 2, opset);
+    let mut out = Vec::new();
+    put_uint(&mut out, 1, 8);
+    put_bytes(&mut out, 7, graph);
+    put_bytes(&mut out, 8, &import);
+    out
+}
+
+/// Runs the model at `path` once in a one-thread CPU session loaded as `graph`, feeding `(name, shape,
+/// values)` inputs, and returns `output`'s shape and values.
+pub fn run_narrow(
+    env: &Environment,
+    path: &Path,
+    graph: Graph,
+    inputs: &[(&str, Vec<i64>, &[f32])],
+    output: &str,
+) -> (Vec<i64>, Vec<f32>) {
+    let options = SessionOptions { device: Device::Cpu, intra_threads: 1 };
+    let mut session = onnx::open(env, path, &options, graph, Width::Narrow, &PrepackedWeights::new()).unwrap();
+    let feeds: Vec<(String, ort::value::DynValue)> = inputs
+        .iter()
+        .map(|(name, shape, values)| {
+            (name.to_string(), Tensor::from_array((shape.clone(), values.to_vec())).unwrap().into_dyn())
+        })
+        .collect();
+    let outputs = session.run(feeds).unwrap();
+    let (shape, y) = outputs[output].try_extract_tensor::<f32>().unwrap();
+    (shape.to_vec(), y.to_vec())
+}
 
 pub fn ints(node: &mut Vec<u8>, name: &str, values: &[i64]) {
     let mut attribute = Vec::new();
@@ -25,11 +73,7 @@ pub fn int(node: &mut Vec<u8>, name: &str, value: i64) {
 
 pub fn float_tensor(name: &str, dims: &[i64], seed: &mut u32) -> Vec<u8> {
     let count: i64 = dims.iter().product();
-    let mut raw = Vec::new();
-    for _ in 0..count {
-        *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        raw.extend(((*seed >> 8) as f32 / (1 << 24) as f32 - 0.5).to_le_bytes());
-    }
+    let raw: Vec<u8> = noise(count as usize, seed).iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut tensor = Vec::new();
     for &d in dims {
         put_uint(&mut tensor, 1, d as u64);
